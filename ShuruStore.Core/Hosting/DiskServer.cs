@@ -1,0 +1,125 @@
+using ShuruStore.Core.BlockDevices;
+using ShuruStore.Core.Nbd;
+using ShuruStore.Core.Storage;
+
+namespace ShuruStore.Core.Hosting;
+
+/// <summary>
+/// One served disk: a block device (chunk-store disk or flat image) and the NBD server that
+/// exports it, started and stopped as a unit. This is the engine object the cmdlets hold; it owns
+/// both halves so that stopping always flushes the device after the last client request.
+/// </summary>
+public sealed class DiskServer : IDisposable
+{
+    private readonly object _stopLock = new();
+    private bool _stopped;
+
+    private DiskServer(DiskServerOptions options, IBlockDevice device, CowDisk? disk, NbdServer server)
+    {
+        Options = options;
+        Device = device;
+        Disk = disk;
+        Server = server;
+        StartTime = DateTimeOffset.Now;
+    }
+
+    /// <summary>The options the disk was started with.</summary>
+    public DiskServerOptions Options { get; }
+
+    /// <summary>The exported device.</summary>
+    public IBlockDevice Device { get; }
+
+    /// <summary>The chunk-store disk, or null when a flat image is served.</summary>
+    public CowDisk? Disk { get; }
+
+    /// <summary>The NBD server.</summary>
+    public NbdServer Server { get; }
+
+    /// <summary>When the server started listening.</summary>
+    public DateTimeOffset StartTime { get; }
+
+    /// <summary>Opens the device and starts listening. On any failure nothing is left open.</summary>
+    public static DiskServer Start(DiskServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        IBlockDevice device;
+        CowDisk? disk = null;
+        if (options.IsFlat)
+        {
+            device = FlatFileDevice.Open(options.ImagePath!, options.ReadOnly);
+        }
+        else
+        {
+            if (string.IsNullOrEmpty(options.CasPath))
+                throw new ShuruStoreException(ShuruErrorKind.InvalidArgument,
+                    "A chunk-store disk needs a chunk-store directory (CasPath), or serve a flat image instead (ImagePath).");
+            disk = CowDisk.Open(new CowDiskOptions
+            {
+                BaseImagePath = options.RootfsPath,
+                CasPath = options.CasPath,
+                IndexPath = options.IndexPath,
+                DiskSize = options.DiskSize,
+                StatePath = options.StatePath,
+                ReadOnly = options.ReadOnly,
+                DirtyBudgetBytes = options.DirtyBudgetBytes,
+            });
+            device = disk;
+        }
+
+        try
+        {
+            var server = new NbdServer(device, new NbdServerOptions
+            {
+                SocketPath = options.SocketPath,
+                Description = options.Description,
+            });
+            server.Start();
+            return new DiskServer(options, device, disk, server);
+        }
+        catch
+        {
+            device.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Saves a checkpoint of the live disk to <paramref name="path"/>.</summary>
+    public CheckpointInfo SaveCheckpoint(string path)
+    {
+        if (Disk is null)
+            throw new ShuruStoreException(ShuruErrorKind.InvalidArgument,
+                $"The server on {Options.SocketPath} serves a flat image ({Options.ImagePath}); only chunk-store disks have checkpoints.");
+        return Disk.SaveCheckpoint(path);
+    }
+
+    /// <summary>
+    /// Stops accepting, lets in-flight requests finish, closes clients, removes the socket, then
+    /// flushes and closes the device. Idempotent and safe from any thread.
+    /// </summary>
+    public void Stop()
+    {
+        lock (_stopLock)
+        {
+            if (_stopped) return;
+            _stopped = true;
+        }
+        try
+        {
+            Server.Stop();
+        }
+        finally
+        {
+            try
+            {
+                if ((Device.Capabilities & BlockDeviceCapabilities.ReadOnly) == 0) Device.Flush();
+            }
+            finally
+            {
+                Device.Dispose();
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => Stop();
+}

@@ -1,0 +1,39 @@
+namespace ShuruStore.Core.Hosting;
+
+/// <summary>Everything needed to serve one disk: what to serve (a chunk-store disk or a flat
+/// image) and where (a Unix socket). Mirrors shuru's start(rootfs, cas_dir, index, socket, size).</summary>
+public sealed class DiskServerOptions
+{
+    /// <summary>The base image (shuru's rootfs_path): fallback layer, ingested lazily.</summary>
+    public string? RootfsPath { get; init; }
+
+    /// <summary>The chunk-store directory (holds <c>chunks/</c>).</summary>
+    public string? CasPath { get; init; }
+
+    /// <summary>Boot from this index if it exists; otherwise lazy mode on the base image.</summary>
+    public string? IndexPath { get; init; }
+
+    /// <summary>Where the server listens.</summary>
+    public required string SocketPath { get; init; }
+
+    /// <summary>Grow the disk to this size (never shrinks). 0: keep the size.</summary>
+    public long DiskSize { get; init; }
+
+    /// <summary>Keep the live disk map durable in this file at every flush; resume from it.</summary>
+    public string? StatePath { get; init; }
+
+    /// <summary>Serve this raw image as a plain flat file (no chunk store).</summary>
+    public string? ImagePath { get; init; }
+
+    /// <summary>Refuse writes.</summary>
+    public bool ReadOnly { get; init; }
+
+    /// <summary>Bound on memory held by unsaved writes before chunks go to the store early.</summary>
+    public long DirtyBudgetBytes { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>Export description shown to clients that ask (NBD_INFO_DESCRIPTION).</summary>
+    public string? Description { get; init; }
+
+    /// <summary>True when the options describe a flat image rather than a chunk-store disk.</summary>
+    public bool IsFlat => ImagePath is not null;
+}

@@ -1,0 +1,135 @@
+using System.Collections.Concurrent;
+using System.Management.Automation.Runspaces;
+using ShuruStore.Core.Hosting;
+using ShuruStore.Core.Nbd;
+
+namespace ShuruStore.Commands;
+
+/// <summary>How a server's disk is stored.</summary>
+public enum ShuruDiskMode
+{
+    /// <summary>Content-addressed chunks and an index (copy-on-write over a base image).</summary>
+    ChunkStore,
+    /// <summary>A plain raw image served as it is.</summary>
+    Flat,
+}
+
+/// <summary>
+/// The handle to a running NBD server, returned by Start-ShuruNbdServer and tracked in the
+/// session that started it. It keeps the server's threads alive after the pipeline that created
+/// it ends; stopping it, disposing it, removing the module or closing the runspace shuts the
+/// server down cleanly (flush, close clients, remove the socket).
+/// Live properties (State, Connections, bytes) are read from the engine on every access.
+/// </summary>
+public sealed class ShuruNbdServer : IDisposable
+{
+    private const int MaxPendingEvents = 1000;
+    private readonly DiskServer _engine;
+    private readonly ConcurrentQueue<string> _pendingEvents = new();
+    private readonly List<string> _checkpoints = [];
+
+    internal ShuruNbdServer(string name, DiskServer engine, Runspace? owner)
+    {
+        Name = name;
+        _engine = engine;
+        RunspaceId = owner?.InstanceId ?? Guid.Empty;
+        _engine.Server.Event += OnServerEvent;
+    }
+
+    /// <summary>The server's name in this session.</summary>
+    public string Name { get; }
+
+    /// <summary>The URI a VM, qemu or any NBD client connects to.</summary>
+    public string Uri => _engine.Server.Uri;
+
+    /// <summary>The Unix socket the server listens on.</summary>
+    public string SocketPath => _engine.Server.SocketPath;
+
+    /// <summary>Chunk store or flat image.</summary>
+    public ShuruDiskMode Mode => _engine.Disk is null ? ShuruDiskMode.Flat : ShuruDiskMode.ChunkStore;
+
+    /// <summary>Size of the served disk in bytes.</summary>
+    public long DiskSize => _engine.Device.Size;
+
+    /// <summary>The index the disk booted from (null in lazy mode or for a flat image).</summary>
+    public string? BootIndexPath => _engine.Disk?.BootIndexPath;
+
+    /// <summary>The base image (rootfs) at the bottom of the chain.</summary>
+    public string? RootfsPath => _engine.Disk?.BaseImagePath;
+
+    /// <summary>The chunk-store directory.</summary>
+    public string? CasPath => _engine.Disk?.CasPath;
+
+    /// <summary>The live-state file kept durable at every flush, if any.</summary>
+    public string? StatePath => _engine.Options.StatePath;
+
+    /// <summary>The flat image served, for a flat server.</summary>
+    public string? ImagePath => _engine.Options.ImagePath;
+
+    /// <summary>True when the export refuses writes.</summary>
+    public bool ReadOnly => _engine.Options.ReadOnly;
+
+    /// <summary>Running, Stopping or Stopped.</summary>
+    public NbdServerState State => _engine.Server.State;
+
+    /// <summary>Clients connected now.</summary>
+    public int Connections => _engine.Server.GetStatistics().ActiveConnections;
+
+    /// <summary>Clients that connected since the start.</summary>
+    public long TotalConnections => _engine.Server.GetStatistics().TotalConnections;
+
+    /// <summary>Bytes clients read.</summary>
+    public long BytesRead => _engine.Server.GetStatistics().BytesRead;
+
+    /// <summary>Bytes clients wrote.</summary>
+    public long BytesWritten => _engine.Server.GetStatistics().BytesWritten;
+
+    /// <summary>When the server started.</summary>
+    public DateTimeOffset StartTime => _engine.StartTime;
+
+    /// <summary>Checkpoints saved from this server, oldest first.</summary>
+    public string[] Checkpoints
+    {
+        get { lock (_checkpoints) return [.. _checkpoints]; }
+    }
+
+    /// <summary>The runspace that owns the server.</summary>
+    public Guid RunspaceId { get; }
+
+    /// <summary>A snapshot of the protocol counters (requests by type, errors).</summary>
+    public NbdServerStatistics GetStatistics() => _engine.Server.GetStatistics();
+
+    /// <summary>Stops the server: flush, close clients, remove the socket. Idempotent.</summary>
+    public void Stop()
+    {
+        ServerRegistry.Forget(this);
+        _engine.Server.Event -= OnServerEvent;
+        _engine.Stop();
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => Stop();
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Name} ({Uri})";
+
+    internal DiskServer Engine => _engine;
+
+    internal void RecordCheckpoint(string path)
+    {
+        lock (_checkpoints) _checkpoints.Add(path);
+    }
+
+    /// <summary>Server events happen on server threads, where nothing can be written to a
+    /// pipeline; they wait here until a cmdlet run with -Verbose drains them.</summary>
+    internal IEnumerable<string> DrainEvents()
+    {
+        while (_pendingEvents.TryDequeue(out var message)) yield return message;
+    }
+
+    private void OnServerEvent(object? sender, NbdServerEventArgs e)
+    {
+        _pendingEvents.Enqueue($"[{DateTime.Now:HH:mm:ss}] {Name}: {e.Message}");
+        while (_pendingEvents.Count > MaxPendingEvents) _pendingEvents.TryDequeue(out _);
+    }
+}

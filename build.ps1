@@ -1,0 +1,232 @@
+<#
+.SYNOPSIS
+    Builds, tests, serves and benchmarks ShuruStore.
+
+.DESCRIPTION
+    Tasks:
+      Deps    Installs what the tests need and is missing: Debian packages (tools/install-deps.sh)
+              and Pester from its NuGet package (tools/PesterRestore, never built).
+      Build   Builds the solution and stages the importable module into out/ShuruStore/,
+              then checks it with Test-ModuleManifest.
+      Test    Deps + Build, then every xunit test and every Pester test (in a fresh child pwsh
+              that imports the staged module), then one line: "tests: N passed, N failed, N skipped".
+      Serve   Build, import the staged module and serve a disk over NBD on a Unix socket until
+              Ctrl+C. With no -ImagePath, a small sample ext4 image is generated on the fly.
+      Bench   Runs the benchmark suite against nbdkit and qemu-nbd (not part of Test).
+
+.EXAMPLE
+    dotnet tool restore && dotnet pwsh -NoProfile -File ./build.ps1 -Task Serve
+
+.EXAMPLE
+    dotnet pwsh -NoProfile -File ./build.ps1 -Task Serve -ImagePath ./rootfs.ext4 -SocketPath /tmp/vm.sock
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Deps', 'Build', 'Test', 'Serve', 'Bench')]
+    [string[]] $Task = 'Build',
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+
+    # Serve: the base image (raw rootfs). Default: a generated sample ext4 image.
+    [string] $ImagePath,
+    # Serve: the chunk store directory. Default: out/serve/cas.
+    [string] $CasPath,
+    # Serve: boot from this index if it exists.
+    [string] $IndexPath,
+    # Serve: the Unix socket. Default: out/serve/shuru.sock (or one in /tmp when the path is too long).
+    [string] $SocketPath,
+    # Serve: keep the live disk map durable in this file at every FLUSH.
+    [string] $StatePath,
+    # Serve: serve the image as a plain flat file instead of through the chunk store.
+    [switch] $Flat,
+
+    # Test: only run the Pester files whose names match this wildcard.
+    [string] $PesterFilter = '*',
+    # Test: skip the xunit projects (for quick Pester iterations).
+    [switch] $SkipXunit
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3.0
+$Root = $PSScriptRoot
+$Out = Join-Path $Root 'out'
+$Staged = Join-Path $Out 'ShuruStore'
+$env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
+$env:DOTNET_NOLOGO = '1'
+$env:POWERSHELL_TELEMETRY_OPTOUT = '1'
+if (-not $env:NUGET_CERT_REVOCATION_MODE) { $env:NUGET_CERT_REVOCATION_MODE = 'offline' }
+
+# Runs a native command and fails the build when it exits non-zero.
+function Invoke-Native {
+    param([Parameter(Mandatory)][string] $Command, [Parameter(ValueFromRemainingArguments)] [string[]] $Arguments)
+    Write-Host "> $Command $($Arguments -join ' ')" -ForegroundColor DarkGray
+    & $Command @Arguments
+    if ($LASTEXITCODE -ne 0) { throw "'$Command $($Arguments -join ' ')' failed with exit code $LASTEXITCODE" }
+}
+
+# The command line that starts this same pwsh: as a dotnet tool it is `dotnet <PSHOME>/pwsh.dll`.
+function Get-PwshCommand {
+    $exe = [Environment]::ProcessPath
+    if ((Split-Path $exe -Leaf) -match '^dotnet(\.exe)?$') { @($exe, (Join-Path $PSHOME 'pwsh.dll')) } else { @($exe) }
+}
+
+function Get-PesterModulePath {
+    $nugetRoot = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { Join-Path $HOME '.nuget/packages' }
+    Join-Path $nugetRoot 'pester/5.7.1/tools/Pester.psd1'
+}
+
+function Invoke-Deps {
+    Invoke-Native bash (Join-Path $Root 'tools/install-deps.sh')
+    if (-not (Test-Path (Get-PesterModulePath))) {
+        Invoke-Native dotnet restore (Join-Path $Root 'tools/PesterRestore/PesterRestore.csproj')
+    }
+}
+
+function Invoke-Build {
+    Invoke-Native dotnet build (Join-Path $Root 'ShuruStore.sln') -c $Configuration --nologo -v quiet
+    # Stage the importable module: the manifest, the binary module and its engine, formats, help.
+    if (Test-Path $Staged) { Remove-Item $Staged -Recurse -Force }
+    $null = New-Item -ItemType Directory -Path $Staged
+    $bin = Join-Path $Root "ShuruStore.PowerShell/bin/$Configuration/net10.0"
+    Copy-Item (Join-Path $Root 'ShuruStore.psd1') $Staged
+    Get-ChildItem $bin -Filter '*.dll' |
+        Where-Object Name -NotMatch '^(System\.Management\.Automation|Microsoft\.PowerShell)' |
+        Copy-Item -Destination $Staged
+    Copy-Item (Join-Path $Root 'ShuruStore.PowerShell/ShuruStore.Format.ps1xml') $Staged
+    Copy-Item (Join-Path $Root 'ShuruStore.PowerShell/en-US') (Join-Path $Staged 'en-US') -Recurse
+    $manifest = Test-ModuleManifest (Join-Path $Staged 'ShuruStore.psd1')
+    Write-Host "Staged $($manifest.Name) $($manifest.Version) into $Staged"
+}
+
+# Parses an xunit TRX file into pass/fail/skip counts.
+function Read-TrxCounts([string] $Path) {
+    [xml] $trx = Get-Content -Raw $Path
+    $c = $trx.TestRun.ResultSummary.Counters
+    [pscustomobject]@{ Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout; Skipped = [int]$c.notExecuted }
+}
+
+function Invoke-Test {
+    Invoke-Deps
+    Invoke-Build
+    $results = New-Object System.Collections.Generic.List[object]
+    $resultsDir = Join-Path $Out 'test-results'
+    if (Test-Path $resultsDir) { Remove-Item $resultsDir -Recurse -Force }
+    $null = New-Item -ItemType Directory $resultsDir
+
+    if (-not $SkipXunit) {
+        foreach ($project in 'tests/ShuruStore.Core.Tests', 'tests/ShuruStore.PowerShell.Tests') {
+            $name = Split-Path $project -Leaf
+            # A failing test must not stop the run: the summary line counts it. Exit code is read from the TRX.
+            & dotnet test (Join-Path $Root $project) -c $Configuration --no-build --nologo `
+                --logger "trx;LogFileName=$name.trx" --logger 'console;verbosity=normal' --results-directory $resultsDir
+            $trxPath = Join-Path $resultsDir "$name.trx"
+            if (-not (Test-Path $trxPath)) { throw "dotnet test for $name produced no results (exit code $LASTEXITCODE)" }
+            $results.Add((Read-TrxCounts $trxPath))
+        }
+    }
+
+    # Pester runs in a fresh child pwsh: a binary module can never be unloaded from a process, so
+    # every test file imports the staged module into a clean process of its own.
+    $pesterJson = Join-Path $resultsDir 'pester-summary.json'
+    $pesterScript = @'
+param($PesterPath, $TestsPath, $Filter, $SummaryPath)
+Import-Module $PesterPath -MinimumVersion 5.7.1
+$config = New-PesterConfiguration
+$config.Run.Path = @(Get-ChildItem -Path $TestsPath -Filter "$Filter.Tests.ps1" | ForEach-Object FullName)
+$config.Run.PassThru = $true
+$config.Output.Verbosity = 'Detailed'
+$config.TestResult.Enabled = $false
+$r = Invoke-Pester -Configuration $config
+@{ Passed = $r.PassedCount; Failed = $r.FailedCount + $r.FailedBlocksCount + $r.FailedContainersCount; Skipped = $r.SkippedCount + $r.NotRunCount } |
+    ConvertTo-Json | Set-Content -Path $SummaryPath
+'@
+    $scriptFile = Join-Path $resultsDir 'run-pester.ps1'
+    Set-Content -Path $scriptFile -Value $pesterScript
+    $pwsh = Get-PwshCommand
+    $pwshArgs = @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $scriptFile,
+        (Get-PesterModulePath), (Join-Path $Root 'tests/Pester'), $PesterFilter, $pesterJson)
+    # Pester's exit code is the failure count and wraps at 256: the JSON summary is the truth.
+    & $pwsh[0] @pwshArgs
+    if (-not (Test-Path $pesterJson)) { throw "Pester produced no summary (exit code $LASTEXITCODE)" }
+    $results.Add((Get-Content -Raw $pesterJson | ConvertFrom-Json))
+
+    $passed = ($results | Measure-Object Passed -Sum).Sum
+    $failed = ($results | Measure-Object Failed -Sum).Sum
+    $skipped = ($results | Measure-Object Skipped -Sum).Sum
+    $script:TestFailed = $failed -gt 0
+    # The last line of the run: CI reads it.
+    Write-Output "tests: $passed passed, $failed failed, $skipped skipped"
+}
+
+function New-SampleImage([string] $Path) {
+    # A small ext4 root filesystem with a few files, made without mounting anything.
+    $dir = Join-Path ([System.IO.Path]::GetTempPath()) "shuru-sample-$PID"
+    $null = New-Item -ItemType Directory -Force (Join-Path $dir 'etc'), (Join-Path $dir 'home/shuru')
+    Set-Content (Join-Path $dir 'etc/hostname') 'shuru-sample'
+    Set-Content (Join-Path $dir 'home/shuru/README') 'This disk was generated by ShuruStore build.ps1 -Task Serve.'
+    $null = New-Item -ItemType Directory -Force (Split-Path $Path)
+    Invoke-Native truncate -s 64M $Path
+    Invoke-Native mkfs.ext4 -F -q -L shuru-sample -E root_owner=0:0 -d $dir $Path
+    Remove-Item $dir -Recurse -Force
+}
+
+function Invoke-Serve {
+    Invoke-Build
+    $serveDir = Join-Path $Out 'serve'
+    $null = New-Item -ItemType Directory -Force $serveDir
+    if (-not $ImagePath) {
+        $ImagePath = Join-Path $serveDir 'sample-rootfs.ext4'
+        if (-not (Test-Path $ImagePath)) {
+            Invoke-Native bash (Join-Path $Root 'tools/install-deps.sh')
+            New-SampleImage $ImagePath
+            Write-Host "Generated a 64 MiB sample ext4 image at $ImagePath"
+        }
+    }
+    if (-not $CasPath) { $CasPath = Join-Path $serveDir 'cas' }
+    if (-not $SocketPath) {
+        $SocketPath = Join-Path $serveDir 'shuru.sock'
+        # Unix socket paths are limited to 107 bytes.
+        if ($SocketPath.Length -gt 100) { $SocketPath = "/tmp/shurustore-$([Environment]::UserName).sock" }
+    }
+    Import-Module (Join-Path $Staged 'ShuruStore.psd1') -Force
+    $serverArgs = @{ SocketPath = $SocketPath; Name = 'serve' }
+    if ($Flat) {
+        $serverArgs.ImagePath = $ImagePath
+    } else {
+        $serverArgs.RootfsPath = $ImagePath
+        $serverArgs.CasPath = $CasPath
+        if ($IndexPath) { $serverArgs.IndexPath = $IndexPath }
+        if ($StatePath) { $serverArgs.StatePath = $StatePath }
+    }
+    $server = Start-ShuruNbdServer @serverArgs
+    try {
+        $server | Format-List | Out-Host
+        Write-Host "Serving $ImagePath. Connect a VM or qemu with:"
+        Write-Host "    $($server.Uri)"
+        Write-Host "e.g. nbdinfo '$($server.Uri)'. Press Ctrl+C to stop."
+        while ($true) { Start-Sleep -Milliseconds 500 }
+    } finally {
+        # Runs on Ctrl+C too: flush, close clients, remove the socket.
+        $server | Stop-ShuruNbdServer -Confirm:$false
+        Write-Host "Stopped; socket $SocketPath removed."
+    }
+}
+
+function Invoke-Bench {
+    Invoke-Deps
+    Invoke-Build
+    Invoke-Native bash (Join-Path $Root 'bench/run-bench.sh') $Configuration
+}
+
+$script:TestFailed = $false
+foreach ($t in $Task) {
+    switch ($t) {
+        'Deps' { Invoke-Deps }
+        'Build' { Invoke-Build }
+        'Test' { Invoke-Test }
+        'Serve' { Invoke-Serve }
+        'Bench' { Invoke-Bench }
+    }
+}
+if ($script:TestFailed) { exit 1 }

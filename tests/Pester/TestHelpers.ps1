@@ -1,0 +1,46 @@
+# Shared by every Pester file: dot-source it in BeforeAll. Each file runs in the child pwsh that
+# build.ps1 starts, and imports the *staged* module (out/ShuruStore), never the build output.
+Set-StrictMode -Version 3.0
+$script:RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
+$script:StagedModule = Join-Path $script:RepoRoot 'out/ShuruStore/ShuruStore.psd1'
+Import-Module $script:StagedModule -Force -ErrorAction Stop
+
+# A fresh directory under /tmp (short: Unix socket paths are limited to 107 bytes).
+function New-TestDirectory {
+    $dir = Join-Path '/tmp' ("shuru-pester-" + [guid]::NewGuid().ToString('N').Substring(0, 10))
+    New-Item -ItemType Directory -Path $dir | Out-Null
+    $dir
+}
+
+# Runs a native client and returns its output; throws with the output when it fails.
+function Invoke-Client {
+    param([Parameter(Mandatory)][string] $Command, [Parameter(ValueFromRemainingArguments)][string[]] $Arguments)
+    $output = & $Command @Arguments 2>&1 | Out-String
+    if ($LASTEXITCODE -ne 0) { throw "$Command $($Arguments -join ' ') failed ($LASTEXITCODE): $output" }
+    $output
+}
+
+# A raw ext4 image with a few files, made without mounting anything.
+function New-Ext4Image {
+    param([Parameter(Mandatory)][string] $Path, [int] $SizeMiB = 32)
+    $content = Join-Path (Split-Path $Path) ('content-' + [guid]::NewGuid().ToString('N').Substring(0, 6))
+    New-Item -ItemType Directory -Force -Path (Join-Path $content 'etc') | Out-Null
+    Set-Content -Path (Join-Path $content 'etc/hostname') -Value 'pester-guest'
+    $bytes = [byte[]]::new(300KB); [System.Random]::new(7).NextBytes($bytes)
+    [System.IO.File]::WriteAllBytes((Join-Path $content 'random.bin'), $bytes)
+    Invoke-Client truncate -s "${SizeMiB}M" $Path | Out-Null
+    Invoke-Client mkfs.ext4 -F -q -E root_owner=0:0 -d $content $Path | Out-Null
+    Remove-Item -Recurse -Force $content
+    $Path
+}
+
+# qemu-io against a server's URI; returns the output text.
+function Invoke-QemuIo {
+    param([Parameter(Mandatory)][string] $Uri, [Parameter(Mandatory)][string[]] $Commands)
+    $qargs = @('-f', 'raw')
+    foreach ($c in $Commands) { $qargs += @('-c', $c) }
+    $qargs += $Uri
+    $out = Invoke-Client qemu-io @qargs
+    if ($out -match 'Pattern verification failed|error|failed') { throw "qemu-io reported a problem: $out" }
+    $out
+}
