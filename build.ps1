@@ -94,7 +94,16 @@ function Invoke-Build {
         Where-Object Name -NotMatch '^(System\.Management\.Automation|Microsoft\.PowerShell)' |
         Copy-Item -Destination $Staged
     Copy-Item (Join-Path $Root 'ShuruStore.PowerShell/ShuruStore.Format.ps1xml') $Staged
-    Copy-Item (Join-Path $Root 'ShuruStore.PowerShell/en-US') (Join-Path $Staged 'en-US') -Recurse
+    $helpDir = New-Item -ItemType Directory -Path (Join-Path $Staged 'en-US')
+    Copy-Item (Join-Path $Root 'ShuruStore.PowerShell/help/about_ShuruStore.help.txt') $helpDir
+    # Cmdlet help is generated from the cmdlets' metadata plus the prose file, in a fresh pwsh
+    # (importing a binary module here would pin this build process to it).
+    $pwsh = Get-PwshCommand
+    $helpArgs = @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tools/New-ShuruHelp.ps1'),
+        '-ModulePath', (Join-Path $Staged 'ShuruStore.psd1'),
+        '-HelpDataPath', (Join-Path $Root 'ShuruStore.PowerShell/help/ShuruStore.Help.psd1'),
+        '-OutFile', (Join-Path $helpDir 'ShuruStore.dll-Help.xml'))
+    Invoke-Native $pwsh[0] @helpArgs
     $manifest = Test-ModuleManifest (Join-Path $Staged 'ShuruStore.psd1')
     Write-Host "Staged $($manifest.Name) $($manifest.Version) into $Staged"
 }

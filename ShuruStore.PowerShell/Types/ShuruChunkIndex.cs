@@ -1,0 +1,134 @@
+namespace ShuruStore.Commands;
+
+/// <summary>A checkpoint index file as Get-ShuruChunkIndex and Save-ShuruCheckpoint show it.</summary>
+public sealed class ShuruChunkIndex
+{
+    /// <summary>The index file.</summary>
+    public required string Path { get; init; }
+
+    /// <summary>Size of the disk in bytes.</summary>
+    public required long DiskSize { get; init; }
+
+    /// <summary>Number of 64 KiB chunk entries.</summary>
+    public required long ChunkCount { get; init; }
+
+    /// <summary>Entries this index sets (a hash here, including explicit zero chunks).</summary>
+    public required long ChunksSetHere { get; init; }
+
+    /// <summary>Entries set here to the well-known all-zero chunk (zeroed or trimmed ranges).</summary>
+    public required long ZeroChunks { get; init; }
+
+    /// <summary>Entries left <c>ZERO</c> here but provided by a parent index or the base image.</summary>
+    public required long ChunksInherited { get; init; }
+
+    /// <summary>Entries no layer provides: they read as zeros.</summary>
+    public required long ChunksUnset { get; init; }
+
+    /// <summary>The index this checkpoint was taken from, if any.</summary>
+    public string? ParentPath { get; init; }
+
+    /// <summary>The flat base image at the bottom of the chain, if any.</summary>
+    public string? FallbackPath { get; init; }
+
+    /// <summary>The chain of index files, this one first, then parents nearest first.</summary>
+    public required string[] Chain { get; init; }
+
+    /// <summary>Size of the index file in bytes.</summary>
+    public long FileSize { get; init; }
+
+    /// <summary>When the index file was last written.</summary>
+    public DateTime LastWriteTime { get; init; }
+
+    /// <inheritdoc />
+    public override string ToString() => Path;
+}
+
+/// <summary>Which layer of a chain provides a chunk.</summary>
+public enum ShuruChunkLayer
+{
+    /// <summary>The index itself names the chunk.</summary>
+    Index,
+    /// <summary>A parent index names it.</summary>
+    Parent,
+    /// <summary>The base image provides it (ingested lazily on first read).</summary>
+    Base,
+    /// <summary>No layer provides it: it reads as zeros.</summary>
+    Zero,
+}
+
+/// <summary>One 64 KiB entry of an index, resolved through its chain.</summary>
+public sealed class ShuruChunkEntry
+{
+    /// <summary>The chunk number.</summary>
+    public required long Chunk { get; init; }
+
+    /// <summary>Byte offset of the chunk on the disk.</summary>
+    public required long Offset { get; init; }
+
+    /// <summary>Bytes of the disk this chunk covers (64 KiB but for a short last chunk).</summary>
+    public required int Length { get; init; }
+
+    /// <summary>The chunk's BLAKE3 name, or null when the base image or zeros provide it.</summary>
+    public string? Hash { get; init; }
+
+    /// <summary>The layer that provides the chunk.</summary>
+    public required ShuruChunkLayer Layer { get; init; }
+
+    /// <summary>The file of that layer (index or base image); null for zeros.</summary>
+    public string? Source { get; init; }
+
+    /// <summary>True when the chunk is the well-known all-zero chunk.</summary>
+    public bool IsZeroChunk { get; init; }
+
+    /// <summary>The index the entry was read from.</summary>
+    public required string IndexPath { get; init; }
+}
+
+/// <summary>A contiguous byte range where two indexes differ.</summary>
+public sealed class ShuruIndexDifference
+{
+    /// <summary>First differing byte.</summary>
+    public required long Offset { get; init; }
+
+    /// <summary>Length of the range in bytes.</summary>
+    public required long Length { get; init; }
+
+    /// <summary>First differing chunk.</summary>
+    public required long FirstChunk { get; init; }
+
+    /// <summary>Number of chunks in the range.</summary>
+    public required long ChunkCount { get; init; }
+
+    /// <summary>The reference index.</summary>
+    public required string ReferencePath { get; init; }
+
+    /// <summary>The difference index.</summary>
+    public required string DifferencePath { get; init; }
+}
+
+/// <summary>Totals of a comparison of two indexes (Compare-ShuruChunkIndex -Summary).</summary>
+public sealed class ShuruIndexComparison
+{
+    public required string ReferencePath { get; init; }
+    public required string DifferencePath { get; init; }
+    /// <summary>The larger of the two disk sizes.</summary>
+    public required long DiskSize { get; init; }
+    public required long DifferentChunks { get; init; }
+    public required long DifferentBytes { get; init; }
+    public required int RangeCount { get; init; }
+    public required ShuruIndexDifference[] Ranges { get; init; }
+}
+
+/// <summary>A chunk store as Get-ShuruChunkStore shows it.</summary>
+public sealed class ShuruChunkStore
+{
+    /// <summary>The store directory (the one holding <c>chunks/</c>).</summary>
+    public required string Path { get; init; }
+    public required long ChunkCount { get; init; }
+    /// <summary>Bytes held by chunk files.</summary>
+    public required long TotalBytes { get; init; }
+    /// <summary>True when the well-known all-zero chunk is stored (shuru reads it from disk).</summary>
+    public required bool HasZeroChunk { get; init; }
+    /// <summary>Leftover temporary files of interrupted writes (never valid chunks).</summary>
+    public required long TemporaryFiles { get; init; }
+}

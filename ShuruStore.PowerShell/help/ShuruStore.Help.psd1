@@ -1,0 +1,136 @@
+# The help text of every cmdlet. tools/New-ShuruHelp.ps1 merges it with the cmdlets' own
+# parameter metadata into en-US/ShuruStore.dll-Help.xml (MAML) at build time.
+@{
+    'Start-ShuruNbdServer' = @{
+        Synopsis    = 'Serves a virtual-machine disk over NBD on a Unix socket.'
+        Description = @(
+            'Starts an NBD server for a disk and returns a handle that stays in this session until it is stopped. The server keeps running after the pipeline ends; Stop-ShuruNbdServer, Remove-Module ShuruStore, closing the runspace or exiting pwsh shut it down cleanly (flush, close clients, remove the socket).'
+            'With -CasPath the disk is a copy-on-write chunk-store disk, compatible with shuru-store 0.1.2: it boots from -IndexPath if that file exists, otherwise starts in lazy mode on the base image (-RootfsPath), whose non-zero 64 KiB pieces are stored as chunks on first read. Writes never touch the base image or existing chunks. With -ImagePath a raw image is served as a plain flat file instead.'
+            'Clients connect to the Uri of the handle, nbd+unix:///export?socket=PATH: qemu (-drive file=URI,format=raw), nbdinfo, nbdcopy, qemu-img, fio or any NBD client. Several clients may connect at once and reconnect at will.'
+        )
+        Parameters  = @{
+            RootfsPath       = 'The base image (raw rootfs) at the bottom of the chain. It is opened read-only and never written. Needed in lazy mode; when booting from an index, the index names its own base.'
+            CasPath          = 'The chunk-store directory. Chunks live in its chunks/ folder, one file per chunk named by its BLAKE3 hash. Created if missing.'
+            IndexPath        = 'An index to boot from. If the file exists it becomes the live index and its parent chain and fallback image are used; if it does not exist the disk starts in lazy mode. It is never overwritten: save checkpoints with Save-ShuruCheckpoint.'
+            SocketPath       = 'The Unix socket to listen on (at most 107 bytes). A stale socket is replaced; a socket a live server listens on is refused (SocketInUse); a path that is not a socket is never deleted (SocketPathNotSocket). The socket is owner-only.'
+            DiskSize         = 'Grow the disk to this many bytes; PowerShell size literals such as 4GB work. The disk never shrinks: a smaller size is ignored.'
+            StatePath        = 'Keep the live disk map durable in this file at every FLUSH and FUA write. Starting again with the same file resumes the live disk exactly, even after the process was killed.'
+            DirtyMemoryLimit = 'Memory allowed for written but not yet stored chunks (default 256 MB). Past it, chunks are hashed and stored early.'
+            ImagePath        = 'Serve this raw image as a flat file, with no chunk store and no checkpoints.'
+            ReadOnly         = 'Refuse writes: clients get EPERM. Guests must mount the disk read-only.'
+            Name             = 'A name for the server in this session. Default: shuru1, shuru2 and so on.'
+        }
+        Inputs      = @(@{ Type = 'System.String'; Description = 'IndexPath, by property name (for example from Get-ShuruChunkIndex).' })
+        Outputs     = @(@{ Type = 'ShuruStore.Commands.ShuruNbdServer'; Description = 'The server handle: name, URI, socket, disk size, booted index, state, connections, bytes read and written, start time.' })
+        Examples    = @(
+            @{ Code = "`$vm = Start-ShuruNbdServer -RootfsPath ./rootfs.ext4 -CasPath ./cas -SocketPath /tmp/vm.sock`nqemu-system-x86_64 -drive file=`$(`$vm.Uri),format=raw,if=virtio ..."; Remarks = 'Serves a base image lazily through the chunk store and hands the URI to qemu.' }
+            @{ Code = 'Start-ShuruNbdServer ./rootfs.ext4 ./cas ./vm.idx /tmp/vm.sock 4GB -StatePath ./vm.state -Name vm1'; Remarks = 'The positional form mirrors shuru''s start(rootfs, cas, index, socket, size): boots from vm.idx if it exists, grows the disk to 4 GiB and keeps the live map durable in vm.state.' }
+            @{ Code = 'Start-ShuruNbdServer -ImagePath ./disk.raw -SocketPath /tmp/flat.sock -ReadOnly'; Remarks = 'Serves a raw image as it is, read-only.' }
+        )
+        Links       = @('Stop-ShuruNbdServer', 'Save-ShuruCheckpoint', 'about_ShuruStore')
+    }
+    'Get-ShuruNbdServer' = @{
+        Synopsis    = 'Gets the NBD servers running in this session.'
+        Description = @('Returns the handles of the servers started by Start-ShuruNbdServer in this session (runspace), optionally filtered by name with wildcards. With -Verbose it also writes what the servers did since the last look: connections opened and closed, protocol and device errors.')
+        Parameters  = @{ Name = 'Names of servers to get. Wildcards are permitted. A name without wildcards that matches nothing is a ServerNotFound error.' }
+        Inputs      = @(@{ Type = 'System.String'; Description = 'Server names.' })
+        Outputs     = @(@{ Type = 'ShuruStore.Commands.ShuruNbdServer'; Description = 'Server handles.' })
+        Examples    = @(
+            @{ Code = 'Get-ShuruNbdServer'; Remarks = 'Lists every server of this session with its state, clients, traffic and URI.' }
+            @{ Code = 'Get-ShuruNbdServer -Name vm* -Verbose | Format-List'; Remarks = 'Shows the servers whose names start with vm, in detail, and their recent activity.' }
+        )
+        Links       = @('Start-ShuruNbdServer', 'Stop-ShuruNbdServer')
+    }
+    'Stop-ShuruNbdServer' = @{
+        Synopsis    = 'Stops NBD servers of this session cleanly.'
+        Description = @('Stops accepting clients, lets requests in flight finish (requests arriving meanwhile get ESHUTDOWN), closes the connections, removes the socket file, then flushes the disk and closes it. A stopped server is forgotten by the session.')
+        Parameters  = @{
+            Server   = 'Server handles to stop, typically from the pipeline.'
+            Name     = 'Names of servers to stop. Wildcards are permitted.'
+            All      = 'Stop every server of this session.'
+            PassThru = 'Return the stopped handles.'
+        }
+        Inputs      = @(@{ Type = 'ShuruStore.Commands.ShuruNbdServer'; Description = 'Server handles.' })
+        Outputs     = @(@{ Type = 'ShuruStore.Commands.ShuruNbdServer'; Description = 'With -PassThru, the stopped handles.' })
+        Examples    = @(
+            @{ Code = '$vm | Stop-ShuruNbdServer'; Remarks = 'Stops one server by its handle.' }
+            @{ Code = 'Stop-ShuruNbdServer -All -WhatIf'; Remarks = 'Shows which servers would be stopped.' }
+        )
+        Links       = @('Start-ShuruNbdServer', 'Get-ShuruNbdServer')
+    }
+    'Save-ShuruCheckpoint' = @{
+        Synopsis    = 'Saves a checkpoint of a running chunk-store disk to an index file.'
+        Description = @(
+            'Takes a consistent cut of the live disk while clients keep writing: every write answered before the checkpoint is in it, none is half in. Unsaved chunks are written to the store, then the whole live index is written atomically to -Path, with the index the server booted from as its parent and the base image as its fallback, exactly as shuru does.'
+            'The checkpoint can be booted (Start-ShuruNbdServer -IndexPath), forked (several servers from one checkpoint) and compared (Compare-ShuruChunkIndex). It never overwrites the booted index or an index of its chain (CheckpointOverwritesChain), and never an existing file without -Force (CheckpointExists).'
+        )
+        Parameters  = @{
+            Server = 'The server whose disk to checkpoint, typically from the pipeline.'
+            Name   = 'The name of the server whose disk to checkpoint.'
+            Path   = 'The index file to write.'
+            Force  = 'Replace an existing file (never the booted index or its chain).'
+        }
+        Inputs      = @(@{ Type = 'ShuruStore.Commands.ShuruNbdServer'; Description = 'A server handle.' })
+        Outputs     = @(@{ Type = 'ShuruStore.Commands.ShuruChunkIndex'; Description = 'The saved index.' })
+        Examples    = @(
+            @{ Code = '$vm | Save-ShuruCheckpoint -Path ./after-install.idx'; Remarks = 'Checkpoints a running VM''s disk.' }
+            @{ Code = "`$cp = Save-ShuruCheckpoint -Name vm1 ./golden.idx`nStart-ShuruNbdServer -CasPath ./cas -IndexPath `$cp.Path -SocketPath /tmp/fork.sock"; Remarks = 'Checkpoints the server named vm1 and boots a fork from the checkpoint.' }
+        )
+        Links       = @('Get-ShuruChunkIndex', 'Compare-ShuruChunkIndex', 'about_ShuruStore')
+    }
+    'Get-ShuruChunkIndex' = @{
+        Synopsis    = 'Reads a chunk index (checkpoint) and its chain.'
+        Description = @(
+            'Reads index files in shuru''s format and validates them (entry count, hash syntax, parent chain). For each index it returns the disk size, the chunk count, how many chunks the index sets itself, how many it inherits from parents or the base image, how many no layer provides (zeros), the parent and fallback paths and the whole chain.'
+            'With -Chunk or -AllChunks it enumerates entries instead: chunk number, offset, hash and the layer that provides it (the index, a parent, the base image, or zeros).'
+        )
+        Parameters  = @{
+            Path        = 'Index files to read. Wildcards are permitted. Accepts FullName from Get-ChildItem.'
+            LiteralPath = 'Index files to read, with no wildcard interpretation.'
+            Chunk       = 'Chunk numbers to enumerate, for example 0, 5 or 0..15.'
+            AllChunks   = 'Enumerate every entry of the index.'
+        }
+        Inputs      = @(@{ Type = 'System.String'; Description = 'Paths, by value or by the FullName property.' })
+        Outputs     = @(
+            @{ Type = 'ShuruStore.Commands.ShuruChunkIndex'; Description = 'Without -Chunk or -AllChunks.' }
+            @{ Type = 'ShuruStore.Commands.ShuruChunkEntry'; Description = 'With -Chunk or -AllChunks.' }
+        )
+        Examples    = @(
+            @{ Code = 'Get-ChildItem ./checkpoints/*.idx | Get-ShuruChunkIndex'; Remarks = 'Summarises every checkpoint in a folder.' }
+            @{ Code = 'Get-ShuruChunkIndex ./vm.idx -Chunk (0..15) | Where-Object Layer -ne Zero'; Remarks = 'Shows which layer provides each of the first 16 chunks (the first MiB).' }
+            @{ Code = '(Get-ShuruChunkIndex ./vm.idx).Chain'; Remarks = 'Lists the chain: the index, then its parents nearest first.' }
+        )
+        Links       = @('Compare-ShuruChunkIndex', 'Save-ShuruCheckpoint')
+    }
+    'Compare-ShuruChunkIndex' = @{
+        Synopsis    = 'Shows where two checkpoints differ, as contiguous byte ranges.'
+        Description = @('Resolves both indexes through their chains and compares what each chunk resolves to. Returns one object per contiguous range of differing chunks (offset, length, first chunk, chunk count), or with -Summary one object with the totals and the ranges.')
+        Parameters  = @{
+            ReferencePath  = 'The first index.'
+            DifferencePath = 'The second index.'
+            Summary        = 'Return one comparison object with totals (differing chunks and bytes, range count) and the ranges.'
+        }
+        Inputs      = @(@{ Type = 'None'; Description = 'This cmdlet takes no pipeline input.' })
+        Outputs     = @(
+            @{ Type = 'ShuruStore.Commands.ShuruIndexDifference'; Description = 'Without -Summary: each differing range.' }
+            @{ Type = 'ShuruStore.Commands.ShuruIndexComparison'; Description = 'With -Summary.' }
+        )
+        Examples    = @(
+            @{ Code = 'Compare-ShuruChunkIndex ./before.idx ./after.idx'; Remarks = 'Lists the byte ranges an install changed.' }
+            @{ Code = 'Compare-ShuruChunkIndex ./fork-a.idx ./fork-b.idx -Summary | Select-Object DifferentChunks, DifferentBytes'; Remarks = 'Shows how far two forks diverged.' }
+        )
+        Links       = @('Get-ShuruChunkIndex')
+    }
+    'Get-ShuruChunkStore' = @{
+        Synopsis    = 'Describes a chunk store: chunk count, bytes, zero chunk, leftovers.'
+        Description = @('Counts the chunk files of a store and their bytes, tells whether the well-known all-zero chunk is present, and counts temporary files left by interrupted writes (never valid chunks).')
+        Parameters  = @{ CasPath = 'The chunk-store directory (the one holding chunks/). Accepts FullName from the pipeline.' }
+        Inputs      = @(@{ Type = 'System.String'; Description = 'Store paths, by value or by property name.' })
+        Outputs     = @(@{ Type = 'ShuruStore.Commands.ShuruChunkStore'; Description = 'The store summary.' })
+        Examples    = @(
+            @{ Code = 'Get-ShuruChunkStore ./cas'; Remarks = 'Shows how many chunks the store holds and how much space they take.' }
+            @{ Code = 'Get-ShuruNbdServer | Get-ShuruChunkStore'; Remarks = 'Describes the store behind every running chunk-store server.' }
+        )
+        Links       = @('Start-ShuruNbdServer')
+    }
+}
