@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using System.Management.Automation.Runspaces;
+using ShuruStore.Commands;
+using SmaPowerShell = System.Management.Automation.PowerShell;
+
+namespace ShuruStore.PowerShell.Tests;
+
+/// <summary>The session-state promises of the module, hosted in-process: a handle outlives its
+/// pipeline, and every way a session ends stops its servers cleanly.</summary>
+public class ServerRegistryTests
+{
+    [Fact]
+    public void Server_outlives_the_pipeline_that_started_it()
+    {
+        using var session = new HostedSession();
+        var server = session.StartFlat("keep");
+        // A later, separate pipeline still sees it and clients still reach it.
+        var listed = session.Run("Get-ShuruNbdServer -Name keep");
+        Assert.Single(listed);
+        Assert.Same(server, listed[0].BaseObject);
+        Assert.True(HostedSession.IsListening(server.SocketPath));
+        session.Run("Stop-ShuruNbdServer -Name keep -Confirm:$false");
+        Assert.False(File.Exists(server.SocketPath));
+    }
+
+    [Fact]
+    public void Closing_the_runspace_stops_its_servers_and_removes_their_sockets()
+    {
+        using var session = new HostedSession();
+        var a = session.StartFlat("a");
+        var b = session.StartFlat("b");
+        Assert.True(HostedSession.IsListening(a.SocketPath));
+        session.Runspace.Close();
+        Assert.Equal(Core.Nbd.NbdServerState.Stopped, a.State);
+        Assert.Equal(Core.Nbd.NbdServerState.Stopped, b.State);
+        Assert.False(File.Exists(a.SocketPath));
+        Assert.False(File.Exists(b.SocketPath));
+    }
+
+    [Fact]
+    public void Remove_Module_stops_the_servers_of_that_session_only()
+    {
+        using var mine = new HostedSession();
+        using var other = new HostedSession();
+        var gone = mine.StartFlat("gone");
+        var kept = other.StartFlat("kept");
+        mine.Run("Remove-Module ShuruStore");
+        Assert.Equal(Core.Nbd.NbdServerState.Stopped, gone.State);
+        Assert.False(File.Exists(gone.SocketPath));
+        Assert.Equal(Core.Nbd.NbdServerState.Running, kept.State);
+        Assert.True(HostedSession.IsListening(kept.SocketPath));
+        kept.Dispose();
+    }
+
+    [Fact]
+    public void Sessions_do_not_see_each_others_servers()
+    {
+        using var one = new HostedSession();
+        using var two = new HostedSession();
+        var s = one.StartFlat("private");
+        Assert.Empty(two.Run("Get-ShuruNbdServer"));
+        s.Dispose();
+    }
+
+    [Fact]
+    public void Dispose_stops_the_server_and_forgets_it()
+    {
+        using var session = new HostedSession();
+        var s = session.StartFlat("disposable");
+        s.Dispose();
+        Assert.False(File.Exists(s.SocketPath));
+        Assert.Empty(session.Run("Get-ShuruNbdServer"));
+        s.Dispose(); // idempotent
+    }
+
+    [Fact]
+    public void Pwsh_exits_promptly_with_a_server_still_running_and_removes_the_socket()
+    {
+        using var session = new HostedSession();
+        string socket = session.Socket("exit");
+        string script = $"Import-Module '{HostedSession.ModuleAssemblyPath}'; " +
+                        $"$s = Start-ShuruNbdServer -ImagePath '{session.ImagePath}' -SocketPath '{socket}'; " +
+                        "'listening ' + $s.Uri";
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = HostedSession.RepoRoot, // dotnet-tools.json pins the pwsh tool
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in new[] { "pwsh", "-NoProfile", "-NonInteractive", "-Command", script }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        // Generous bound: this catches a foreground thread keeping the process alive, not slowness.
+        bool exited = p.WaitForExit(TimeSpan.FromSeconds(60));
+        if (!exited) p.Kill(entireProcessTree: true);
+        string output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        Assert.True(exited, "pwsh did not exit with a server running: " + output);
+        Assert.Contains("listening nbd+unix:///export?socket=" + socket, output);
+        Assert.Equal(0, p.ExitCode);
+        Assert.False(File.Exists(socket), "the process-exit hook should remove the socket");
+    }
+}
