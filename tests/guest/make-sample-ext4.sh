@@ -21,6 +21,7 @@ PATH=$PATH:/sbin:/usr/sbin   # mkfs.ext4 lives in /sbin on Debian
 mkdir -p "$(dirname "$IMG")"
 rm -f "$IMG"
 truncate -s "${SIZE_MB}M" "$IMG"     # sparse: only written blocks use space
-# -F: IMG is a regular file; root_owner=0:0: root dir owned by root even when run unprivileged.
-mkfs.ext4 -F -q -L shuru-sample -E root_owner=0:0 ${DIR:+-d "$DIR"} "$IMG"
+# -F: IMG is a regular file; -b 4096: 4 KiB blocks like a real VM disk (mke2fs would pick
+# 1 KiB for small images); root_owner=0:0: root dir owned by root even when run unprivileged.
+mkfs.ext4 -F -q -b 4096 -L shuru-sample -E root_owner=0:0 ${DIR:+-d "$DIR"} "$IMG"
 echo "$IMG: ext4, ${SIZE_MB} MiB"
