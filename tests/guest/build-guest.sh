@@ -56,6 +56,11 @@ if command -v file >/dev/null && file -L "$BUSYBOX" | grep -q 'dynamically linke
 fi
 
 # --- up to date? ------------------------------------------------------------------------
+# Serialize concurrent builds into the same OUTDIR (parallel run-guest.sh calls): the second
+# caller waits for the first and then finds the artifacts up to date.
+mkdir -p "$OUTDIR"
+exec 9> "$OUTDIR/.lock"
+flock 9
 # The stamp covers everything the artifacts are made from: this script, init.sh, busybox,
 # the kernel image and modules.dep (changes with every kernel package update).
 STAMP=$(cat "$0" "$INIT_SRC" "$BUSYBOX" "$VMLINUZ" "$MODDIR/modules.dep" | sha256sum | cut -d' ' -f1)
@@ -67,7 +72,6 @@ if [ "${SHURU_FORCE_BUILD:-0}" != 1 ] && [ -f "$OUTDIR/stamp" ] \
     exit 0
 fi
 
-mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
 WORK=$(mktemp -d "$OUTDIR/.build.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT

@@ -8,6 +8,7 @@
 #            sync, umount, print "SHURU-RESULT: WRITE-OK"
 #   verify : mount /dev/vda ro, check hello.txt and both checksum files,
 #            print "SHURU-RESULT: VERIFY-OK" or "SHURU-RESULT: VERIFY-FAIL <reason>"
+#   trim   : mount rw, delete /guest, fstrim, umount, print "SHURU-RESULT: TRIM-OK"
 #   shell  : debugging aid, drops to a busybox shell on the console
 # Any other failure prints "SHURU-RESULT: FAIL <reason>". The guest always ends with
 # `poweroff -f`; qemu runs with -no-reboot so a kernel panic (panic=-1) also ends it.
@@ -21,6 +22,7 @@ MNT=/mnt/vda
 
 # Print the marker, flush the console and power off. Never returns.
 finish() {
+    echo "shuru-guest: uptime $(cut -d' ' -f1 /proc/uptime 2>/dev/null) s at result"
     echo "SHURU-RESULT: $*"
     # Leave the console a moment to drain before the machine disappears.
     sync
@@ -49,7 +51,7 @@ for arg in $(cat /proc/cmdline); do
         shuru.mode=*) MODE="${arg#shuru.mode=}" ;;
     esac
 done
-echo "shuru-guest: mode=${MODE:-<none>} kernel=$(uname -r)"
+echo "shuru-guest: mode=${MODE:-<none>} kernel=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)s"
 
 # Load the modules in dependency order (build-guest.sh resolved the order from modules.dep).
 while read -r ko; do
@@ -69,6 +71,8 @@ while [ ! -b /dev/vda ]; do
     [ "$i" -le 150 ] || fail "no /dev/vda after 15 s (modules: $(cut -d' ' -f1 /proc/modules | tr '\n' ' '))"
     sleep 0.1
 done
+
+echo "shuru-guest: /dev/vda ready, uptime=$(cut -d' ' -f1 /proc/uptime)s"
 
 case "$MODE" in
 write)
@@ -96,12 +100,22 @@ verify)
     umount "$MNT" || fail "umount"
     finish "VERIFY-OK"
     ;;
+trim)
+    # Optional: delete /guest and fstrim, so the guest's discards (qemu discard=unmap) reach
+    # the server as NBD_CMD_TRIM. The host can then check the image got sparser.
+    mount -t ext4 -o rw /dev/vda "$MNT" || fail "mount rw /dev/vda"
+    rm -rf "$MNT/guest" || fail "remove /guest"
+    sync || fail "sync"
+    fstrim -v "$MNT" || fail "fstrim (does the export support TRIM?)"
+    umount "$MNT" || fail "umount"
+    finish "TRIM-OK"
+    ;;
 shell)
     echo "shuru-guest: debug shell; 'poweroff -f' to leave"
     setsid cttyhack sh
     finish "FAIL shell exited"
     ;;
 *)
-    fail "unknown shuru.mode='$MODE' (want write|verify)"
+    fail "unknown shuru.mode='$MODE' (want write|verify|trim|shell)"
     ;;
 esac

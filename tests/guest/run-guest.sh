@@ -7,7 +7,8 @@
 #
 #   --uri URI          NBD URI as qemu understands it, e.g. nbd+unix:///export?socket=/tmp/s.sock
 #                      or nbd://127.0.0.1:10809/export
-#   --mode MODE        write | verify (see init.sh); `shell` gives an interactive debug shell
+#   --mode MODE        write | verify | trim (see init.sh); `shell` gives an interactive
+#                      debug shell on the terminal (no log, no marker handling)
 #   --timeout SECONDS  wall-clock limit for the whole boot+run (default 120); qemu is killed
 #   --artifacts DIR    where build-guest.sh keeps its artifacts (default <repo>/out/guest);
 #                      they are (re)built first if missing or stale
@@ -17,7 +18,7 @@
 #                      --rw otherwise
 #
 # Output: the marker line (SHURU-RESULT: ...) and the log path, plus the elapsed time.
-# Exit status: 0 only when the guest printed WRITE-OK (write) / VERIFY-OK (verify);
+# Exit status: 0 only when the guest printed WRITE-OK (write) / VERIFY-OK (verify) / TRIM-OK;
 #              1 guest reported a failure or qemu ended without a marker; 2 usage;
 #              3 timeout (qemu killed).
 # Environment: SHURU_QEMU (default qemu-system-x86_64), SHURU_GUEST_APPEND (extra kernel args).
@@ -49,8 +50,9 @@ done
 case "$MODE" in
     write)  OK_MARKER='SHURU-RESULT: WRITE-OK' ;;
     verify) OK_MARKER='SHURU-RESULT: VERIFY-OK' ;;
+    trim)   OK_MARKER='SHURU-RESULT: TRIM-OK' ;;
     shell)  OK_MARKER='' ;;
-    *) echo "run-guest: --mode must be write or verify" >&2; usage ;;
+    *) echo "run-guest: --mode must be write, verify, trim or shell" >&2; usage ;;
 esac
 [[ "$TIMEOUT" =~ ^[0-9]+$ ]] && [ "$TIMEOUT" -gt 0 ] || { echo "run-guest: bad --timeout" >&2; exit 2; }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# selftest.sh [--server nbdkit|qemu-nbd] [--artifacts OUTDIR] [--keep]
+# selftest.sh [--server nbdkit|qemu-nbd] [--artifacts OUTDIR] [--keep] [--with-trim]
 #
 # End-to-end proof of the guest harness against a PEER NBD server (not ShuruStore):
 #   1. make a 64 MiB ext4 image (make-sample-ext4.sh)
@@ -7,18 +7,21 @@
 #   3. stop the server; `e2fsck -fn IMG` must pass (the guest left a clean file system)
 #   4. serve it again read-only, boot the guest with --mode verify           -> VERIFY-OK
 #   5. negative control: verify against a fresh, empty image                -> VERIFY-FAIL
+#   6. (--with-trim) serve rw again, guest --mode trim -> TRIM-OK, the image must get sparser
+#      (nbdkit's file plugin punches holes), e2fsck -fn must still pass
 # Exit 0 only if every step behaves. --keep leaves the work dir (image, logs) in place.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-SERVER=nbdkit ARTIFACTS=$REPO/out/guest KEEP=0
+SERVER=nbdkit ARTIFACTS=$REPO/out/guest KEEP=0 TRIM=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --server)    SERVER=${2:?}; shift 2 ;;
         --artifacts) ARTIFACTS=${2:?}; shift 2 ;;
         --keep)      KEEP=1; shift ;;
-        *) echo "usage: $0 [--server nbdkit|qemu-nbd] [--artifacts OUTDIR] [--keep]" >&2; exit 2 ;;
+        --with-trim) TRIM=1; shift ;;
+        *) echo "usage: $0 [--server nbdkit|qemu-nbd] [--artifacts OUTDIR] [--keep] [--with-trim]" >&2; exit 2 ;;
     esac
 done
 case "$SERVER" in nbdkit|qemu-nbd) ;; *) echo "selftest: unknown server $SERVER" >&2; exit 2 ;; esac
@@ -46,8 +49,9 @@ start_server() {
         nbdkit -f "${ro[@]}" -U "$SOCK" file "$img" &
     else
         [ "$2" = ro ] && ro=(-r)
-        # qemu-nbd only accepts the name given by -x; -t: keep serving after a disconnect.
-        qemu-nbd "${ro[@]}" -k "$SOCK" -f raw -x export -t "$img" &
+        # qemu-nbd only accepts the name given by -x; -t: keep serving after a disconnect;
+        # --discard=unmap: pass TRIMs to the file (the default ignores them).
+        qemu-nbd "${ro[@]}" -k "$SOCK" -f raw -x export -t --discard=unmap "$img" &
     fi
     SPID=$!
     for _ in $(seq 100); do
@@ -100,5 +104,18 @@ rc=0
 stop_server
 [ "$rc" = 1 ] && grep -q 'SHURU-RESULT: VERIFY-FAIL' "$WORK/negative.log" \
     || die "verify on an empty image did not report VERIFY-FAIL (rc=$rc)"
+
+if [ "$TRIM" = 1 ]; then
+    step "guest trim (server $SERVER, rw): discards must reach the image"
+    before=$(du -k "$IMG" | cut -f1)
+    start_server "$IMG" rw
+    "$HERE/run-guest.sh" --uri "$URI" --mode trim --artifacts "$ARTIFACTS" --log "$WORK/trim.log" \
+        || die "guest trim (log $WORK/trim.log)"
+    stop_server
+    after=$(du -k "$IMG" | cut -f1)
+    echo "image allocation: ${before} KiB -> ${after} KiB"
+    [ "$after" -lt "$before" ] || die "image did not get sparser after fstrim (${before} -> ${after} KiB)"
+    e2fsck -fn "$IMG" || die "e2fsck reports problems after the guest trim"
+fi
 
 echo "selftest: OK ($SERVER, $(( $(date +%s) - T0 )) s total)"
