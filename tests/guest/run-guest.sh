@@ -58,6 +58,7 @@ esac
 
 # Build (or confirm up to date) the kernel + initramfs, then load their paths.
 "$HERE/build-guest.sh" "$ARTIFACTS"
+ARTIFACTS=$(cd "$ARTIFACTS" && pwd)   # absolute, so the printed log path is usable anywhere
 # shellcheck source=/dev/null
 . "$ARTIFACTS/build.env"
 
