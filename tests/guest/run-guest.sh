@@ -106,7 +106,8 @@ stop_qemu() {
 trap stop_qemu EXIT
 trap 'exit 130' INT TERM
 
-marker() { tr -d '\r' < "$LOG" | grep -a -m1 '^SHURU-RESULT:' || true; }
+# Not anchored at line start: a stray kernel message may precede the marker on its line.
+marker() { tr -d '\r' < "$LOG" | grep -a -o -m1 'SHURU-RESULT: .*' || true; }
 elapsed() { awk -v s="$START" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
 
 # Wait for the marker, qemu's exit or the timeout, whichever comes first.
