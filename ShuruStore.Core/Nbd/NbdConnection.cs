@@ -30,7 +30,6 @@ internal sealed class NbdConnection
     private readonly object _flightLock = new();
     private int _inFlight;
     private long _bytesInFlight;
-    private volatile bool _stopping;
     private volatile bool _abandon;
     private NbdSession? _session;
     private int _closed;
@@ -54,8 +53,10 @@ internal sealed class NbdConnection
         _session?.StructuredReplies ?? false, _counters.BytesRead, _counters.BytesWritten,
         _counters.SnapshotRequests(), _counters.Errors);
 
-    /// <summary>From now on new requests are answered with ESHUTDOWN.</summary>
-    public void BeginShutdown() => _stopping = true;
+    /// <summary>Once the server leaves Running, new requests are answered with ESHUTDOWN. Read
+    /// from the server's state so no request slips through between Stop and the connections
+    /// hearing about it.</summary>
+    private bool _stopping => _server.State != NbdServerState.Running;
 
     /// <summary>Waits until no request is in flight or <paramref name="deadline"/> passes.</summary>
     public bool WaitIdle(DateTime deadlineUtc)

@@ -107,7 +107,6 @@ public sealed class NbdServer : IDisposable
 
             var deadline = DateTime.UtcNow + Options.ShutdownGrace;
             var conns = _connections.Values.ToArray();
-            foreach (var c in conns) c.BeginShutdown();
             foreach (var c in conns) c.WaitIdle(deadline);
             foreach (var c in conns) c.Abort();
             foreach (var c in conns) c.Thread.Join();
