@@ -37,7 +37,7 @@ timed() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); aw
 fio_iops() {
   fio --name=b --ioengine=nbd --uri="$URI" --rw="$1" --bs=4k --iodepth=16 --size="${SIZE_MIB}M" \
       --time_based --runtime="$FIO_SECS" --output-format=json 2>/dev/null |
-    python3 -c "import json,sys; d=json.load(sys.stdin)['jobs'][0]; print(round(d['$2']['iops']))"
+    python3 -c "import json,sys; t=sys.stdin.read(); d=json.loads(t[t.index('{'):])['jobs'][0]; print(round(d['$2']['iops']))"
 }
 
 echo "| server | nbdcopy seq write MiB/s | nbdcopy seq read MiB/s | fio 4k randread IOPS | fio 4k randwrite IOPS |"
