@@ -253,4 +253,39 @@ public class NbdHandshakeTests
         using var c2 = full.Client().Connect();
         Assert.Equal(1 | 4 | 8 | 32 | 64 | 128 | 256 | 1024 | 2048, c2.TransmissionFlags);
     }
+
+    [Fact]
+    public void Oversized_export_name_option_closes_after_discarding()
+    {
+        using var t = new NbdTestServer();
+        using var c = t.Client().Hello();
+        c.SendOptionHeader(1, 100_000);
+        c.Send(new byte[100_000]);
+        Assert.True(c.IsClosedByServer());
+    }
+
+    [Fact]
+    public void Longest_legal_export_name_is_read_and_refused_as_unknown()
+    {
+        using var t = new NbdTestServer();
+        using var c = t.Client().Hello();
+        c.SendOption(6, NbdTestClient.InfoData(new string('x', 4096), 0, 1, 2, 3));
+        Assert.Equal(0x80000006u, c.ReadOptionReply().Type);
+    }
+
+    [Fact]
+    public void Custom_export_name_is_in_the_uri_and_list()
+    {
+        var dir = Directory.CreateTempSubdirectory("nbdx-").FullName;
+        try
+        {
+            using var s = new ShuruStore.Core.Nbd.NbdServer(new MemoryDevice(4096),
+                new ShuruStore.Core.Nbd.NbdServerOptions { SocketPath = Path.Combine(dir, "s"), ExportName = "disk0" });
+            s.Start();
+            Assert.Equal($"nbd+unix:///disk0?socket={dir}/s", s.Uri);
+            using var c = new NbdTestClient(s.SocketPath).Connect(export: "disk0");
+            Assert.Equal(4096, c.ExportSize);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }

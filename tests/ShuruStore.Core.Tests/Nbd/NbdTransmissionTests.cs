@@ -364,6 +364,44 @@ public class NbdTransmissionTests
         Assert.True(c.IsClosedByServer());
     }
 
+    [Fact]
+    public void Device_without_extents_reads_as_one_data_chunk_and_reports_one_data_extent()
+    {
+        var caps = BlockDeviceCapabilities.Flush;
+        using var t = new NbdTestServer(new TestDevice(new MemoryDevice(1 << 20), caps));
+        using var c = t.Client().Connect();
+        c.SendRequest(Read, 0, 3 * 65536, cookie: 1);
+        var chunk = c.ReadChunks().Single();
+        Assert.Equal((ushort)1, chunk.Type);
+        c.SendRequest(Status, 100, 5000, cookie: 2);
+        Assert.Equal(new[] { (5000u, 0u) }, Extents(c.ReadChunks().Single().Payload));
+    }
+
+    [Fact]
+    public void Flat_file_holes_reach_the_client_through_block_status()
+    {
+        string dir = Directory.CreateTempSubdirectory("nbdflat-").FullName;
+        try
+        {
+            string img = Path.Combine(dir, "d.img");
+            using (var fs = File.Create(img)) fs.SetLength(4 << 20);
+            using var t = new NbdTestServer(new FlatFileDevice(img));
+            using var c = t.Client().Connect();
+            c.SendRequest(Write, 1 << 20, 65536, cookie: 1, flags: 1, payload: Pattern(65536, 5));
+            Assert.Equal(0u, c.ReadReply().Error);
+            c.SendRequest(Status, 0, 4 << 20, cookie: 2);
+            var ext = Extents(c.ReadChunks().Single().Payload);
+            Assert.Equal((1u << 20, 3u), ext[0]);
+            Assert.Equal(0u, ext[1].Flags);
+            Assert.Equal(4u << 20, (uint)ext.Sum(e => e.Len));
+            c.SendRequest(Trim, 1 << 20, 65536, cookie: 3);
+            Assert.Equal(0u, c.ReadReply().Error);
+            c.SendRequest(Status, 0, 4 << 20, cookie: 4, flags: 8);
+            Assert.Equal(new[] { (4u << 20, 3u) }, Extents(c.ReadChunks().Single().Payload));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     internal static byte[] ReadData(NbdTestClient c, bool structured, long offset, int length)
     {
         if (!structured) return c.ReadReply(length).Payload;
