@@ -117,10 +117,10 @@ internal sealed class NbdConnection
     private string ReadLoop()
     {
         byte[] header = new byte[RequestHeaderSize];
-        byte[] scratch = new byte[NbdSocketIO.DiscardPiece];
+        var reader = new NbdRequestReader(_socket);
         while (true)
         {
-            if (!NbdSocketIO.ReadExact(_socket, header)) return "client disconnected";
+            if (!reader.ReadExact(header)) return "client disconnected";
             uint magic = BinaryPrimitives.ReadUInt32BigEndian(header);
             if (magic != RequestMagic)
             {
@@ -140,7 +140,7 @@ internal sealed class NbdConnection
             if (type == CmdWrite && (length > _options.MaxPayload || _stopping))
             {
                 // Keep the stream in sync: the payload follows the header whatever we answer.
-                if (!NbdSocketIO.Discard(_socket, length, scratch)) return "client disconnected";
+                if (!reader.Discard(length)) return "client disconnected";
                 if (_stopping) Reply(cookie, ESHUTDOWN, "server is shutting down");
                 else Reply(cookie, EINVAL, $"write of {length} bytes exceeds the {_options.MaxPayload}-byte maximum payload");
                 continue;
@@ -161,7 +161,7 @@ internal sealed class NbdConnection
             if (type == CmdWrite)
             {
                 request.Payload = ArrayPool<byte>.Shared.Rent((int)Math.Max(length, 1));
-                if (!NbdSocketIO.ReadExact(_socket, request.Payload.AsSpan(0, (int)length)))
+                if (!reader.ReadExact(request.Payload.AsSpan(0, (int)length)))
                 {
                     ArrayPool<byte>.Shared.Return(request.Payload);
                     ReleaseSlot(cost);

@@ -402,6 +402,34 @@ public class NbdTransmissionTests
         finally { Directory.Delete(dir, true); }
     }
 
+    [Fact]
+    public void Requests_arriving_byte_by_byte_or_batched_parse_the_same()
+    {
+        using var t = new NbdTestServer();
+        using var c = t.Client().Connect(structured: false);
+        // Build 50 pipelined writes (header + payload) plus one read, as one byte stream.
+        var stream = new MemoryStream();
+        for (int i = 0; i < 50; i++)
+        {
+            var h = new byte[28];
+            BinaryPrimitives.WriteUInt32BigEndian(h, 0x25609513);
+            BinaryPrimitives.WriteUInt16BigEndian(h.AsSpan(6), Write);
+            BinaryPrimitives.WriteUInt64BigEndian(h.AsSpan(8), (ulong)i);
+            BinaryPrimitives.WriteUInt64BigEndian(h.AsSpan(16), (ulong)(i * 100));
+            BinaryPrimitives.WriteUInt32BigEndian(h.AsSpan(24), 100);
+            stream.Write(h);
+            stream.Write(Enumerable.Repeat((byte)(i + 1), 100).ToArray());
+        }
+        var bytes = stream.ToArray();
+        c.Send(bytes.AsSpan(0, bytes.Length / 2)); // one big batch...
+        foreach (var b in bytes.AsSpan(bytes.Length / 2).ToArray()) c.Send([b]); // ...then byte by byte
+        var cookies = Enumerable.Range(0, 50).Select(_ => c.ReadReply()).Select(r => { Assert.Equal(0u, r.Error); return r.Cookie; });
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => (ulong)i), cookies.OrderBy(x => x));
+        c.SendRequest(Read, 0, 5000, cookie: 99);
+        var data = c.ReadReply(5000).Payload;
+        for (int i = 0; i < 50; i++) Assert.All(data.AsSpan(i * 100, 100).ToArray(), b => Assert.Equal(i + 1, b));
+    }
+
     internal static byte[] ReadData(NbdTestClient c, bool structured, long offset, int length)
     {
         if (!structured) return c.ReadReply(length).Payload;
