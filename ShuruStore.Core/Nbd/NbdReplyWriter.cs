@@ -15,7 +15,12 @@ internal sealed class NbdReplyWriter
     private readonly Socket _socket;
     private readonly Lock _lock = new();
     private readonly byte[] _header = new byte[64];
+    // Small replies (headers, 4 KiB reads, hole chunks) are gathered here and leave in one
+    // send: a system call per reply instead of one per field. Large data goes out directly.
+    private readonly byte[] _stage = new byte[StageSize];
+    private int _staged;
     private volatile bool _broken;
+    private const int StageSize = 64 * 1024;
 
     public NbdReplyWriter(Socket socket) => _socket = socket;
 
@@ -27,8 +32,9 @@ internal sealed class NbdReplyWriter
         lock (_lock)
         {
             WriteSimpleHeader(cookie, error);
-            Send(_header.AsSpan(0, SimpleReplyHeaderSize));
-            if (!data.IsEmpty) Send(data);
+            Append(_header.AsSpan(0, SimpleReplyHeaderSize));
+            if (!data.IsEmpty) Append(data);
+            FlushStage();
         }
     }
 
@@ -44,8 +50,9 @@ internal sealed class NbdReplyWriter
             WriteChunkHeader(h, ReplyFlagDone, ReplyTypeError, cookie, (uint)(6 + msg.Length));
             BinaryPrimitives.WriteUInt32BigEndian(h[20..], error);
             BinaryPrimitives.WriteUInt16BigEndian(h[24..], (ushort)msg.Length);
-            Send(h[..26]);
-            Send(msg);
+            Append(h[..26]);
+            Append(msg);
+            FlushStage();
         }
     }
 
@@ -59,7 +66,8 @@ internal sealed class NbdReplyWriter
             if (segments.Count == 0)
             {
                 WriteChunkHeader(h, ReplyFlagDone, ReplyTypeNone, cookie, 0);
-                Send(h[..StructuredReplyHeaderSize]);
+                Append(h[..StructuredReplyHeaderSize]);
+                FlushStage();
                 return;
             }
             for (int i = 0; i < segments.Count; i++)
@@ -71,16 +79,17 @@ internal sealed class NbdReplyWriter
                     WriteChunkHeader(h, flags, ReplyTypeOffsetHole, cookie, 12);
                     BinaryPrimitives.WriteUInt64BigEndian(h[20..], (ulong)(offset + s.Start));
                     BinaryPrimitives.WriteUInt32BigEndian(h[28..], (uint)s.Length);
-                    Send(h[..32]);
+                    Append(h[..32]);
                 }
                 else
                 {
                     WriteChunkHeader(h, flags, ReplyTypeOffsetData, cookie, (uint)(8 + s.Length));
                     BinaryPrimitives.WriteUInt64BigEndian(h[20..], (ulong)(offset + s.Start));
-                    Send(h[..28]);
-                    Send(buffer.Slice(s.Start, s.Length));
+                    Append(h[..28]);
+                    Append(buffer.Slice(s.Start, s.Length));
                 }
             }
+            FlushStage();
         }
     }
 
@@ -92,8 +101,9 @@ internal sealed class NbdReplyWriter
         {
             var h = _header.AsSpan();
             WriteChunkHeader(h, ReplyFlagDone, ReplyTypeBlockStatus, cookie, (uint)payload.Length);
-            Send(h[..StructuredReplyHeaderSize]);
-            Send(payload);
+            Append(h[..StructuredReplyHeaderSize]);
+            Append(payload);
+            FlushStage();
         }
     }
 
@@ -112,6 +122,35 @@ internal sealed class NbdReplyWriter
         BinaryPrimitives.WriteUInt16BigEndian(h[6..], type);
         BinaryPrimitives.WriteUInt64BigEndian(h[8..], cookie);
         BinaryPrimitives.WriteUInt32BigEndian(h[16..], length);
+    }
+
+    /// <summary>Queues bytes of the reply being written; caller holds the lock.</summary>
+    private void Append(ReadOnlySpan<byte> data)
+    {
+        if (_staged + data.Length <= _stage.Length)
+        {
+            data.CopyTo(_stage.AsSpan(_staged));
+            _staged += data.Length;
+            return;
+        }
+        FlushStage();
+        if (data.Length <= _stage.Length / 4)
+        {
+            data.CopyTo(_stage);
+            _staged = data.Length;
+        }
+        else
+        {
+            Send(data);
+        }
+    }
+
+    /// <summary>Sends what is staged; every reply ends with this, so nothing lingers.</summary>
+    private void FlushStage()
+    {
+        if (_staged == 0) return;
+        Send(_stage.AsSpan(0, _staged));
+        _staged = 0;
     }
 
     private void Send(ReadOnlySpan<byte> data)
