@@ -1,0 +1,238 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace ShuruStore.Core.BlockDevices;
+
+/// <summary>
+/// A raw image file exported as a block device. All I/O is positional (pread/pwrite through
+/// <see cref="RandomAccess"/>), so concurrent requests need no locking: the kernel orders them.
+/// One file descriptor serves every connection, so an fsync covers writes from all of them,
+/// which is what lets the server advertise multi-connection consistency.
+/// </summary>
+public sealed class FlatFileDevice : IBlockDevice
+{
+    private const int ZeroBufferSize = 1 << 20;
+    private readonly SafeFileHandle _handle;
+    private readonly int _fd;
+    private readonly bool _readOnly;
+    private volatile bool _punchSupported = true;
+    private volatile bool _zeroRangeSupported = true;
+
+    /// <summary>Opens <paramref name="path"/>. A missing or unopenable file is
+    /// <see cref="ShuruErrorKind.ImageNotFound"/>.</summary>
+    public FlatFileDevice(string path, bool readOnly = false)
+    {
+        Path = System.IO.Path.GetFullPath(path);
+        _readOnly = readOnly;
+        if (!File.Exists(Path))
+            throw new ShuruStoreException(ShuruErrorKind.ImageNotFound,
+                $"Image file '{Path}' does not exist.", Path);
+        try
+        {
+            _handle = File.OpenHandle(Path, FileMode.Open,
+                readOnly ? FileAccess.Read : FileAccess.ReadWrite, FileShare.ReadWrite);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ShuruStoreException(ShuruErrorKind.ImageNotFound,
+                $"Image file '{Path}' cannot be opened {(readOnly ? "for reading" : "for reading and writing")}: {ex.Message}",
+                Path, ex);
+        }
+        _fd = (int)_handle.DangerousGetHandle();
+        Size = RandomAccess.GetLength(_handle);
+        var caps = BlockDeviceCapabilities.Flush | BlockDeviceCapabilities.Extents
+                   | BlockDeviceCapabilities.Cache | BlockDeviceCapabilities.MultiConnection;
+        caps |= readOnly
+            ? BlockDeviceCapabilities.ReadOnly
+            : BlockDeviceCapabilities.Fua | BlockDeviceCapabilities.Trim
+              | BlockDeviceCapabilities.WriteZeroes | BlockDeviceCapabilities.FastZero;
+        Capabilities = caps;
+    }
+
+    public string Path { get; }
+    public long Size { get; }
+    public BlockDeviceCapabilities Capabilities { get; }
+    public int PreferredBlockSize => 4096;
+
+    public void Read(long offset, Span<byte> buffer)
+    {
+        int done = 0;
+        try
+        {
+            while (done < buffer.Length)
+            {
+                int n = RandomAccess.Read(_handle, buffer[done..], offset + done);
+                if (n == 0)
+                {
+                    // The file shrank under us: what is past its end reads as zeros rather
+                    // than failing, like a sparse tail would.
+                    buffer[done..].Clear();
+                    return;
+                }
+                done += n;
+            }
+        }
+        catch (Exception ex) when (ex is IOException && ex is not BlockDeviceException)
+        {
+            throw Fail("read", offset, buffer.Length, ex);
+        }
+    }
+
+    public void Write(long offset, ReadOnlySpan<byte> data, WriteFlags flags)
+    {
+        EnsureWritable();
+        try
+        {
+            RandomAccess.Write(_handle, data, offset);
+        }
+        catch (Exception ex) when (ex is IOException && ex is not BlockDeviceException)
+        {
+            throw Fail("write", offset, data.Length, ex);
+        }
+        if ((flags & WriteFlags.Fua) != 0) DataSync();
+    }
+
+    public void Flush()
+    {
+        if (_readOnly) return;
+        if (LinuxFileCalls.fsync(_fd) != 0)
+            throw Errno("fsync", Marshal.GetLastPInvokeError());
+    }
+
+    public void Trim(long offset, long length, WriteFlags flags)
+    {
+        EnsureWritable();
+        if (length == 0) return;
+        // Trim is advisory: where the filesystem cannot punch holes the data simply stays.
+        if (_punchSupported && !TryFallocate(LinuxFileCalls.FALLOC_FL_PUNCH_HOLE | LinuxFileCalls.FALLOC_FL_KEEP_SIZE, offset, length, ref _punchSupported))
+        {
+            // unsupported: nothing to do
+        }
+        if ((flags & WriteFlags.Fua) != 0) DataSync();
+    }
+
+    public void WriteZeroes(long offset, long length, WriteFlags flags)
+    {
+        EnsureWritable();
+        if (length == 0) return;
+        bool done = false;
+        if ((flags & WriteFlags.NoHole) == 0 && _punchSupported)
+            done = TryFallocate(LinuxFileCalls.FALLOC_FL_PUNCH_HOLE | LinuxFileCalls.FALLOC_FL_KEEP_SIZE, offset, length, ref _punchSupported);
+        if (!done && _zeroRangeSupported)
+            done = TryFallocate(LinuxFileCalls.FALLOC_FL_ZERO_RANGE | LinuxFileCalls.FALLOC_FL_KEEP_SIZE, offset, length, ref _zeroRangeSupported);
+        if (!done)
+        {
+            if ((flags & WriteFlags.FastZero) != 0)
+                throw new BlockDeviceException(BlockDeviceError.NotSupported,
+                    $"'{Path}': the filesystem cannot zero ranges cheaply; fast zero refused.");
+            WriteZeroBytes(offset, length);
+        }
+        if ((flags & WriteFlags.Fua) != 0) DataSync();
+    }
+
+    public void Cache(long offset, long length)
+    {
+        // Advisory readahead; the result does not matter to the client.
+        LinuxFileCalls.posix_fadvise(_fd, offset, length, LinuxFileCalls.POSIX_FADV_WILLNEED);
+    }
+
+    public void GetExtents(long offset, long length, List<Extent> extents)
+    {
+        long end = offset + length;
+        long pos = offset;
+        while (pos < end)
+        {
+            long data = LinuxFileCalls.lseek(_fd, pos, LinuxFileCalls.SEEK_DATA);
+            if (data < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == LinuxFileCalls.ENXIO)
+                {
+                    // No data from pos to the end of the file: one hole.
+                    extents.Add(new Extent(end - pos, ExtentFlags.Hole | ExtentFlags.Zero));
+                    return;
+                }
+                if (extents.Count == 0) extents.Add(new Extent(length, ExtentFlags.Data));
+                return; // SEEK_DATA unsupported: report data, which is always safe.
+            }
+            if (data > pos)
+            {
+                long holeEnd = Math.Min(data, end);
+                extents.Add(new Extent(holeEnd - pos, ExtentFlags.Hole | ExtentFlags.Zero));
+                pos = holeEnd;
+                continue;
+            }
+            long hole = LinuxFileCalls.lseek(_fd, pos, LinuxFileCalls.SEEK_HOLE);
+            if (hole < 0 || hole <= pos) hole = end;
+            long dataEnd = Math.Min(hole, end);
+            extents.Add(new Extent(dataEnd - pos, ExtentFlags.Data));
+            pos = dataEnd;
+        }
+    }
+
+    public void Dispose() => _handle.Dispose();
+
+    private bool TryFallocate(int mode, long offset, long length, ref bool supportedFlag)
+    {
+        if (LinuxFileCalls.fallocate(_fd, mode, offset, length) == 0) return true;
+        int errno = Marshal.GetLastPInvokeError();
+        if (errno is LinuxFileCalls.EOPNOTSUPP or LinuxFileCalls.ENOSYS)
+        {
+            // Remember so later requests do not pay for a failing syscall.
+            supportedFlag = false;
+            return false;
+        }
+        throw Errno("fallocate", errno);
+    }
+
+    private void WriteZeroBytes(long offset, long length)
+    {
+        byte[] zeros = ArrayPool<byte>.Shared.Rent((int)Math.Min(length, ZeroBufferSize));
+        try
+        {
+            Array.Clear(zeros);
+            while (length > 0)
+            {
+                int n = (int)Math.Min(length, zeros.Length);
+                RandomAccess.Write(_handle, zeros.AsSpan(0, n), offset);
+                offset += n;
+                length -= n;
+            }
+        }
+        catch (IOException ex) when (ex is not BlockDeviceException)
+        {
+            throw Fail("write zeros", offset, length, ex);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(zeros);
+        }
+    }
+
+    private void DataSync()
+    {
+        if (LinuxFileCalls.fdatasync(_fd) != 0)
+            throw Errno("fdatasync", Marshal.GetLastPInvokeError());
+    }
+
+    private void EnsureWritable()
+    {
+        if (_readOnly)
+            throw new BlockDeviceException(BlockDeviceError.Permission, $"'{Path}' is opened read-only.");
+    }
+
+    private BlockDeviceException Errno(string what, int errno)
+    {
+        var error = errno == LinuxFileCalls.ENOSPC ? BlockDeviceError.NoSpace : BlockDeviceError.IO;
+        return new BlockDeviceException(error, $"{what} on '{Path}' failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
+    }
+
+    private BlockDeviceException Fail(string what, long offset, long length, Exception ex)
+    {
+        // .NET reports ENOSPC as an IOException whose HResult carries the errno in its low bits.
+        bool noSpace = (ex.HResult & 0xFFFF) == LinuxFileCalls.ENOSPC || ex.Message.Contains("No space left", StringComparison.Ordinal);
+        return new BlockDeviceException(noSpace ? BlockDeviceError.NoSpace : BlockDeviceError.IO,
+            $"{what} of {length} bytes at offset {offset} on '{Path}' failed: {ex.Message}", ex);
+    }
+}

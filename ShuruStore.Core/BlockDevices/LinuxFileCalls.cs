@@ -1,0 +1,68 @@
+using System.Runtime.InteropServices;
+
+namespace ShuruStore.Core.BlockDevices;
+
+/// <summary>
+/// The few libc calls .NET does not expose: hole punching, zero ranges, SEEK_DATA/SEEK_HOLE,
+/// fdatasync and readahead hints. Kept in one place so the device code reads as storage logic.
+/// </summary>
+internal static partial class LinuxFileCalls
+{
+    // fallocate(2) modes (linux/falloc.h).
+    public const int FALLOC_FL_KEEP_SIZE = 0x01;
+    public const int FALLOC_FL_PUNCH_HOLE = 0x02;
+    public const int FALLOC_FL_ZERO_RANGE = 0x10;
+
+    // lseek(2) whence values for sparse files.
+    public const int SEEK_DATA = 3;
+    public const int SEEK_HOLE = 4;
+
+    public const int POSIX_FADV_WILLNEED = 3;
+
+    public const int ENXIO = 6;
+    public const int EINVAL = 22;
+    public const int ENOSPC = 28;
+    public const int EOPNOTSUPP = 95;
+    public const int ENOSYS = 38;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fallocate(int fd, int mode, long offset, long len);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial long lseek(int fd, long offset, int whence);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fdatasync(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fsync(int fd);
+
+    [LibraryImport("libc")]
+    public static partial int posix_fadvise(int fd, long offset, long len, int advice);
+
+    /// <summary>statx(2): fixed layout on every architecture, unlike struct stat.</summary>
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static unsafe partial int statx(int dirfd, string path, int flags, uint mask, byte* buffer);
+
+    private const int AT_FDCWD = -100;
+    private const int AT_SYMLINK_NOFOLLOW = 0x100;
+    private const uint STATX_TYPE = 0x1;
+    public const int S_IFMT = 0xF000;
+    public const int S_IFSOCK = 0xC000;
+
+    /// <summary>File type bits (S_IFMT) of a path without following a final symlink,
+    /// or -1 with the errno when the path cannot be examined.</summary>
+    public static unsafe int GetFileType(string path, out int errno)
+    {
+        byte* buf = stackalloc byte[256];
+        new Span<byte>(buf, 256).Clear();
+        if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_TYPE, buf) != 0)
+        {
+            errno = Marshal.GetLastPInvokeError();
+            return -1;
+        }
+        errno = 0;
+        ushort mode = *(ushort*)(buf + 28); // stx_mode
+        return mode & S_IFMT;
+    }
+}

@@ -1,0 +1,476 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using ShuruStore.Core.BlockDevices;
+using static ShuruStore.Core.Nbd.NbdProtocol;
+
+namespace ShuruStore.Core.Nbd;
+
+/// <summary>
+/// One client connection: the handshake, then a reader loop that keeps reading requests while
+/// earlier ones run on the thread pool. Replies go out as each request completes (possibly out
+/// of order, which the protocol allows) through <see cref="NbdReplyWriter"/>.
+/// The number of requests and payload bytes in flight is bounded, so a fast client cannot make
+/// the server buffer without limit.
+/// </summary>
+internal sealed class NbdConnection
+{
+    public const int MaxRequestsInFlight = 64;
+    public const long MaxBytesInFlight = 64L * 1024 * 1024;
+
+    [ThreadStatic] private static List<Extent>? t_extents;
+    [ThreadStatic] private static List<ReadSegment>? t_segments;
+
+    private readonly NbdServer _server;
+    private readonly Socket _socket;
+    private readonly IBlockDevice _device;
+    private readonly NbdServerOptions _options;
+    private readonly NbdReplyWriter _writer;
+    private readonly NbdCounters _counters = new();
+    private readonly object _flightLock = new();
+    private int _inFlight;
+    private long _bytesInFlight;
+    private volatile bool _abandon;
+    private NbdSession? _session;
+    private int _closed;
+
+    public NbdConnection(NbdServer server, Socket socket, long id)
+    {
+        _server = server;
+        _socket = socket;
+        _device = server.Device;
+        _options = server.Options;
+        _writer = new NbdReplyWriter(socket);
+        Id = id;
+        Thread = new Thread(Run) { IsBackground = true, Name = $"nbd-conn-{id}" };
+    }
+
+    public long Id { get; }
+    public Thread Thread { get; }
+    public DateTimeOffset OpenedAt { get; } = DateTimeOffset.UtcNow;
+
+    public NbdConnectionStatistics Snapshot() => new(Id, OpenedAt, _session is not null,
+        _session?.StructuredReplies ?? false, _counters.BytesRead, _counters.BytesWritten,
+        _counters.SnapshotRequests(), _counters.Errors);
+
+    /// <summary>Once the server leaves Running, new requests are answered with ESHUTDOWN. Read
+    /// from the server's state so no request slips through between Stop and the connections
+    /// hearing about it.</summary>
+    private bool _stopping => _server.State != NbdServerState.Running;
+
+    /// <summary>Waits until no request is in flight or <paramref name="deadline"/> passes.</summary>
+    public bool WaitIdle(DateTime deadlineUtc)
+    {
+        lock (_flightLock)
+        {
+            while (_inFlight > 0)
+            {
+                var left = deadlineUtc - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero) return false;
+                Monitor.Wait(_flightLock, left);
+            }
+            return true;
+        }
+    }
+
+    /// <summary>Closes the socket, which ends the reader loop; in-flight work is abandoned
+    /// (its replies are dropped).</summary>
+    public void Abort()
+    {
+        _abandon = true;
+        lock (_flightLock) Monitor.PulseAll(_flightLock);
+        CloseSocket();
+    }
+
+    private void Run()
+    {
+        string endReason = "client disconnected";
+        try
+        {
+            var handshake = new NbdHandshake(_socket, _device, _options, () => _stopping);
+            _session = handshake.Run();
+            if (_session is null)
+            {
+                _server.Raise(NbdServerEventKind.NegotiationFailed, $"connection {Id}: negotiation ended: {handshake.FailureReason}", Id);
+                endReason = "negotiation ended";
+                return;
+            }
+            _server.Raise(NbdServerEventKind.Negotiated,
+                $"connection {Id}: transmission started (structured replies: {_session.StructuredReplies}, base:allocation: {_session.BaseAllocation}, flags 0x{_session.TransmissionFlags:x})", Id);
+            endReason = ReadLoop();
+            // DISC or EOF: finish what is in flight, then close (DISC semantics).
+            lock (_flightLock)
+                while (_inFlight > 0 && !_abandon) Monitor.Wait(_flightLock);
+        }
+        catch (Exception ex)
+        {
+            endReason = "internal error: " + ex.Message;
+            _server.Raise(NbdServerEventKind.ProtocolError, $"connection {Id}: {ex.Message}", Id, ex);
+        }
+        finally
+        {
+            CloseSocket();
+            _server.OnConnectionClosed(this, endReason);
+        }
+    }
+
+    private string ReadLoop()
+    {
+        byte[] header = new byte[RequestHeaderSize];
+        var reader = new NbdRequestReader(_socket);
+        while (true)
+        {
+            if (!reader.ReadExact(header)) return "client disconnected";
+            uint magic = BinaryPrimitives.ReadUInt32BigEndian(header);
+            if (magic != RequestMagic)
+            {
+                // Without a valid header we cannot find the next request: the stream is lost.
+                _server.Raise(NbdServerEventKind.ProtocolError, $"connection {Id}: bad request magic 0x{magic:x8}; closing", Id);
+                return "bad request magic";
+            }
+            ushort flags = BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(4));
+            ushort type = BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(6));
+            ulong cookie = BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(8));
+            ulong offset = BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(16));
+            uint length = BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(24));
+            Count(type);
+
+            if (type == CmdDisc) return "client sent NBD_CMD_DISC";
+
+            if (type == CmdWrite && (length > _options.MaxPayload || _stopping))
+            {
+                // Keep the stream in sync: the payload follows the header whatever we answer.
+                if (!reader.Discard(length)) return "client disconnected";
+                if (_stopping) Reply(cookie, ESHUTDOWN, "server is shutting down");
+                else Reply(cookie, EINVAL, $"write of {length} bytes exceeds the {_options.MaxPayload}-byte maximum payload");
+                continue;
+            }
+            if (_stopping)
+            {
+                Reply(cookie, ESHUTDOWN, "server is shutting down");
+                continue;
+            }
+
+            long cost = type is CmdRead or CmdWrite && length <= _options.MaxPayload ? length : 0;
+            if (!AcquireSlot(cost))
+                return "connection aborted";
+            var request = new NbdRequest
+            {
+                Connection = this, Type = type, Flags = flags, Cookie = cookie, Offset = offset, Length = length, Cost = cost,
+            };
+            if (type == CmdWrite)
+            {
+                request.Payload = ArrayPool<byte>.Shared.Rent((int)Math.Max(length, 1));
+                if (!reader.ReadExact(request.Payload.AsSpan(0, (int)length)))
+                {
+                    ArrayPool<byte>.Shared.Return(request.Payload);
+                    ReleaseSlot(cost);
+                    return "client disconnected in the middle of a write payload";
+                }
+            }
+            ThreadPool.UnsafeQueueUserWorkItem(request, preferLocal: false);
+        }
+    }
+
+    private bool AcquireSlot(long cost)
+    {
+        lock (_flightLock)
+        {
+            // A request larger than the byte budget is still admitted once nothing else is in
+            // flight, so every legal request size can be served.
+            while (!_abandon && (_inFlight >= MaxRequestsInFlight || (_bytesInFlight > 0 && _bytesInFlight + cost > MaxBytesInFlight)))
+                Monitor.Wait(_flightLock);
+            if (_abandon) return false;
+            _inFlight++;
+            _bytesInFlight += cost;
+            return true;
+        }
+    }
+
+    private void ReleaseSlot(long cost)
+    {
+        lock (_flightLock)
+        {
+            _inFlight--;
+            _bytesInFlight -= cost;
+            Monitor.PulseAll(_flightLock);
+        }
+    }
+
+    /// <summary>Runs one request on a thread-pool thread. No lock is held while the device works.</summary>
+    internal void Execute(NbdRequest r)
+    {
+        try
+        {
+            uint error = Validate(r, out string? message);
+            if (error != 0)
+            {
+                Reply(r.Cookie, error, message!);
+                return;
+            }
+            try
+            {
+                Dispatch(r);
+            }
+            catch (Exception ex)
+            {
+                uint code = ex is BlockDeviceException bde ? (uint)bde.Error : EIO;
+                _server.Raise(NbdServerEventKind.DeviceError,
+                    $"connection {Id}: {CommandName(r.Type)} at {r.Offset} length {r.Length} failed with errno {code}: {ex.Message}", Id, ex);
+                Reply(r.Cookie, code, ex.Message);
+            }
+        }
+        finally
+        {
+            if (r.Payload is not null) ArrayPool<byte>.Shared.Return(r.Payload);
+            ReleaseSlot(r.Cost);
+        }
+    }
+
+    private uint Validate(NbdRequest r, out string? message)
+    {
+        var caps = _device.Capabilities;
+        bool ro = (caps & BlockDeviceCapabilities.ReadOnly) != 0;
+        ushort tflags = _session!.TransmissionFlags;
+        message = null;
+
+        if (r.Type > CmdBlockStatus) return Invalid($"unknown command {r.Type}", out message);
+        if ((r.Flags & ~CmdKnownFlags) != 0) return Invalid($"unknown command flags 0x{r.Flags:x}", out message);
+        if ((r.Flags & CmdFlagFua) != 0 && (tflags & TFlagSendFua) == 0 && r.Type is CmdWrite or CmdTrim or CmdWriteZeroes && !ro)
+            return Invalid("FUA was not advertised", out message);
+        if ((r.Flags & CmdFlagNoHole) != 0 && r.Type != CmdWriteZeroes) return Invalid("NO_HOLE is only valid on WRITE_ZEROES", out message);
+        if ((r.Flags & CmdFlagDf) != 0 && (r.Type != CmdRead || !_session.StructuredReplies))
+            return Invalid("DF is only valid on READ with structured replies", out message);
+        if ((r.Flags & CmdFlagReqOne) != 0 && r.Type != CmdBlockStatus) return Invalid("REQ_ONE is only valid on BLOCK_STATUS", out message);
+        if ((r.Flags & CmdFlagFastZero) != 0 && (r.Type != CmdWriteZeroes || (tflags & TFlagSendFastZero) == 0))
+            return Invalid("FAST_ZERO is only valid on WRITE_ZEROES when advertised", out message);
+
+        bool writes = r.Type is CmdWrite or CmdTrim or CmdWriteZeroes;
+        if (writes && ro) { message = "the export is read-only"; return EPERM; }
+        switch (r.Type)
+        {
+            case CmdTrim when (tflags & TFlagSendTrim) == 0:
+                return Invalid("TRIM is not supported by this export", out message);
+            case CmdWriteZeroes when (tflags & TFlagSendWriteZeroes) == 0:
+                return Invalid("WRITE_ZEROES is not supported by this export", out message);
+            case CmdCache when (tflags & TFlagSendCache) == 0:
+                return Invalid("CACHE is not supported by this export", out message);
+            case CmdBlockStatus when !_session.BaseAllocation:
+                return Invalid("BLOCK_STATUS needs the base:allocation meta context", out message);
+            case CmdBlockStatus when r.Length == 0:
+                return Invalid("BLOCK_STATUS length must not be zero", out message);
+            case CmdRead when r.Length > _options.MaxPayload:
+                return Invalid($"read of {r.Length} bytes exceeds the {_options.MaxPayload}-byte maximum payload", out message);
+        }
+        if (r.Type == CmdFlush) return 0; // offset and length carry no meaning for FLUSH
+        ulong size = (ulong)_device.Size;
+        if (r.Offset > size || r.Length > size - r.Offset)
+        {
+            message = $"request [{r.Offset}, +{r.Length}) lies beyond the end of the {size}-byte export";
+            return r.Type == CmdWrite ? ENOSPC : EINVAL;
+        }
+        return 0;
+    }
+
+    private static uint Invalid(string text, out string message)
+    {
+        message = text;
+        return EINVAL;
+    }
+
+    private void Dispatch(NbdRequest r)
+    {
+        long offset = (long)r.Offset;
+        var wflags = WriteFlags.None;
+        if ((r.Flags & CmdFlagFua) != 0) wflags |= WriteFlags.Fua;
+        if ((r.Flags & CmdFlagNoHole) != 0) wflags |= WriteFlags.NoHole;
+        if ((r.Flags & CmdFlagFastZero) != 0) wflags |= WriteFlags.FastZero;
+        switch (r.Type)
+        {
+            case CmdRead:
+                DoRead(r, offset);
+                return;
+            case CmdWrite:
+                if (r.Length > 0) _device.Write(offset, r.Payload.AsSpan(0, (int)r.Length), wflags);
+                AddWritten(r.Length);
+                break;
+            case CmdFlush:
+                _device.Flush();
+                break;
+            case CmdTrim:
+                if (r.Length > 0) _device.Trim(offset, r.Length, wflags);
+                break;
+            case CmdWriteZeroes:
+                if (r.Length > 0) _device.WriteZeroes(offset, r.Length, wflags);
+                break;
+            case CmdCache:
+                if (r.Length > 0) _device.Cache(offset, r.Length);
+                break;
+            case CmdBlockStatus:
+                DoBlockStatus(r, offset);
+                return;
+        }
+        _writer.SimpleReply(r.Cookie, 0);
+    }
+
+    private void DoRead(NbdRequest r, long offset)
+    {
+        int length = (int)r.Length;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        try
+        {
+            if (!_session!.StructuredReplies)
+            {
+                if (length > 0) _device.Read(offset, buffer.AsSpan(0, length));
+                AddRead(length);
+                _writer.SimpleReply(r.Cookie, 0, buffer.AsSpan(0, length));
+                return;
+            }
+            var segments = t_segments ??= new List<ReadSegment>();
+            segments.Clear();
+            if (length > 0)
+            {
+                bool mayHole = (r.Flags & CmdFlagDf) == 0 && (_device.Capabilities & BlockDeviceCapabilities.Extents) != 0;
+                if (mayHole) PlanSegments(offset, length, segments);
+                else segments.Add(new ReadSegment(0, length, false));
+                foreach (var s in segments)
+                    if (!s.Hole) _device.Read(offset + s.Start, buffer.AsSpan(s.Start, s.Length));
+            }
+            AddRead(length);
+            _writer.StructuredRead(r.Cookie, offset, buffer.AsSpan(0, length), segments);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Splits a read into data and hole pieces from the device's extents. Short holes
+    /// are read as data: a hole chunk only pays off when it saves real bytes.</summary>
+    private void PlanSegments(long offset, int length, List<ReadSegment> segments)
+    {
+        const int MinHole = 4096;
+        var extents = t_extents ??= new List<Extent>();
+        extents.Clear();
+        _device.GetExtents(offset, length, extents);
+        int pos = 0;
+        foreach (var e in extents)
+        {
+            if (pos >= length) break;
+            if (e.Length <= 0) break;
+            int len = (int)Math.Min(e.Length, length - pos);
+            bool hole = (e.Flags & ExtentFlags.Zero) != 0 && len >= MinHole;
+            if (segments.Count > 0 && segments[^1].Hole == hole)
+                segments[^1] = segments[^1] with { Length = segments[^1].Length + len };
+            else
+                segments.Add(new ReadSegment(pos, len, hole));
+            pos += len;
+        }
+        if (pos < length)
+        {
+            // The device described less than asked: the rest is read as data.
+            if (segments.Count > 0 && !segments[^1].Hole)
+                segments[^1] = segments[^1] with { Length = segments[^1].Length + (length - pos) };
+            else
+                segments.Add(new ReadSegment(pos, length - pos, false));
+        }
+    }
+
+    private void DoBlockStatus(NbdRequest r, long offset)
+    {
+        const int MaxExtents = 64 * 1024;
+        long length = r.Length;
+        var extents = t_extents ??= new List<Extent>();
+        extents.Clear();
+        if ((_device.Capabilities & BlockDeviceCapabilities.Extents) != 0)
+            _device.GetExtents(offset, length, extents);
+        else
+            extents.Add(new Extent(length, ExtentFlags.Data));
+
+        bool reqOne = (r.Flags & CmdFlagReqOne) != 0;
+        // Merge, clip to the asked range, cap the count; the descriptors go out as (u32, u32).
+        int count = 0;
+        long covered = 0;
+        uint lastFlags = 0;
+        long lastLen = 0;
+        var merged = new List<(long Len, uint Flags)>();
+        foreach (var e in extents)
+        {
+            if (covered >= length) break;
+            if (e.Length <= 0) break;
+            long len = Math.Min(e.Length, length - covered);
+            uint f = (uint)e.Flags & (StateHole | StateZero);
+            if (merged.Count > 0 && lastFlags == f)
+            {
+                lastLen += len;
+                merged[^1] = (lastLen, f);
+            }
+            else
+            {
+                if (merged.Count >= MaxExtents || (reqOne && merged.Count == 1)) break;
+                merged.Add((len, f));
+                lastFlags = f;
+                lastLen = len;
+            }
+            covered += len;
+        }
+        count = merged.Count;
+        if (count == 0) throw new BlockDeviceException(BlockDeviceError.IO, "the device reported no extents");
+        if (reqOne) count = 1;
+
+        int payloadLength = 4 + 8 * count;
+        byte[] payload = ArrayPool<byte>.Shared.Rent(payloadLength);
+        try
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(payload, BaseAllocationId);
+            for (int i = 0; i < count; i++)
+            {
+                BinaryPrimitives.WriteUInt32BigEndian(payload.AsSpan(4 + 8 * i), (uint)merged[i].Len);
+                BinaryPrimitives.WriteUInt32BigEndian(payload.AsSpan(8 + 8 * i), merged[i].Flags);
+            }
+            _writer.BlockStatus(r.Cookie, payload.AsSpan(0, payloadLength));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(payload);
+        }
+    }
+
+    private void Reply(ulong cookie, uint error, string message)
+    {
+        if (error != 0)
+        {
+            _counters.CountError();
+            _server.Counters.CountError();
+        }
+        if (_session is { StructuredReplies: true } && error != 0)
+            _writer.StructuredError(cookie, error, message);
+        else
+            _writer.SimpleReply(cookie, error);
+    }
+
+    private void Count(int type)
+    {
+        _counters.CountRequest(type);
+        _server.Counters.CountRequest(type);
+    }
+
+    private void AddRead(long n)
+    {
+        _counters.AddRead(n);
+        _server.Counters.AddRead(n);
+    }
+
+    private void AddWritten(long n)
+    {
+        _counters.AddWritten(n);
+        _server.Counters.AddWritten(n);
+    }
+
+    private void CloseSocket()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception) { /* already gone */ }
+        _socket.Dispose();
+    }
+}

@@ -1,0 +1,19 @@
+namespace ShuruStore.Core.Nbd;
+
+/// <summary>One transmission-phase request on its way from the reader loop to a thread-pool
+/// worker. Holds the rented WRITE payload, if any, until the request completes.</summary>
+internal sealed class NbdRequest : IThreadPoolWorkItem
+{
+    public required NbdConnection Connection { get; init; }
+    public required ushort Type { get; init; }
+    public required ushort Flags { get; init; }
+    public required ulong Cookie { get; init; }
+    public required ulong Offset { get; init; }
+    public required uint Length { get; init; }
+    /// <summary>Rented from ArrayPool (WRITE payload); returned when the request completes.</summary>
+    public byte[]? Payload { get; set; }
+    /// <summary>Bytes charged against the connection's in-flight budget.</summary>
+    public long Cost { get; init; }
+
+    public void Execute() => Connection.Execute(this);
+}

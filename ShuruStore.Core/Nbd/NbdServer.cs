@@ -1,0 +1,187 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using ShuruStore.Core.BlockDevices;
+
+namespace ShuruStore.Core.Nbd;
+
+/// <summary>
+/// An NBD server (fixed newstyle, structured replies, base:allocation) exporting one
+/// <see cref="IBlockDevice"/> on a Unix socket. Many clients may connect at once; each gets a
+/// background reader thread, and requests run concurrently on the thread pool.
+/// The protocol code knows nothing about how the device stores its bytes.
+/// </summary>
+public sealed class NbdServer : IDisposable
+{
+    private readonly ConcurrentDictionary<long, NbdConnection> _connections = new();
+    private readonly object _stateLock = new();
+    private Socket? _listener;
+    private Thread? _acceptThread;
+    private long _nextId;
+    private long _totalConnections;
+    private volatile NbdServerState _state = NbdServerState.Created;
+    private bool _createdSocket;
+
+    public NbdServer(IBlockDevice device, NbdServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.MaxPayload < 512 || options.MaxPayload > 32 * 1024 * 1024)
+            throw new ShuruStoreException(ShuruErrorKind.InvalidArgument, "MaxPayload must be between 512 bytes and 32 MiB.");
+        if (options.ExportName.Length > 4096)
+            throw new ShuruStoreException(ShuruErrorKind.InvalidArgument, "ExportName must be at most 4096 bytes.");
+        Device = device;
+        Options = options;
+        SocketPath = Path.GetFullPath(options.SocketPath);
+    }
+
+    public IBlockDevice Device { get; }
+    public NbdServerOptions Options { get; }
+    public string SocketPath { get; }
+    public string Uri => "nbd+unix:///" + Options.ExportName + "?socket=" + SocketPath;
+    public NbdServerState State => _state;
+
+    /// <summary>Connection opened/closed, negotiation failures, device errors. Raised on server
+    /// threads; handlers must be quick and must not throw.</summary>
+    public event EventHandler<NbdServerEventArgs>? Event;
+
+    internal NbdCounters Counters { get; } = new();
+
+    /// <summary>Binds and listens. Throws <see cref="ShuruStoreException"/> with SocketInUse,
+    /// SocketPathNotSocket or SocketPathInvalid.</summary>
+    public void Start()
+    {
+        lock (_stateLock)
+        {
+            if (_state != NbdServerState.Created)
+                throw new InvalidOperationException($"The server cannot be started in state {_state}.");
+            string path = UnixSocketPath.Prepare(SocketPath);
+            var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                listener.Bind(new UnixDomainSocketEndPoint(path));
+                _createdSocket = true;
+                // Owner-only: the socket gives full read-write access to the disk.
+                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                listener.Listen(128);
+            }
+            catch (SocketException ex)
+            {
+                listener.Dispose();
+                RemoveSocketFile();
+                throw new ShuruStoreException(
+                    ex.SocketErrorCode == SocketError.AddressAlreadyInUse ? ShuruErrorKind.SocketInUse : ShuruErrorKind.SocketPathInvalid,
+                    $"Cannot listen on '{path}': {ex.Message}", path, ex);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                listener.Dispose();
+                RemoveSocketFile();
+                throw new ShuruStoreException(ShuruErrorKind.SocketPathInvalid, $"Cannot secure '{path}': {ex.Message}", path, ex);
+            }
+            _listener = listener;
+            _acceptThread = new Thread(AcceptLoop) { IsBackground = true, Name = "nbd-accept" };
+            _state = NbdServerState.Running;
+            _acceptThread.Start();
+        }
+        Raise(NbdServerEventKind.Started, $"serving {Device.Size} bytes as '{Options.ExportName}' at {Uri}");
+    }
+
+    /// <summary>Graceful stop: no new connections, requests arriving now get ESHUTDOWN, in-flight
+    /// requests get <see cref="NbdServerOptions.ShutdownGrace"/> to finish; then sockets close,
+    /// threads are joined and the socket file is removed. Idempotent.</summary>
+    public void Stop()
+    {
+        lock (_stateLock)
+        {
+            if (_state is NbdServerState.Stopped) return;
+            if (_state is NbdServerState.Created)
+            {
+                _state = NbdServerState.Stopped;
+                return;
+            }
+            _state = NbdServerState.Stopping;
+            Raise(NbdServerEventKind.Stopping, $"stopping; {_connections.Count} connection(s) open");
+
+            try { _listener?.Dispose(); } catch (Exception) { /* closing anyway */ }
+            _acceptThread?.Join();
+
+            var deadline = DateTime.UtcNow + Options.ShutdownGrace;
+            var conns = _connections.Values.ToArray();
+            foreach (var c in conns) c.WaitIdle(deadline);
+            foreach (var c in conns) c.Abort();
+            foreach (var c in conns) c.Thread.Join();
+            RemoveSocketFile();
+            _state = NbdServerState.Stopped;
+        }
+        Raise(NbdServerEventKind.Stopped, "stopped");
+    }
+
+    public void Dispose() => Stop();
+
+    public NbdServerStatistics GetStatistics()
+    {
+        var conns = _connections.Values.Select(c => c.Snapshot()).OrderBy(c => c.Id).ToList();
+        return new NbdServerStatistics(conns.Count, Interlocked.Read(ref _totalConnections), Counters.BytesRead,
+            Counters.BytesWritten, Counters.SnapshotRequests(), Counters.Errors, conns);
+    }
+
+    private void AcceptLoop()
+    {
+        while (true)
+        {
+            Socket client;
+            try
+            {
+                client = _listener!.Accept();
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                return; // listener closed by Stop
+            }
+            if (_state != NbdServerState.Running)
+            {
+                client.Dispose();
+                return;
+            }
+            long id = Interlocked.Increment(ref _nextId);
+            Interlocked.Increment(ref _totalConnections);
+            var conn = new NbdConnection(this, client, id);
+            _connections[id] = conn;
+            Raise(NbdServerEventKind.ConnectionOpened, $"connection {id} opened", id);
+            conn.Thread.Start();
+        }
+    }
+
+    internal void OnConnectionClosed(NbdConnection conn, string reason)
+    {
+        // Keep the entry while Stop is joining; Stop takes its own snapshot first.
+        _connections.TryRemove(conn.Id, out _);
+        Raise(NbdServerEventKind.ConnectionClosed, $"connection {conn.Id} closed: {reason}", conn.Id);
+    }
+
+    internal void Raise(NbdServerEventKind kind, string message, long connectionId = 0, Exception? ex = null)
+    {
+        var handler = Event;
+        if (handler is null) return;
+        try
+        {
+            handler(this, new NbdServerEventArgs(kind, message, connectionId, ex));
+        }
+        catch (Exception)
+        {
+            // A faulty subscriber must not take a connection down.
+        }
+    }
+
+    private void RemoveSocketFile()
+    {
+        if (!_createdSocket) return;
+        _createdSocket = false;
+        try
+        {
+            // Only remove it if it is still a socket: never delete someone else's file.
+            if (UnixSocketPath.IsSocket(SocketPath)) File.Delete(SocketPath);
+        }
+        catch (Exception) { /* best effort */ }
+    }
+}

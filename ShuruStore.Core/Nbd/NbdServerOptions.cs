@@ -1,0 +1,22 @@
+namespace ShuruStore.Core.Nbd;
+
+/// <summary>How an <see cref="NbdServer"/> listens and what it tells clients.</summary>
+public sealed class NbdServerOptions
+{
+    /// <summary>Path of the Unix socket to create.</summary>
+    public required string SocketPath { get; init; }
+
+    /// <summary>Name of the single export. The empty name "" is accepted as an alias, as
+    /// clients that do not name an export send it.</summary>
+    public string ExportName { get; init; } = "export";
+
+    /// <summary>Optional human-readable description (NBD_INFO_DESCRIPTION).</summary>
+    public string? Description { get; init; }
+
+    /// <summary>Largest READ/WRITE payload served (advertised as the maximum block size).
+    /// Requests up to 32 MiB must be served for compatibility with qemu and libnbd.</summary>
+    public int MaxPayload { get; init; } = 32 * 1024 * 1024;
+
+    /// <summary>How long <see cref="NbdServer.Stop"/> waits for in-flight requests.</summary>
+    public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(5);
+}

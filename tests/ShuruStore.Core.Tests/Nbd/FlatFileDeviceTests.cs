@@ -1,0 +1,66 @@
+using ShuruStore.Core.BlockDevices;
+
+namespace ShuruStore.Core.Tests.Nbd;
+
+public class FlatFileDeviceTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("flat-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private string Image(long size)
+    {
+        string p = Path.Combine(_dir, "disk.img");
+        using var fs = File.Create(p);
+        fs.SetLength(size);
+        return p;
+    }
+
+    [Fact]
+    public void Missing_file_is_image_not_found()
+    {
+        var ex = Assert.Throws<ShuruStoreException>(() => new FlatFileDevice(Path.Combine(_dir, "none.img")));
+        Assert.Equal(ShuruErrorKind.ImageNotFound, ex.Kind);
+    }
+
+    [Fact]
+    public void Reads_writes_zeroes_and_extents()
+    {
+        using var d = new FlatFileDevice(Image(4 << 20));
+        Assert.Equal(4 << 20, d.Size);
+        Assert.True(d.Capabilities.HasFlag(BlockDeviceCapabilities.MultiConnection));
+        var data = Enumerable.Range(0, 65536).Select(i => (byte)i).ToArray();
+        d.Write(1 << 20, data, WriteFlags.Fua);
+        var back = new byte[65536];
+        d.Read(1 << 20, back);
+        Assert.Equal(data, back);
+        d.Flush();
+
+        var ext = new List<Extent>();
+        d.GetExtents(0, 4 << 20, ext);
+        Assert.Equal(4 << 20, ext.Sum(e => e.Length));
+        Assert.Equal(ExtentFlags.Hole | ExtentFlags.Zero, ext[0].Flags);
+        Assert.Contains(ext, e => e.Flags == ExtentFlags.Data);
+
+        d.WriteZeroes(1 << 20, 4096, WriteFlags.NoHole);
+        d.Read(1 << 20, back);
+        Assert.All(back.AsSpan(0, 4096).ToArray(), b => Assert.Equal(0, b));
+        Assert.Equal(data[4096..], back[4096..]);
+
+        d.Trim(1 << 20, 65536, WriteFlags.None);
+        d.Read(1 << 20, back);
+        Assert.All(back, b => Assert.Equal(0, b)); // punched (tmpfs/ext4 both support it)
+        ext.Clear();
+        d.GetExtents(0, 4 << 20, ext);
+        Assert.DoesNotContain(ext, e => e.Flags == ExtentFlags.Data);
+    }
+
+    [Fact]
+    public void Read_only_device_refuses_writes()
+    {
+        using var d = new FlatFileDevice(Image(65536), readOnly: true);
+        Assert.True(d.Capabilities.HasFlag(BlockDeviceCapabilities.ReadOnly));
+        var ex = Assert.Throws<BlockDeviceException>(() => d.Write(0, new byte[1], WriteFlags.None));
+        Assert.Equal(BlockDeviceError.Permission, ex.Error);
+    }
+}

@@ -1,0 +1,84 @@
+using ShuruStore.Core.BlockDevices;
+using ShuruStore.Core.Nbd;
+
+namespace ShuruStore.Core.Tests.Nbd;
+
+/// <summary>A server on a fresh short socket path in its own temp directory.</summary>
+internal sealed class NbdTestServer : IDisposable
+{
+    public NbdTestServer(IBlockDevice? device = null, string? description = null, TimeSpan? grace = null, bool start = true)
+    {
+        Dir = Path.Combine("/tmp", "nbdt-" + Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(Dir);
+        Device = device ?? new MemoryDevice(64L << 20);
+        Server = new NbdServer(Device, new NbdServerOptions
+        {
+            SocketPath = Path.Combine(Dir, "s.sock"),
+            Description = description,
+            ShutdownGrace = grace ?? TimeSpan.FromSeconds(5),
+        });
+        Server.Event += (_, e) => { lock (Events) Events.Add(e); };
+        if (start) Server.Start();
+    }
+
+    public string Dir { get; }
+    public IBlockDevice Device { get; }
+    public NbdServer Server { get; }
+    public List<NbdServerEventArgs> Events { get; } = new();
+    public string SocketPath => Server.SocketPath;
+    public string Uri => Server.Uri;
+
+    public NbdTestClient Client() => new(SocketPath);
+
+    public void Dispose()
+    {
+        Server.Dispose();
+        Device.Dispose();
+        try { Directory.Delete(Dir, true); } catch (IOException) { }
+    }
+}
+
+/// <summary>Wraps a device to inject failures and to hold requests at a gate.</summary>
+internal sealed class TestDevice : IBlockDevice
+{
+    private readonly IBlockDevice _inner;
+    public TestDevice(IBlockDevice inner, BlockDeviceCapabilities? caps = null)
+    {
+        _inner = inner;
+        Capabilities = caps ?? inner.Capabilities;
+    }
+
+    /// <summary>Reads at this offset wait for <see cref="Gate"/>.</summary>
+    public long GatedOffset { get; set; } = -1;
+    public ManualResetEventSlim Gate { get; } = new(false);
+    public ManualResetEventSlim Entered { get; } = new(false);
+    public Exception? ReadFailure { get; set; }
+    public Exception? ZeroFailure { get; set; }
+
+    public long Size => _inner.Size;
+    public BlockDeviceCapabilities Capabilities { get; }
+    public int PreferredBlockSize => _inner.PreferredBlockSize;
+
+    public void Read(long offset, Span<byte> buffer)
+    {
+        if (offset == GatedOffset)
+        {
+            Entered.Set();
+            Gate.Wait(TimeSpan.FromSeconds(30));
+        }
+        if (ReadFailure is not null) throw ReadFailure;
+        _inner.Read(offset, buffer);
+    }
+
+    public void Write(long offset, ReadOnlySpan<byte> data, WriteFlags flags) => _inner.Write(offset, data, flags);
+    public void Flush() => _inner.Flush();
+    public void Trim(long offset, long length, WriteFlags flags) => _inner.Trim(offset, length, flags);
+    public void WriteZeroes(long offset, long length, WriteFlags flags)
+    {
+        if (ZeroFailure is not null) throw ZeroFailure;
+        _inner.WriteZeroes(offset, length, flags);
+    }
+    public void Cache(long offset, long length) => _inner.Cache(offset, length);
+    public void GetExtents(long offset, long length, List<Extent> extents) => _inner.GetExtents(offset, length, extents);
+    public void Dispose() => _inner.Dispose();
+}
