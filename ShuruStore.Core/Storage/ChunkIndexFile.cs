@@ -204,7 +204,7 @@ public sealed class ChunkIndexFile
     /// old index or the new one, never half of one.</summary>
     public void Save(string path)
     {
-        try { NativeIO.WriteFileAtomic(path, s => { using var bs = new BufferedStream(s, 1 << 16); WriteTo(bs); }); }
+        try { NativeIO.WriteFileAtomic(path, s => { var bs = new BufferedStream(s, 1 << 16); WriteTo(bs); bs.Flush(); }); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             var kind = NativeIO.IsNoSpace(e) ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError;

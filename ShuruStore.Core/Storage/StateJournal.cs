@@ -145,10 +145,11 @@ internal sealed class StateJournal : IDisposable
         long count = 0;
         NativeIO.WriteFileAtomic(path, s =>
         {
-            using var bs = new BufferedStream(s, 1 << 16);
+            var bs = new BufferedStream(s, 1 << 16); // not disposed: that would close the caller's stream
             bs.Write(HeaderBytes(header));
             Span<byte> rec = stackalloc byte[RecordSize];
             foreach (var (c, h) in snapshot) { EncodeRecord(rec, c, h); bs.Write(rec); count++; }
+            bs.Flush();
         });
         var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, 1 << 16);
         fs.Seek(0, SeekOrigin.End);
