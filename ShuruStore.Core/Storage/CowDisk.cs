@@ -137,6 +137,7 @@ public sealed class CowDisk : IBlockDevice
                 journal = StateJournal.Create(statePath!, header, disk.DiffFromBoot());
             }
             disk._journal = journal;
+            disk.JournalCompactRecords = 4 * count + 4096;
             return disk;
         }
         catch
@@ -499,7 +500,7 @@ public sealed class CowDisk : IBlockDevice
                 if (_journal is not null && records!.Count > 0)
                 {
                     _journal.Append(records);
-                    if (_journal.RecordCount > 4 * ChunkCount + 4096) CompactJournal();
+                    if (_journal.RecordCount > JournalCompactRecords) CompactJournal();
                 }
             }
             catch (Exception e)
@@ -510,6 +511,10 @@ public sealed class CowDisk : IBlockDevice
             }
         }
     }
+
+    /// <summary>Journal length (records) past which it is rewritten as a snapshot: a few times the
+    /// map size, so compaction costs little compared to the appends it saves.</summary>
+    internal long JournalCompactRecords { get; set; }
 
     private IEnumerable<(long, ChunkHash?)> DiffFromBoot()
     {

@@ -222,7 +222,7 @@ public class CowDiskTests
     }
 
     [Fact]
-    public void CheckpointDuringConcurrentWritesIsAConsistentCut()
+    public async Task CheckpointDuringConcurrentWritesIsAConsistentCut()
     {
         using var t = new TempDir();
         using var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 8 * CS, DirtyBudgetBytes = 2 * CS });
@@ -243,7 +243,7 @@ public class CowDiskTests
             d.SaveCheckpoint(t[$"cp{i}.idx"]);
         }
         stop.Cancel();
-        Task.WaitAll(writers);
+        await Task.WhenAll(writers);
         for (int i = 0; i < 8; i++)
         {
             using var r = CowDisk.Open(new() { CasPath = t.Cas, IndexPath = t[$"cp{i}.idx"], ReadOnly = true });
