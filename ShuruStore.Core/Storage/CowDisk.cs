@@ -24,7 +24,7 @@ public sealed class CowDisk : IBlockDevice
 
     private readonly object[] _stripes = Enumerable.Range(0, StripeCount).Select(_ => new object()).ToArray();
     private readonly ChunkHash?[] _live;                 // guarded by stripe; null = ZERO
-    private readonly ChunkHash?[] _boot;                 // booted index entries (immutable), for journal diffs
+    private readonly ChunkIndexFile? _boot;              // the booted index (immutable): journal diffs, show-through
     private readonly ConcurrentDictionary<long, byte[]> _dirty = new();   // mutated under stripe
     private readonly ConcurrentDictionary<long, byte> _changed = new();   // live entries not yet journaled
     private readonly ConcurrentDictionary<long, byte> _holes = new();     // zero-hash chunks trimmed/zeroed as holes
@@ -44,7 +44,7 @@ public sealed class CowDisk : IBlockDevice
     private long _dirtyBytes, _written, _ingested, _spilled;
     private int _zeroChunkStored, _disposed;
 
-    private CowDisk(CowDiskOptions o, IChunkStore store, bool ownsStore, long size, ChunkHash?[] live, ChunkHash?[] boot,
+    private CowDisk(CowDiskOptions o, IChunkStore store, bool ownsStore, long size, ChunkHash?[] live, ChunkIndexFile? boot,
         IReadOnlyList<(string, ChunkIndexFile)> parents, string? bootPath, string? basePath, SafeFileHandle? baseHandle, long baseLength,
         StateJournal.Header header)
     {
@@ -124,13 +124,12 @@ public sealed class CowDisk : IBlockDevice
             if (size <= 0) throw new ShuruStoreException(ShuruErrorKind.InvalidArgument, "the disk would be empty: give a base image, an index or a disk size");
             long count = ChunkIndexFile.ChunkCountFor(size);
             var live = new ChunkHash?[count];
-            var boot = new ChunkHash?[count];
-            if (top is not null) { Array.Copy(top.Entries, live, top.Entries.Length); Array.Copy(top.Entries, boot, top.Entries.Length); }
+            if (top is not null) Array.Copy(top.Entries, live, top.Entries.Length);
             foreach (var (c, hsh) in records) if (c < count) live[c] = hsh;
 
             store = options.ChunkStore ?? new FileChunkStore(options.CasPath, options.ReadOnly);
             var header = new StateJournal.Header(size, basePath ?? "", bootPath ?? "", fingerprint);
-            var disk = new CowDisk(options, store, options.ChunkStore is null, size, live, boot, parents, bootPath, basePath, baseHandle, baseLength, header);
+            var disk = new CowDisk(options, store, options.ChunkStore is null, size, live, top, parents, bootPath, basePath, baseHandle, baseLength, header);
             if (rewriteState && !options.ReadOnly)
             {
                 journal?.Dispose();
@@ -285,7 +284,7 @@ public sealed class CowDisk : IBlockDevice
     /// entry were ZERO (then a zeroed chunk must be recorded as the zero-chunk hash).</summary>
     private bool ShowsThrough(long chunk)
     {
-        if (_boot[chunk] is not null) return true; // a checkpoint's parent is the booted index
+        if (_boot?.EntryAt(chunk) is not null) return true; // a checkpoint's parent is the booted index
         foreach (var (_, p) in _parents) if (p.EntryAt(chunk) is not null) return true;
         return _base is not null && chunk * CS < _baseLength;
     }
@@ -522,7 +521,7 @@ public sealed class CowDisk : IBlockDevice
         {
             ChunkHash? e;
             lock (Stripe(c)) e = _live[c];
-            if (e != _boot[c]) yield return (c, e);
+            if (e != _boot?.EntryAt(c)) yield return (c, e);
         }
     }
 
