@@ -297,7 +297,7 @@ public sealed class CowDisk : IBlockDevice
         _cutLock.EnterReadLock();
         try { WriteCore(offset, data); }
         finally { _cutLock.ExitReadLock(); }
-        AfterWrite(flags);
+        AfterWrite(flags, offset, data.Length);
     }
 
     private void WriteCore(long offset, ReadOnlySpan<byte> data)
@@ -330,10 +330,11 @@ public sealed class CowDisk : IBlockDevice
         }
     }
 
-    private void AfterWrite(WriteFlags flags)
+    private void AfterWrite(WriteFlags flags, long offset, long length)
     {
         if (Interlocked.Read(ref _dirtyBytes) > _budget) Spill();
-        if ((flags & WriteFlags.Fua) != 0) Flush();
+        // FUA: only this request's chunks need storing; the journal append covers every change.
+        if ((flags & WriteFlags.Fua) != 0) FlushCore(offset / CS, (offset + length + CS - 1) / CS);
     }
 
     /// <summary>Records a whole chunk as zeros without storing anything: the zero-chunk hash when
@@ -372,7 +373,7 @@ public sealed class CowDisk : IBlockDevice
         _cutLock.EnterReadLock();
         try { ForWholeChunks(offset, length, c => ZeroChunk(c, hole: true), partial: null); }
         finally { _cutLock.ExitReadLock(); }
-        if ((flags & WriteFlags.Fua) != 0) Flush();
+        if ((flags & WriteFlags.Fua) != 0) FlushCore(0, 0); // metadata only: sync + journal
     }
 
     public void WriteZeroes(long offset, long length, WriteFlags flags)
@@ -385,7 +386,7 @@ public sealed class CowDisk : IBlockDevice
         _cutLock.EnterReadLock();
         try { ForWholeChunks(offset, length, c => ZeroChunk(c, hole), partial: (o, n) => WriteCore(o, ZeroBuffer.AsSpan(0, n))); }
         finally { _cutLock.ExitReadLock(); }
-        AfterWrite(flags);
+        AfterWrite(flags, offset, length);
     }
 
     private void ForWholeChunks(long offset, long length, Action<long> whole, Action<long, int>? partial)
@@ -476,12 +477,13 @@ public sealed class CowDisk : IBlockDevice
         FlushCore();
     }
 
-    private void FlushCore()
+    private void FlushCore(long firstChunk = 0, long endChunk = long.MaxValue)
     {
         if (_readOnly) return;
         lock (_flushLock)
         {
-            StoreAllDirty();
+            if (firstChunk == 0 && endChunk == long.MaxValue) StoreAllDirty();
+            else for (long c = firstChunk; c < Math.Min(endChunk, ChunkCount); c++) StoreDirty(c);
             List<(long, ChunkHash?)>? records = null;
             if (_journal is not null)
             {
