@@ -1,0 +1,651 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using Microsoft.Win32.SafeHandles;
+using ShuruStore.Core.BlockDevices;
+
+namespace ShuruStore.Core.Storage;
+
+/// <summary>
+/// shuru's copy-on-write disk over a content-addressed chunk store, made safe: verified reads,
+/// durable flushes, bounded memory, concurrent access and cycle-free chains.
+/// <para>A chunk reads from, in order: unsaved (dirty) writes in memory, the live map (the booted
+/// index plus everything stored since), the booted index's parents nearest first, the base image
+/// (lazy ingestion), zeros. Writes go to 64 KiB dirty buffers; flush, FUA, checkpoints and the
+/// dirty budget turn them into chunks and live-map entries.</para>
+/// <para>Locking: one striped lock per chunk guards that chunk's dirty buffer and live entry, so
+/// two writes to one chunk never lose an update and lazy ingestion never overwrites a newer
+/// write. A checkpoint takes every stripe to get a consistent cut.</para>
+/// </summary>
+public sealed class CowDisk : IBlockDevice
+{
+    private const int CS = ChunkHasher.ChunkSize;
+    private const int StripeCount = 1024;
+    private static readonly byte[] ZeroBuffer = new byte[CS];
+
+    private readonly object[] _stripes = Enumerable.Range(0, StripeCount).Select(_ => new object()).ToArray();
+    private readonly ChunkHash?[] _live;                 // guarded by stripe; null = ZERO
+    private readonly ChunkIndexFile? _boot;              // the booted index (immutable): journal diffs, show-through
+    private readonly ConcurrentDictionary<long, byte[]> _dirty = new();   // mutated under stripe
+    private readonly ConcurrentDictionary<long, byte> _changed = new();   // live entries not yet journaled
+    private readonly ConcurrentDictionary<long, byte> _holes = new();     // zero-hash chunks trimmed/zeroed as holes
+    private readonly IReadOnlyList<(string Path, ChunkIndexFile Index)> _parents;
+    private readonly SafeFileHandle? _base;
+    private readonly long _baseLength;
+    private readonly IChunkStore _store;
+    private readonly bool _ownsStore;
+    private readonly bool _readOnly;
+    private readonly long _budget;
+    private readonly object _flushLock = new();
+    // Writers hold it shared for a whole request; a checkpoint holds it exclusively so no
+    // multi-chunk write is half in the cut.
+    private readonly ReaderWriterLockSlim _cutLock = new(LockRecursionPolicy.SupportsRecursion);
+    private readonly StateJournal.Header _stateHeader;
+    private StateJournal? _journal;
+    private long _dirtyBytes, _written, _ingested, _spilled;
+    private int _zeroChunkStored, _disposed;
+
+    private CowDisk(CowDiskOptions o, IChunkStore store, bool ownsStore, long size, ChunkHash?[] live, ChunkIndexFile? boot,
+        IReadOnlyList<(string, ChunkIndexFile)> parents, string? bootPath, string? basePath, SafeFileHandle? baseHandle, long baseLength,
+        StateJournal.Header header)
+    {
+        _store = store; _ownsStore = ownsStore; Size = size; _live = live; _boot = boot; _parents = parents;
+        BootIndexPath = bootPath; BaseImagePath = basePath; _base = baseHandle; _baseLength = baseLength;
+        _readOnly = o.ReadOnly; _budget = Math.Max(CS, o.DirtyBudgetBytes); _stateHeader = header;
+        CasPath = Path.GetFullPath(o.CasPath);
+        StatePath = o.StatePath is null ? null : Path.GetFullPath(o.StatePath);
+    }
+
+    /// <summary>Opens a disk as shuru's server start does: an existing index is the live index and
+    /// its fallback is the base; otherwise lazy mode over the base with every entry ZERO. A
+    /// positive <see cref="CowDiskOptions.DiskSize"/> grows the disk (never shrinks).</summary>
+    public static CowDisk Open(CowDiskOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (string.IsNullOrEmpty(options.CasPath)) throw new ShuruStoreException(ShuruErrorKind.InvalidArgument, "CasPath is required");
+        if (options.DiskSize < 0 || options.DiskSize > ChunkIndexFile.MaxDiskSize)
+            throw new ShuruStoreException(ShuruErrorKind.InvalidArgument, $"disk size {options.DiskSize} is out of range");
+
+        string? bootPath = null, basePath;
+        ChunkIndexFile? top = null;
+        IReadOnlyList<(string, ChunkIndexFile)> parents = [];
+        if (options.IndexPath is { } ip && File.Exists(ip))
+        {
+            var chain = IndexChain.Load(ip);
+            top = chain.Top; bootPath = chain.Path; parents = chain.Parents;
+            basePath = chain.BaseImagePath ?? options.BaseImagePath;
+        }
+        else basePath = options.BaseImagePath;
+        if (basePath is not null) basePath = Path.GetFullPath(basePath);
+
+        SafeFileHandle? baseHandle = null;
+        long baseLength = 0;
+        if (basePath is not null)
+        {
+            try
+            {
+                baseHandle = File.OpenHandle(basePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                baseLength = RandomAccess.GetLength(baseHandle);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ShuruStoreException(ShuruErrorKind.BaseImageMissing,
+                    $"base image '{basePath}' does not exist or cannot be opened: {e.Message}", basePath, e);
+            }
+        }
+
+        IChunkStore? store = null;
+        StateJournal? journal = null;
+        try
+        {
+            long size = top?.DiskSize ?? baseLength;
+            size = Math.Max(size, options.DiskSize);
+
+            byte[] fingerprint = new byte[32];
+            if (bootPath is not null) ChunkHasher.Hash(File.ReadAllBytes(bootPath)).CopyTo(fingerprint);
+
+            // The state journal may record a larger (grown) size; read it before sizing the map.
+            List<(long Chunk, ChunkHash? Hash)> records = [];
+            string? statePath = options.StatePath is null ? null : Path.GetFullPath(options.StatePath);
+            bool rewriteState = false;
+            if (statePath is not null && File.Exists(statePath))
+            {
+                StateJournal.Header h;
+                try { (h, records, journal) = StateJournal.Open(statePath, options.ReadOnly, ChunkIndexFile.ChunkCountFor(ChunkIndexFile.MaxDiskSize)); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                { throw new ShuruStoreException(ShuruErrorKind.StateInvalid, $"cannot read state file '{statePath}': {e.Message}", statePath, e); }
+                if (h.BasePath != (basePath ?? "") || h.BootIndexPath != (bootPath ?? "") || !h.BootFingerprint.AsSpan().SequenceEqual(fingerprint))
+                    throw new ShuruStoreException(ShuruErrorKind.StateInvalid,
+                        $"state file '{statePath}' belongs to another disk (base '{h.BasePath}', booted index '{h.BootIndexPath}')", statePath);
+                if (h.DiskSize != size) rewriteState = true;
+                size = Math.Max(size, h.DiskSize);
+            }
+            else if (statePath is not null && !options.ReadOnly) rewriteState = true;
+
+            if (size <= 0) throw new ShuruStoreException(ShuruErrorKind.InvalidArgument, "the disk would be empty: give a base image, an index or a disk size");
+            long count = ChunkIndexFile.ChunkCountFor(size);
+            var live = new ChunkHash?[count];
+            if (top is not null) Array.Copy(top.Entries, live, top.Entries.Length);
+            foreach (var (c, hsh) in records) if (c < count) live[c] = hsh;
+
+            store = options.ChunkStore ?? new FileChunkStore(options.CasPath, options.ReadOnly);
+            var header = new StateJournal.Header(size, basePath ?? "", bootPath ?? "", fingerprint);
+            var disk = new CowDisk(options, store, options.ChunkStore is null, size, live, top, parents, bootPath, basePath, baseHandle, baseLength, header);
+            if (rewriteState && !options.ReadOnly)
+            {
+                journal?.Dispose();
+                journal = StateJournal.Create(statePath!, header, disk.DiffFromBoot());
+            }
+            disk._journal = journal;
+            disk.JournalCompactRecords = 4 * count + 4096;
+            return disk;
+        }
+        catch
+        {
+            journal?.Dispose();
+            if (options.ChunkStore is null) store?.Dispose();
+            baseHandle?.Dispose();
+            throw;
+        }
+    }
+
+    // ---- properties ----
+
+    public long Size { get; }
+    public BlockDeviceCapabilities Capabilities => _readOnly
+        ? BlockDeviceCapabilities.ReadOnly | BlockDeviceCapabilities.Extents | BlockDeviceCapabilities.Cache | BlockDeviceCapabilities.MultiConnection
+        : BlockDeviceCapabilities.Flush | BlockDeviceCapabilities.Fua | BlockDeviceCapabilities.Trim | BlockDeviceCapabilities.WriteZeroes |
+          BlockDeviceCapabilities.FastZero | BlockDeviceCapabilities.Extents | BlockDeviceCapabilities.Cache | BlockDeviceCapabilities.MultiConnection;
+    public int PreferredBlockSize => 4096;
+    /// <summary>The index the disk booted from (absolute), or null in lazy mode.</summary>
+    public string? BootIndexPath { get; }
+    /// <summary>The base image (absolute), or null.</summary>
+    public string? BaseImagePath { get; }
+    /// <summary>The chunk store directory (absolute).</summary>
+    public string CasPath { get; }
+    /// <summary>The live-state journal (absolute), or null.</summary>
+    public string? StatePath { get; }
+    /// <summary>Number of 64 KiB chunks.</summary>
+    public long ChunkCount => _live.LongLength;
+    /// <summary>Whether writes are refused.</summary>
+    public bool IsReadOnly => _readOnly;
+    /// <summary>Counters.</summary>
+    public CowDiskStatistics Statistics => new(Interlocked.Read(ref _written), Interlocked.Read(ref _ingested),
+        Interlocked.Read(ref _spilled), Interlocked.Read(ref _dirtyBytes), _dirty.Count);
+
+    private object Stripe(long chunk) => _stripes[(int)(chunk % StripeCount)];
+    private int ChunkLength(long chunk) => (int)Math.Min(CS, Size - chunk * CS);
+
+    private void CheckOpen()
+    {
+        if (Volatile.Read(ref _disposed) != 0) throw new BlockDeviceException(BlockDeviceError.Shutdown, "the disk is closed");
+    }
+
+    private void CheckWritable()
+    {
+        CheckOpen();
+        if (_readOnly) throw new BlockDeviceException(BlockDeviceError.Permission, "the disk is read-only");
+    }
+
+    // ---- reading ----
+
+    public void Read(long offset, Span<byte> buffer)
+    {
+        CheckOpen();
+        byte[]? scratch = null;
+        try
+        {
+            while (!buffer.IsEmpty)
+            {
+                long chunk = offset / CS;
+                int inChunk = (int)(offset % CS);
+                int n = Math.Min(buffer.Length, CS - inChunk);
+                if (n == CS) ReadChunk(chunk, buffer[..CS], ingest: true);
+                else
+                {
+                    scratch ??= ArrayPool<byte>.Shared.Rent(CS);
+                    ReadChunk(chunk, scratch.AsSpan(0, CS), ingest: true);
+                    scratch.AsSpan(inChunk, n).CopyTo(buffer);
+                }
+                buffer = buffer[n..]; offset += n;
+            }
+        }
+        finally { if (scratch is not null) ArrayPool<byte>.Shared.Return(scratch); }
+    }
+
+    /// <summary>Fills <paramref name="dest"/> (64 KiB) with the current content of a chunk.</summary>
+    private void ReadChunk(long chunk, Span<byte> dest, bool ingest)
+    {
+        ChunkHash? live;
+        lock (Stripe(chunk))
+        {
+            if (_dirty.TryGetValue(chunk, out var d)) { d.CopyTo(dest); return; }
+            live = _live[chunk];
+        }
+        if (live is { } h) { ReadStored(h, chunk, dest); return; }
+        foreach (var (_, p) in _parents)
+            if (p.EntryAt(chunk) is { } ph) { ReadStored(ph, chunk, dest); return; }
+        if (!ReadBase(chunk, dest, out int len)) { dest.Clear(); return; }
+        if (!ingest || _readOnly || ChunkHasher.IsAllZero(dest[..len])) return;
+
+        // Lazy ingestion, as shuru: the base piece becomes a chunk recorded in the live map,
+        // unless a write got there first.
+        var hash = ChunkHasher.Hash(dest[..len]);
+        try { _store.Write(hash, dest[..len]); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return; } // the read itself succeeded
+        lock (Stripe(chunk))
+        {
+            if (_live[chunk] is null && !_dirty.ContainsKey(chunk))
+            {
+                _live[chunk] = hash;
+                _changed[chunk] = 1;
+                Interlocked.Increment(ref _ingested);
+            }
+        }
+    }
+
+    private void ReadStored(ChunkHash h, long chunk, Span<byte> dest)
+    {
+        if (h.IsZeroChunk) { dest.Clear(); return; } // synthesised, never read from disk
+        try { _store.Read(h, dest); }
+        catch (ShuruStoreException e)
+        { throw new BlockDeviceException(BlockDeviceError.IO, $"disk chunk {chunk}: {e.Message}", e); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new BlockDeviceException(BlockDeviceError.IO, $"disk chunk {chunk}: cannot read chunk {h}: {e.Message}", e); }
+    }
+
+    /// <summary>Reads the base piece of a chunk; false when the base does not cover it.</summary>
+    private bool ReadBase(long chunk, Span<byte> dest, out int len)
+    {
+        len = 0;
+        long start = chunk * CS;
+        if (_base is null || start >= _baseLength) return false;
+        len = (int)Math.Min(CS, _baseLength - start);
+        int total = 0;
+        try
+        {
+            while (total < len)
+            {
+                int n = RandomAccess.Read(_base, dest[total..len], start + total);
+                if (n == 0) break;
+                total += n;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            throw new BlockDeviceException(BlockDeviceError.IO, $"cannot read base image '{BaseImagePath}' at {start}: {e.Message}", e);
+        }
+        if (total < len)
+            throw new BlockDeviceException(BlockDeviceError.IO, $"base image '{BaseImagePath}' is shorter than when it was opened (offset {start + total})");
+        dest[len..].Clear();
+        return true;
+    }
+
+    /// <summary>Whether anything below the live map would show through at this chunk if its
+    /// entry were ZERO (then a zeroed chunk must be recorded as the zero-chunk hash).</summary>
+    private bool ShowsThrough(long chunk)
+    {
+        if (_boot?.EntryAt(chunk) is not null) return true; // a checkpoint's parent is the booted index
+        foreach (var (_, p) in _parents) if (p.EntryAt(chunk) is not null) return true;
+        return _base is not null && chunk * CS < _baseLength;
+    }
+
+    // ---- writing ----
+
+    public void Write(long offset, ReadOnlySpan<byte> data, WriteFlags flags)
+    {
+        CheckWritable();
+        _cutLock.EnterReadLock();
+        try { WriteCore(offset, data); }
+        finally { _cutLock.ExitReadLock(); }
+        AfterWrite(flags, offset, data.Length);
+    }
+
+    private void WriteCore(long offset, ReadOnlySpan<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            long chunk = offset / CS;
+            int inChunk = (int)(offset % CS);
+            int n = Math.Min(data.Length, CS - inChunk);
+            var piece = data[..n];
+            bool whole = inChunk == 0 && n == ChunkLength(chunk);
+            if (whole && ChunkHasher.IsAllZero(piece)) ZeroChunk(chunk, hole: false);
+            else
+            {
+                lock (Stripe(chunk))
+                {
+                    if (!_dirty.TryGetValue(chunk, out var buf))
+                    {
+                        buf = new byte[CS];
+                        // A whole-chunk write does not need the old content.
+                        if (!whole) ReadChunk(chunk, buf, ingest: false);
+                        _dirty[chunk] = buf;
+                        Interlocked.Add(ref _dirtyBytes, CS);
+                    }
+                    piece.CopyTo(buf.AsSpan(inChunk));
+                    _holes.TryRemove(chunk, out _);
+                }
+            }
+            data = data[n..]; offset += n;
+        }
+    }
+
+    private void AfterWrite(WriteFlags flags, long offset, long length)
+    {
+        if (Interlocked.Read(ref _dirtyBytes) > _budget) Spill();
+        // FUA: only this request's chunks need storing; the journal append covers every change.
+        if ((flags & WriteFlags.Fua) != 0) FlushCore(offset / CS, (offset + length + CS - 1) / CS);
+    }
+
+    /// <summary>Records a whole chunk as zeros without storing anything: the zero-chunk hash when
+    /// something below would otherwise show through, else ZERO.</summary>
+    private void ZeroChunk(long chunk, bool hole)
+    {
+        bool through = ShowsThrough(chunk);
+        if (through) EnsureZeroChunkStored();
+        lock (Stripe(chunk))
+        {
+            if (_dirty.TryRemove(chunk, out _)) Interlocked.Add(ref _dirtyBytes, -CS);
+            var entry = through ? ChunkHash.ZeroChunk : (ChunkHash?)null;
+            if (_live[chunk] != entry) { _live[chunk] = entry; _changed[chunk] = 1; }
+            if (hole) _holes[chunk] = 1; else _holes.TryRemove(chunk, out _);
+        }
+    }
+
+    /// <summary>The zero chunk is never read from disk, but shuru reads every named chunk, so
+    /// its file is written once before any index can name it.</summary>
+    private void EnsureZeroChunkStored()
+    {
+        if (Volatile.Read(ref _zeroChunkStored) != 0) return;
+        try { _store.Write(ChunkHash.ZeroChunk, ZeroBuffer); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw StoreFailure(e, $"cannot store the zero chunk {ChunkHash.ZeroChunk}"); }
+        Volatile.Write(ref _zeroChunkStored, 1);
+    }
+
+    private static BlockDeviceException StoreFailure(Exception e, string what) =>
+        new(NativeIO.IsNoSpace(e) ? BlockDeviceError.NoSpace : BlockDeviceError.IO, $"{what}: {e.Message}", e);
+
+    public void Trim(long offset, long length, WriteFlags flags)
+    {
+        CheckWritable();
+        // Only whole chunks are discarded; a partial trim may leave old data (allowed by NBD).
+        _cutLock.EnterReadLock();
+        try { ForWholeChunks(offset, length, c => ZeroChunk(c, hole: true), partial: null); }
+        finally { _cutLock.ExitReadLock(); }
+        if ((flags & WriteFlags.Fua) != 0) FlushCore(0, 0); // metadata only: sync + journal
+    }
+
+    public void WriteZeroes(long offset, long length, WriteFlags flags)
+    {
+        CheckWritable();
+        bool aligned = offset % CS == 0 && ((offset + length) % CS == 0 || offset + length == Size);
+        if ((flags & WriteFlags.FastZero) != 0 && !aligned)
+            throw new BlockDeviceException(BlockDeviceError.NotSupported, "zeroing a partial 64 KiB chunk is a read-modify-write, no faster than writing");
+        bool hole = (flags & WriteFlags.NoHole) == 0;
+        _cutLock.EnterReadLock();
+        try { ForWholeChunks(offset, length, c => ZeroChunk(c, hole), partial: (o, n) => WriteCore(o, ZeroBuffer.AsSpan(0, n))); }
+        finally { _cutLock.ExitReadLock(); }
+        AfterWrite(flags, offset, length);
+    }
+
+    private void ForWholeChunks(long offset, long length, Action<long> whole, Action<long, int>? partial)
+    {
+        long end = offset + length;
+        while (offset < end)
+        {
+            long chunk = offset / CS;
+            int inChunk = (int)(offset % CS);
+            int n = (int)Math.Min(end - offset, CS - inChunk);
+            if (inChunk == 0 && n == ChunkLength(chunk)) whole(chunk);
+            else partial?.Invoke(offset, n);
+            offset += n;
+        }
+    }
+
+    public void Cache(long offset, long length)
+    {
+        CheckOpen();
+        // Prefetch = ingest the base pieces (and touch stored chunks) of the range.
+        var scratch = ArrayPool<byte>.Shared.Rent(CS);
+        try
+        {
+            for (long c = offset / CS; c * CS < offset + length && c < ChunkCount; c++) ReadChunk(c, scratch.AsSpan(0, CS), ingest: true);
+        }
+        finally { ArrayPool<byte>.Shared.Return(scratch); }
+    }
+
+    // ---- storing dirty chunks ----
+
+    /// <summary>Hashes and stores one dirty chunk and records it in the live map. On failure the
+    /// dirty buffer is kept (shuru dropped every remaining unsaved chunk).</summary>
+    private void StoreDirty(long chunk)
+    {
+        lock (Stripe(chunk))
+        {
+            if (!_dirty.TryGetValue(chunk, out var buf)) return;
+            ChunkHash? entry;
+            if (ChunkHasher.IsAllZero(buf))
+            {
+                bool through = ShowsThrough(chunk);
+                if (through) EnsureZeroChunkStored();
+                entry = through ? ChunkHash.ZeroChunk : null;
+            }
+            else
+            {
+                // Always a full 64 KiB chunk (also at the end of an odd-sized disk), as shuru writes them.
+                var h = ChunkHasher.Hash(buf);
+                try { if (_store.Write(h, buf)) Interlocked.Increment(ref _written); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                { throw StoreFailure(e, $"cannot store chunk {h} (disk chunk {chunk}) in '{CasPath}'"); }
+                entry = h;
+            }
+            _live[chunk] = entry;
+            _changed[chunk] = 1;
+            _dirty.TryRemove(chunk, out _);
+            Interlocked.Add(ref _dirtyBytes, -CS);
+        }
+    }
+
+    /// <summary>Over budget: store dirty chunks early (their live entries change; nothing else).</summary>
+    private void Spill()
+    {
+        foreach (var chunk in _dirty.Keys)
+        {
+            if (Interlocked.Read(ref _dirtyBytes) <= _budget) return;
+            StoreDirty(chunk);
+            Interlocked.Increment(ref _spilled);
+        }
+    }
+
+    private void StoreAllDirty()
+    {
+        Exception? first = null;
+        foreach (var chunk in _dirty.Keys)
+        {
+            try { StoreDirty(chunk); }
+            catch (Exception e) { first ??= e; } // keep going: one bad chunk does not drop the others
+        }
+        if (first is not null) throw first;
+    }
+
+    /// <summary>Makes every write completed so far durable: chunks fsynced, chunk directory
+    /// fsynced, then (with a state file) the changed live entries appended and fsynced.</summary>
+    public void Flush()
+    {
+        CheckOpen();
+        FlushCore();
+    }
+
+    private void FlushCore(long firstChunk = 0, long endChunk = long.MaxValue)
+    {
+        if (_readOnly) return;
+        lock (_flushLock)
+        {
+            if (firstChunk == 0 && endChunk == long.MaxValue) StoreAllDirty();
+            else for (long c = firstChunk; c < Math.Min(endChunk, ChunkCount); c++) StoreDirty(c);
+            List<(long, ChunkHash?)>? records = null;
+            if (_journal is not null)
+            {
+                records = [];
+                foreach (var chunk in _changed.Keys)
+                {
+                    _changed.TryRemove(chunk, out _);
+                    lock (Stripe(chunk)) records.Add((chunk, _live[chunk]));
+                }
+            }
+            try
+            {
+                // After collecting records: every chunk they name is stored, so this makes them all durable.
+                _store.Sync();
+                if (_journal is not null && records!.Count > 0)
+                {
+                    _journal.Append(records);
+                    if (_journal.RecordCount > JournalCompactRecords) CompactJournal();
+                }
+            }
+            catch (Exception e)
+            {
+                if (records is not null) foreach (var (c, _) in records) _changed[c] = 1;
+                if (e is BlockDeviceException) throw;
+                throw StoreFailure(e, _journal is null ? $"cannot sync chunk store '{CasPath}'" : $"cannot flush to '{CasPath}' / state '{StatePath}'");
+            }
+        }
+    }
+
+    /// <summary>Journal length (records) past which it is rewritten as a snapshot: a few times the
+    /// map size, so compaction costs little compared to the appends it saves.</summary>
+    internal long JournalCompactRecords { get; set; }
+
+    private IEnumerable<(long, ChunkHash?)> DiffFromBoot()
+    {
+        for (long c = 0; c < _live.LongLength; c++)
+        {
+            ChunkHash? e;
+            lock (Stripe(c)) e = _live[c];
+            if (e != _boot?.EntryAt(c)) yield return (c, e);
+        }
+    }
+
+    private void CompactJournal()
+    {
+        var snapshot = DiffFromBoot().ToList();
+        _store.Sync(); // entries stored since the last sync may appear in the snapshot
+        _journal!.Compact(_stateHeader, snapshot);
+    }
+
+    // ---- checkpoints ----
+
+    /// <summary>
+    /// Saves the whole live map as a shuru index: parent_path = the index the disk booted from
+    /// (null in lazy mode), fallback_path = the base image. The cut is consistent: every write
+    /// answered before the cut is in, none half-applied. Refuses to overwrite the booted index,
+    /// any index of its chain, the base image or the state file.
+    /// </summary>
+    public CheckpointInfo SaveCheckpoint(string path)
+    {
+        CheckOpen();
+        string full = Path.GetFullPath(path);
+        var forbidden = new List<string?> { BootIndexPath, BaseImagePath, StatePath };
+        forbidden.AddRange(_parents.Select(p => p.Path));
+        if (forbidden.Any(f => f is not null && string.Equals(Path.GetFullPath(f), full, StringComparison.Ordinal)))
+            throw new ShuruStoreException(ShuruErrorKind.CheckpointOverwritesChain,
+                $"checkpoint '{full}' would overwrite the booted index, an index of its chain, the base image or the state file", full);
+
+        if (!_readOnly)
+        {
+            try { StoreAllDirty(); } // most of the work outside the global lock
+            catch (BlockDeviceException e) { throw Wrap(e); }
+        }
+        ChunkHash?[] snapshot;
+        int taken = 0;
+        _cutLock.EnterWriteLock();
+        try
+        {
+            for (; taken < StripeCount; taken++) Monitor.Enter(_stripes[taken]);
+            if (!_readOnly)
+            {
+                try { StoreAllDirty(); }
+                catch (BlockDeviceException e) { throw Wrap(e); }
+            }
+            snapshot = (ChunkHash?[])_live.Clone();
+        }
+        finally
+        {
+            for (int i = taken - 1; i >= 0; i--) Monitor.Exit(_stripes[i]);
+            _cutLock.ExitWriteLock();
+        }
+        if (!_readOnly)
+        {
+            try { _store.Sync(); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            { throw new ShuruStoreException(NativeIO.IsNoSpace(e) ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError, $"cannot sync chunk store '{CasPath}': {e.Message}", CasPath, e); }
+        }
+        var index = new ChunkIndexFile(Size, BootIndexPath, BaseImagePath, snapshot);
+        index.Save(full);
+        long set = snapshot.LongCount(e => e is not null);
+        return new CheckpointInfo(full, BootIndexPath, BaseImagePath, Size, snapshot.LongLength, set, snapshot.LongLength - set);
+
+        ShuruStoreException Wrap(BlockDeviceException e) =>
+            new(e.Error == BlockDeviceError.NoSpace ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError, e.Message, CasPath, e);
+    }
+
+    // ---- extents ----
+
+    public void GetExtents(long offset, long length, List<Extent> extents)
+    {
+        CheckOpen();
+        long end = Math.Min(Size, offset + length);
+        const long MaxChunksPerCall = 1 << 20; // the client asks again for the rest
+        long pos = offset;
+        ExtentFlags? runFlags = null;
+        long runStart = offset;
+        for (long scanned = 0; pos < end && scanned < MaxChunksPerCall; scanned++)
+        {
+            long chunk = pos / CS;
+            long next = Math.Min(end, (chunk + 1) * CS);
+            var f = Classify(chunk);
+            if (runFlags != f)
+            {
+                if (runFlags is { } rf) extents.Add(new Extent(pos - runStart, rf));
+                runFlags = f; runStart = pos;
+            }
+            pos = next;
+        }
+        if (runFlags is { } last) extents.Add(new Extent(pos - runStart, last));
+        else extents.Add(new Extent(Math.Max(1, end - offset), ExtentFlags.Hole | ExtentFlags.Zero));
+    }
+
+    private ExtentFlags Classify(long chunk)
+    {
+        lock (Stripe(chunk))
+        {
+            if (_dirty.ContainsKey(chunk)) return ExtentFlags.Data;
+            if (_live[chunk] is { } h)
+                return !h.IsZeroChunk ? ExtentFlags.Data
+                    : _holes.ContainsKey(chunk) ? ExtentFlags.Hole | ExtentFlags.Zero : ExtentFlags.Zero;
+        }
+        foreach (var (_, p) in _parents)
+            if (p.EntryAt(chunk) is { } ph) return ph.IsZeroChunk ? ExtentFlags.Zero : ExtentFlags.Data;
+        return _base is not null && chunk * CS < _baseLength ? ExtentFlags.Data : ExtentFlags.Hole | ExtentFlags.Zero;
+    }
+
+    // ---- lifetime ----
+
+    /// <summary>Closes the disk. With a state file, unsaved writes are flushed first (a clean stop
+    /// loses nothing); without one, they are dropped as in shuru (only checkpoints persist).</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        try
+        {
+            if (_journal is not null && !_readOnly) FlushCore();
+        }
+        finally
+        {
+            _journal?.Dispose();
+            _base?.Dispose();
+            if (_ownsStore) _store.Dispose();
+        }
+    }
+}

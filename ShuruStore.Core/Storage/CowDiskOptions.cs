@@ -1,0 +1,33 @@
+namespace ShuruStore.Core.Storage;
+
+/// <summary>How to open a <see cref="CowDisk"/>; mirrors shuru's
+/// <c>start(rootfs_path, cas_dir, index_path, socket_path, disk_size)</c> plus our additions.</summary>
+public sealed class CowDiskOptions
+{
+    /// <summary>The flat base image (shuru's rootfs_path), used in lazy mode or when the index names none.</summary>
+    public string? BaseImagePath { get; init; }
+    /// <summary>The chunk store directory (holds <c>chunks/</c>).</summary>
+    public required string CasPath { get; init; }
+    /// <summary>Boot from this index if it exists; else lazy mode on the base.</summary>
+    public string? IndexPath { get; init; }
+    /// <summary>&gt;0 grows the disk to this size (never shrinks).</summary>
+    public long DiskSize { get; init; }
+    /// <summary>Live-state journal; with it, a restart resumes exactly where the last flush left off.</summary>
+    public string? StatePath { get; init; }
+    /// <summary>Refuse writes; never writes the store, the base or the state file.</summary>
+    public bool ReadOnly { get; init; }
+    /// <summary>Bytes of unsaved writes held in memory before chunks are hashed and stored early.</summary>
+    public long DirtyBudgetBytes { get; init; } = 256L * 1024 * 1024;
+    /// <summary>Chunk store to use instead of a <see cref="FileChunkStore"/> on <see cref="CasPath"/>
+    /// (e.g. a caching or remote store). The disk does not dispose it.</summary>
+    public IChunkStore? ChunkStore { get; init; }
+}
+
+/// <summary>What <see cref="CowDisk.SaveCheckpoint"/> wrote.</summary>
+public sealed record CheckpointInfo(
+    string Path, string? ParentPath, string? FallbackPath, long DiskSize, long ChunkCount,
+    long ChunksSet, long ZeroEntries);
+
+/// <summary>Counters of a running <see cref="CowDisk"/>.</summary>
+public readonly record struct CowDiskStatistics(
+    long ChunksWritten, long ChunksIngested, long ChunksSpilled, long DirtyBytes, long DirtyChunks);

@@ -1,0 +1,41 @@
+namespace ShuruStore.Core.Storage;
+
+/// <summary>
+/// A content-addressed chunk store. Deliberately small so a remote (S3) store, a caching
+/// store or a tiered store can be chained in front of or behind the file store without the
+/// disk or the protocol code knowing. Chunks are immutable: a name always means the same bytes.
+/// </summary>
+public interface IChunkStore : IDisposable
+{
+    /// <summary>Whether a chunk with this name is present (no content check).</summary>
+    bool Contains(ChunkHash hash);
+
+    /// <summary>Reads a chunk into <paramref name="destination"/> (at least 65536 bytes),
+    /// zero-filling a short chunk up to 64 KiB. Returns false if the chunk is absent.
+    /// The content is verified against the name: a mismatch throws
+    /// <see cref="ShuruStoreException"/> with <see cref="ShuruErrorKind.ChunkCorrupt"/>.</summary>
+    bool TryRead(ChunkHash hash, Span<byte> destination, out int storedLength);
+
+    /// <summary>Stores a chunk under its name. Write-once and idempotent: an existing chunk is
+    /// never rewritten. Returns true if this call created it.</summary>
+    bool Write(ChunkHash hash, ReadOnlySpan<byte> data);
+
+    /// <summary>Makes every chunk written so far durable (including its directory entry).</summary>
+    void Sync();
+
+    /// <summary>Names of every stored chunk.</summary>
+    IEnumerable<ChunkHash> Enumerate();
+}
+
+/// <summary>Convenience operations on any <see cref="IChunkStore"/>.</summary>
+public static class ChunkStoreExtensions
+{
+    /// <summary>Reads a chunk or throws <see cref="ShuruErrorKind.ChunkMissing"/>; a missing chunk
+    /// never reads as zeros (that was a shuru defect).</summary>
+    public static int Read(this IChunkStore store, ChunkHash hash, Span<byte> destination)
+    {
+        if (!store.TryRead(hash, destination, out int len))
+            throw new ShuruStoreException(ShuruErrorKind.ChunkMissing, $"chunk {hash} is missing from the chunk store");
+        return len;
+    }
+}

@@ -1,0 +1,200 @@
+using System.Buffers.Binary;
+using System.Numerics;
+using System.Text;
+
+namespace ShuruStore.Core.Storage;
+
+/// <summary>
+/// The live-state journal: what the disk's live chunk map looks like beyond the index it booted
+/// from, so a server killed after answering a FLUSH resumes with nothing lost.
+/// <para>Layout (little-endian):</para>
+/// <list type="bullet">
+/// <item>header: magic <c>"SHRUSTJ1"</c> (8), version u32 = 1, disk_size u64, base_len u32 + UTF-8
+/// base image path, boot_len u32 + UTF-8 booted index path, 32-byte BLAKE3 of the booted index
+/// file (zeros in lazy mode), CRC32C u32 of all preceding header bytes;</item>
+/// <item>records, 45 bytes each: chunk u64, kind u8 (0 = ZERO, 1 = hash), hash 32 bytes (zeros for
+/// ZERO), CRC32C u32 of the 41 preceding bytes.</item>
+/// </list>
+/// Replay applies records in order and stops at the first short or bad record (a torn append);
+/// the file is truncated there so later appends are not hidden behind garbage. Records are
+/// appended and fsynced at each flush, only after the chunks they name are durable. When the
+/// journal grows past a few times the chunk count it is compacted: a snapshot of every entry
+/// that differs from the booted index is written to a new file that atomically replaces it.
+/// </summary>
+internal sealed class StateJournal : IDisposable
+{
+    private static ReadOnlySpan<byte> Magic => "SHRUSTJ1"u8;
+    private const uint Version = 1;
+    internal const int RecordSize = 45;
+
+    private FileStream _file;
+    private readonly string _path;
+
+    private StateJournal(string path, FileStream file, long records)
+    {
+        _path = path; _file = file; RecordCount = records;
+    }
+
+    public long RecordCount { get; private set; }
+
+    internal readonly record struct Header(long DiskSize, string BasePath, string BootIndexPath, byte[] BootFingerprint);
+
+    /// <summary>Reads the header and every good record of an existing journal; truncates a torn tail
+    /// unless <paramref name="readOnly"/>.</summary>
+    public static (Header Header, List<(long Chunk, ChunkHash? Hash)> Records, StateJournal? Journal) Open(string path, bool readOnly, long maxChunkCount)
+    {
+        var fs = new FileStream(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite,
+            FileShare.ReadWrite | FileShare.Delete, 1 << 16);
+        try
+        {
+            var header = ReadHeader(fs, path);
+            var records = new List<(long, ChunkHash?)>();
+            var rec = new byte[RecordSize];
+            long good = fs.Position;
+            while (true)
+            {
+                int n = fs.ReadAtLeast(rec, RecordSize, throwOnEndOfStream: false);
+                if (n < RecordSize) break;
+                if (Crc32C(rec.AsSpan(0, 41)) != BinaryPrimitives.ReadUInt32LittleEndian(rec.AsSpan(41))) break;
+                ulong chunk = BinaryPrimitives.ReadUInt64LittleEndian(rec);
+                byte kind = rec[8];
+                if (chunk >= (ulong)maxChunkCount || kind > 1) break;
+                records.Add(((long)chunk, kind == 1 ? ChunkHash.FromBytes(rec.AsSpan(9, 32)) : null));
+                good += RecordSize;
+            }
+            if (readOnly) { fs.Dispose(); return (header, records, null); }
+            if (fs.Length != good) { fs.SetLength(good); fs.Flush(true); }
+            fs.Position = good;
+            return (header, records, new StateJournal(path, fs, records.Count));
+        }
+        catch
+        {
+            fs.Dispose();
+            throw;
+        }
+    }
+
+    private static Header ReadHeader(FileStream fs, string path)
+    {
+        ShuruStoreException Bad(string what) => new(ShuruErrorKind.StateInvalid, $"state file '{path}' is invalid: {what}", path);
+        var buf = new MemoryStream();
+        Span<byte> tmp = stackalloc byte[8];
+        void Read(Span<byte> dst)
+        {
+            if (fs.ReadAtLeast(dst, dst.Length, throwOnEndOfStream: false) < dst.Length) throw Bad("header is truncated");
+            buf.Write(dst);
+        }
+        Read(tmp);
+        if (!tmp.SequenceEqual(Magic)) throw Bad("not a ShuruStore state file (bad magic)");
+        Read(tmp[..4]);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(tmp) != Version) throw Bad("unsupported version");
+        Read(tmp);
+        long diskSize = BinaryPrimitives.ReadInt64LittleEndian(tmp);
+        if (diskSize <= 0 || diskSize > ChunkIndexFile.MaxDiskSize) throw Bad($"disk size {diskSize} out of range");
+        string ReadString()
+        {
+            Span<byte> l = stackalloc byte[4];
+            Read(l);
+            uint len = BinaryPrimitives.ReadUInt32LittleEndian(l);
+            if (len > ChunkIndexFile.MaxPathBytes) throw Bad("path length out of range");
+            var s = new byte[len];
+            Read(s);
+            return Encoding.UTF8.GetString(s);
+        }
+        string basePath = ReadString();
+        string boot = ReadString();
+        var fp = new byte[32];
+        Read(fp);
+        uint crc = Crc32C(buf.GetBuffer().AsSpan(0, (int)buf.Length));
+        Read(tmp[..4]);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(tmp) != crc) throw Bad("header checksum mismatch");
+        return new Header(diskSize, basePath, boot, fp);
+    }
+
+    private static byte[] HeaderBytes(Header h)
+    {
+        var ms = new MemoryStream();
+        Span<byte> tmp = stackalloc byte[8];
+        ms.Write(Magic);
+        BinaryPrimitives.WriteUInt32LittleEndian(tmp, Version); ms.Write(tmp[..4]);
+        BinaryPrimitives.WriteInt64LittleEndian(tmp, h.DiskSize); ms.Write(tmp);
+        foreach (var s in new[] { h.BasePath, h.BootIndexPath })
+        {
+            var b = Encoding.UTF8.GetBytes(s);
+            BinaryPrimitives.WriteUInt32LittleEndian(tmp, (uint)b.Length); ms.Write(tmp[..4]);
+            ms.Write(b);
+        }
+        ms.Write(h.BootFingerprint);
+        BinaryPrimitives.WriteUInt32LittleEndian(tmp, Crc32C(ms.GetBuffer().AsSpan(0, (int)ms.Length)));
+        ms.Write(tmp[..4]);
+        return ms.ToArray();
+    }
+
+    private static void EncodeRecord(Span<byte> rec, long chunk, ChunkHash? hash)
+    {
+        rec.Clear();
+        BinaryPrimitives.WriteUInt64LittleEndian(rec, (ulong)chunk);
+        if (hash is { } h) { rec[8] = 1; h.CopyTo(rec.Slice(9, 32)); }
+        BinaryPrimitives.WriteUInt32LittleEndian(rec[41..], Crc32C(rec[..41]));
+    }
+
+    /// <summary>Writes a fresh journal (header + snapshot records) atomically over <paramref name="path"/>
+    /// and opens it for appending.</summary>
+    public static StateJournal Create(string path, Header header, IEnumerable<(long Chunk, ChunkHash? Hash)> snapshot)
+    {
+        long count = 0;
+        NativeIO.WriteFileAtomic(path, s =>
+        {
+            var bs = new BufferedStream(s, 1 << 16); // not disposed: that would close the caller's stream
+            bs.Write(HeaderBytes(header));
+            Span<byte> rec = stackalloc byte[RecordSize];
+            foreach (var (c, h) in snapshot) { EncodeRecord(rec, c, h); bs.Write(rec); count++; }
+            bs.Flush();
+        });
+        var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, 1 << 16);
+        fs.Seek(0, SeekOrigin.End);
+        return new StateJournal(path, fs, count);
+    }
+
+    /// <summary>Replaces this journal by a compacted one.</summary>
+    public void Compact(Header header, IEnumerable<(long Chunk, ChunkHash? Hash)> snapshot)
+    {
+        var fresh = Create(_path, header, snapshot);
+        _file.Dispose();
+        _file = fresh._file;
+        RecordCount = fresh.RecordCount;
+    }
+
+    /// <summary>Appends records and fsyncs. On failure the file is cut back to where it was so a
+    /// half-written record never sits in front of later ones.</summary>
+    public void Append(IReadOnlyList<(long Chunk, ChunkHash? Hash)> records)
+    {
+        if (records.Count == 0) return;
+        long start = _file.Position;
+        var buf = new byte[records.Count * RecordSize];
+        for (int i = 0; i < records.Count; i++) EncodeRecord(buf.AsSpan(i * RecordSize, RecordSize), records[i].Chunk, records[i].Hash);
+        try
+        {
+            _file.Write(buf);
+            _file.Flush(flushToDisk: true);
+        }
+        catch
+        {
+            try { _file.SetLength(start); _file.Position = start; } catch { /* replay stops at the bad record anyway */ }
+            throw;
+        }
+        RecordCount += records.Count;
+    }
+
+    /// <summary>CRC32C (Castagnoli), hardware-accelerated where available.</summary>
+    internal static uint Crc32C(ReadOnlySpan<byte> data)
+    {
+        uint crc = 0xFFFFFFFF;
+        int i = 0;
+        for (; i + 8 <= data.Length; i += 8) crc = BitOperations.Crc32C(crc, BinaryPrimitives.ReadUInt64LittleEndian(data[i..]));
+        for (; i < data.Length; i++) crc = BitOperations.Crc32C(crc, data[i]);
+        return ~crc;
+    }
+
+    public void Dispose() => _file.Dispose();
+}

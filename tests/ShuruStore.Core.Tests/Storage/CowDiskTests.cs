@@ -1,0 +1,343 @@
+using ShuruStore.Core.BlockDevices;
+using ShuruStore.Core.Storage;
+
+namespace ShuruStore.Core.Tests.Storage;
+
+public class CowDiskTests
+{
+    private const int CS = 65536;
+
+    /// <summary>A base image: chunk 0 random, chunk 1 zeros, chunk 2 random, then a 1000-byte tail.</summary>
+    private static byte[] MakeBase(TempDir t, string name = "base.img")
+    {
+        var b = new byte[3 * CS + 1000];
+        TempDir.Pattern(CS, 10).CopyTo(b, 0);
+        TempDir.Pattern(CS, 12).CopyTo(b, 2 * CS);
+        TempDir.Pattern(1000, 13).CopyTo(b, 3 * CS);
+        File.WriteAllBytes(t[name], b);
+        return b;
+    }
+
+    private static byte[] ReadAll(CowDisk d)
+    {
+        var buf = new byte[d.Size];
+        d.Read(0, buf);
+        return buf;
+    }
+
+    private static int ChunkFiles(TempDir t) => Directory.Exists(Path.Combine(t.Cas, "chunks"))
+        ? Directory.GetFiles(Path.Combine(t.Cas, "chunks")).Count(f => ChunkHash.TryParse(Path.GetFileName(f), out _)) : 0;
+
+    [Fact]
+    public void LazyModeReadsBaseAndIngestsNonZeroPieces()
+    {
+        using var t = new TempDir();
+        var b = MakeBase(t);
+        using var d = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas });
+        Assert.Equal(b.Length, d.Size);
+        Assert.Null(d.BootIndexPath);
+        Assert.Equal(b, ReadAll(d));
+        Assert.Equal(3, d.Statistics.ChunksIngested); // chunks 0, 2 and the short tail; zero chunk 1 not stored
+        Assert.Equal(3, ChunkFiles(t));
+        var tail = ChunkHasher.Hash(b.AsSpan(3 * CS));
+        Assert.True(File.Exists(Path.Combine(t.Cas, "chunks", tail.ToString())));
+        Assert.Equal(1000, new FileInfo(Path.Combine(t.Cas, "chunks", tail.ToString())).Length); // short, as shuru
+
+        var cp = d.SaveCheckpoint(t["cp.idx"]);
+        var idx = ChunkIndexFile.Load(t["cp.idx"]);
+        Assert.Null(idx.ParentPath);
+        Assert.Equal(t["base.img"], idx.FallbackPath);
+        Assert.Equal(ChunkHasher.Hash(b.AsSpan(0, CS)), idx.Entries[0]);
+        Assert.Null(idx.Entries[1]);
+        Assert.Equal(3, cp.ChunksSet);
+    }
+
+    [Fact]
+    public void MissingBaseImageIsRefusedAtOpen()
+    {
+        using var t = new TempDir();
+        var e = Assert.Throws<ShuruStoreException>(() => CowDisk.Open(new() { BaseImagePath = t["nope.img"], CasPath = t.Cas }));
+        Assert.Equal(ShuruErrorKind.BaseImageMissing, e.Kind);
+        Assert.Contains("nope.img", e.Message);
+    }
+
+    [Fact]
+    public void WritesReadBackAndCheckpointReopens()
+    {
+        using var t = new TempDir();
+        var b = MakeBase(t);
+        var data = TempDir.Pattern(100_000, 20);
+        using (var d = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas }))
+        {
+            d.Write(30_000, data, WriteFlags.None);
+            data.CopyTo(b, 30_000);
+            Assert.Equal(b, ReadAll(d));
+            d.SaveCheckpoint(t["cp.idx"]);
+        }
+        using var d2 = CowDisk.Open(new() { CasPath = t.Cas, IndexPath = t["cp.idx"] });
+        Assert.Equal(t["cp.idx"], d2.BootIndexPath);
+        Assert.Equal(t["base.img"], d2.BaseImagePath);
+        Assert.Equal(b, ReadAll(d2));
+    }
+
+    [Fact]
+    public void ZeroChunksAreNeverStoredOrRead()
+    {
+        using var t = new TempDir();
+        MakeBase(t);
+        using var d = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas, DiskSize = 8 * CS });
+        d.Write(0, new byte[CS], WriteFlags.None);          // zeroing a base chunk: zero hash
+        d.WriteZeroes(2 * CS, CS, WriteFlags.None);           // zeroing: metadata only
+        d.Trim(5 * CS, CS, WriteFlags.None);                  // beyond the base: ZERO
+        d.Write(6 * CS, new byte[CS], WriteFlags.None);
+        d.Flush();
+        var cp = d.SaveCheckpoint(t["cp.idx"]);
+        var idx = ChunkIndexFile.Load(t["cp.idx"]);
+        Assert.Equal(ChunkHash.ZeroChunk, idx.Entries[0]);
+        Assert.Equal(ChunkHash.ZeroChunk, idx.Entries[2]);
+        Assert.Null(idx.Entries[5]);
+        Assert.Null(idx.Entries[6]);
+        // Only the zero chunk's file (written once so shuru can read it) is in the store.
+        Assert.Equal(1, ChunkFiles(t));
+        Assert.Equal(0, d.Statistics.ChunksWritten);
+        // It is never read from disk: removing it changes nothing for us.
+        File.Delete(Path.Combine(t.Cas, "chunks", ChunkHash.ZeroChunk.ToString()));
+        var buf = new byte[3 * CS];
+        d.Read(0, buf);
+        Assert.True(buf.AsSpan(0, CS).IndexOfAnyExcept((byte)0) < 0);
+        Assert.True(buf.AsSpan(2 * CS, CS).IndexOfAnyExcept((byte)0) < 0);
+    }
+
+    [Fact]
+    public void ZeroingIsMetadataOnlyAndFastZeroIsHonest()
+    {
+        using var t = new TempDir();
+        using var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 4 * CS });
+        d.Write(0, TempDir.Pattern(4 * CS, 1), WriteFlags.None);
+        d.WriteZeroes(0, 2 * CS, WriteFlags.FastZero);
+        var e = Assert.Throws<BlockDeviceException>(() => d.WriteZeroes(100, 1000, WriteFlags.FastZero));
+        Assert.Equal(BlockDeviceError.NotSupported, e.Error);
+        d.WriteZeroes(2 * CS + 100, 1000, WriteFlags.None); // partial: zeroed by read-modify-write
+        var buf = new byte[4 * CS];
+        d.Read(0, buf);
+        Assert.True(buf.AsSpan(0, 2 * CS).IndexOfAnyExcept((byte)0) < 0);
+        Assert.True(buf.AsSpan(2 * CS + 100, 1000).IndexOfAnyExcept((byte)0) < 0);
+        Assert.NotEqual(0, buf[2 * CS + 1100]);
+    }
+
+    [Fact]
+    public void ExtentsReflectLayers()
+    {
+        using var t = new TempDir();
+        MakeBase(t);
+        using var d = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas, DiskSize = 10 * CS });
+        d.Trim(0, CS, WriteFlags.None);                            // base shows through: zero hash, trimmed: hole
+        d.WriteZeroes(2 * CS, CS, WriteFlags.NoHole);              // allocated zeros
+        d.Write(6 * CS, TempDir.Pattern(CS, 3), WriteFlags.None);  // data past the base
+        d.Trim(7 * CS, CS, WriteFlags.None);                       // nothing below: ZERO
+        var ex = new List<Extent>();
+        d.GetExtents(0, d.Size, ex);
+        Assert.Equal(new List<Extent>
+        {
+            new(CS, ExtentFlags.Hole | ExtentFlags.Zero),
+            new(CS, ExtentFlags.Data),
+            new(CS, ExtentFlags.Zero),
+            new(CS, ExtentFlags.Data),                             // the base's short tail chunk
+            new(2 * CS, ExtentFlags.Hole | ExtentFlags.Zero),
+            new(CS, ExtentFlags.Data),
+            new(3 * CS, ExtentFlags.Hole | ExtentFlags.Zero),
+        }, ex);
+        Assert.Equal(d.Size, ex.Sum(e => e.Length));
+    }
+
+    [Fact]
+    public void MissingOrCorruptChunkIsEioNamingTheChunk()
+    {
+        using var t = new TempDir();
+        var b = MakeBase(t);
+        using (var d = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas }))
+        {
+            d.Read(0, new byte[CS]);
+            d.SaveCheckpoint(t["cp.idx"]);
+        }
+        var h = ChunkHasher.Hash(b.AsSpan(0, CS));
+        string file = Path.Combine(t.Cas, "chunks", h.ToString());
+        File.WriteAllBytes(file, b[..100]);
+        using (var d = CowDisk.Open(new() { CasPath = t.Cas, IndexPath = t["cp.idx"] }))
+        {
+            var e = Assert.Throws<BlockDeviceException>(() => d.Read(0, new byte[512]));
+            Assert.Equal(BlockDeviceError.IO, e.Error);
+            Assert.Contains(h.ToString(), e.Message);
+            File.Delete(file);
+            e = Assert.Throws<BlockDeviceException>(() => d.Read(0, new byte[512]));
+            Assert.Contains("missing", e.Message);
+            // A partial write needs the old content: EIO, not silent zeros.
+            Assert.Throws<BlockDeviceException>(() => d.Write(10, new byte[] { 1 }, WriteFlags.None));
+            // A whole-chunk write does not read the old chunk.
+            var fresh = TempDir.Pattern(CS, 99);
+            d.Write(0, fresh, WriteFlags.None);
+            var back = new byte[CS];
+            d.Read(0, back);
+            Assert.Equal(fresh, back);
+        }
+    }
+
+    [Fact]
+    public void DirtyBudgetSpillsChunksToTheStore()
+    {
+        using var t = new TempDir();
+        using var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 64 * CS, DirtyBudgetBytes = 4 * CS });
+        var data = TempDir.Pattern(40 * CS, 5);
+        for (int i = 0; i < 40; i++)
+        {
+            d.Write((long)i * CS, data.AsSpan(i * CS, CS), WriteFlags.None);
+            Assert.True(d.Statistics.DirtyBytes <= 4 * CS);
+        }
+        Assert.True(d.Statistics.ChunksSpilled >= 36);
+        Assert.True(ChunkFiles(t) >= 36);
+        var back = new byte[40 * CS];
+        d.Read(0, back);
+        Assert.Equal(data, back);
+    }
+
+    [Fact]
+    public void ParallelWritesToOneChunkLoseNothing()
+    {
+        using var t = new TempDir();
+        using var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 4 * CS, DirtyBudgetBytes = CS });
+        // 128 writers, each owning 512 bytes of chunk 1, repeatedly rewriting it; a tiny budget
+        // makes spills race with the writes.
+        Parallel.For(0, 128, new ParallelOptions { MaxDegreeOfParallelism = 16 }, i =>
+        {
+            for (int round = 1; round <= 5; round++)
+            {
+                var block = Enumerable.Repeat((byte)(i + round), 512).ToArray();
+                d.Write(CS + i * 512L, block, WriteFlags.None);
+                if (round == 3 && i % 16 == 0) d.Flush();
+            }
+        });
+        var buf = new byte[CS];
+        d.Read(CS, buf);
+        for (int i = 0; i < 128; i++) Assert.True(buf.AsSpan(i * 512, 512).IndexOfAnyExcept((byte)(i + 5)) < 0, $"block {i}");
+    }
+
+    [Fact]
+    public async Task CheckpointDuringConcurrentWritesIsAConsistentCut()
+    {
+        using var t = new TempDir();
+        using var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 8 * CS, DirtyBudgetBytes = 2 * CS });
+        // Each write spans chunks 1-3 with one value; a cut must never show two values.
+        using var stop = new CancellationTokenSource();
+        var writers = Enumerable.Range(0, 4).Select(w => Task.Run(() =>
+        {
+            var buf = new byte[2 * CS];
+            for (int v = 1; !stop.IsCancellationRequested; v++)
+            {
+                Array.Fill(buf, (byte)((v * 4 + w) % 251 + 1));
+                d.Write(CS + CS / 2, buf, WriteFlags.None);
+            }
+        })).ToArray();
+        for (int i = 0; i < 8; i++)
+        {
+            Thread.Sleep(5);
+            d.SaveCheckpoint(t[$"cp{i}.idx"]);
+        }
+        stop.Cancel();
+        await Task.WhenAll(writers);
+        for (int i = 0; i < 8; i++)
+        {
+            using var r = CowDisk.Open(new() { CasPath = t.Cas, IndexPath = t[$"cp{i}.idx"], ReadOnly = true });
+            var buf = new byte[2 * CS];
+            r.Read(CS + CS / 2, buf);
+            Assert.True(buf.AsSpan().IndexOfAnyExcept(buf[0]) < 0, $"checkpoint {i} is a torn cut");
+        }
+    }
+
+    [Fact]
+    public void CheckpointsNameTheBootedIndexAsParentAndRefuseToOverwriteTheChain()
+    {
+        using var t = new TempDir();
+        MakeBase(t);
+        using (var d = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas }))
+        {
+            d.Write(0, new byte[] { 1 }, WriteFlags.None);
+            var cp = d.SaveCheckpoint(t["a.idx"]);
+            Assert.Null(cp.ParentPath);
+        }
+        using (var d = CowDisk.Open(new() { CasPath = t.Cas, IndexPath = t["a.idx"] }))
+        {
+            d.Write(CS, new byte[] { 2 }, WriteFlags.None);
+            Assert.Equal(t["a.idx"], d.SaveCheckpoint(t["b.idx"]).ParentPath);
+            d.Write(2 * CS, new byte[] { 3 }, WriteFlags.None);
+            Assert.Equal(t["a.idx"], d.SaveCheckpoint(t["b2.idx"]).ParentPath); // each names the booted index, as shuru
+            Assert.Equal(t["a.idx"], ChunkIndexFile.Load(t["b2.idx"]).ParentPath);
+            Assert.Equal(t["base.img"], ChunkIndexFile.Load(t["b2.idx"]).FallbackPath);
+            var e = Assert.Throws<ShuruStoreException>(() => d.SaveCheckpoint(t["a.idx"]));
+            Assert.Equal(ShuruErrorKind.CheckpointOverwritesChain, e.Kind);
+        }
+        using (var d = CowDisk.Open(new() { CasPath = t.Cas, IndexPath = t["b.idx"] }))
+        {
+            Assert.Equal(ShuruErrorKind.CheckpointOverwritesChain, Assert.Throws<ShuruStoreException>(() => d.SaveCheckpoint(t["a.idx"])).Kind);
+            Assert.Equal(ShuruErrorKind.CheckpointOverwritesChain, Assert.Throws<ShuruStoreException>(() => d.SaveCheckpoint(t["b.idx"])).Kind);
+            Assert.Equal(ShuruErrorKind.CheckpointOverwritesChain, Assert.Throws<ShuruStoreException>(() => d.SaveCheckpoint(t["base.img"])).Kind);
+            var buf = new byte[3 * CS];
+            d.Read(0, buf);
+            Assert.Equal(1, buf[0]);
+            Assert.Equal(2, buf[CS]);
+            Assert.NotEqual(3, buf[2 * CS]);
+        }
+        // The chain b -> a still opens (no cycle was created).
+        Assert.Equal(2, IndexChain.Load(t["b.idx"]).AllPaths.Count());
+    }
+
+    [Fact]
+    public void DiskGrowsButNeverShrinks()
+    {
+        using var t = new TempDir();
+        var b = MakeBase(t);
+        using (var d = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas, DiskSize = CS }))
+            Assert.Equal(b.Length, d.Size);
+        using (var d = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas, DiskSize = 10 * CS }))
+        {
+            Assert.Equal(10 * CS, d.Size);
+            Assert.Equal(10, d.ChunkCount);
+            var buf = new byte[10 * CS];
+            d.Read(0, buf);
+            Assert.Equal(b, buf[..b.Length]);
+            Assert.True(buf.AsSpan(b.Length).IndexOfAnyExcept((byte)0) < 0);
+            d.SaveCheckpoint(t["g.idx"]);
+        }
+        using (var d = CowDisk.Open(new() { CasPath = t.Cas, IndexPath = t["g.idx"], DiskSize = 2 * CS }))
+            Assert.Equal(10 * CS, d.Size);
+    }
+
+    [Fact]
+    public void ReadOnlyRefusesWritesAndNeverWritesTheStore()
+    {
+        using var t = new TempDir();
+        var b = MakeBase(t);
+        using var d = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas, ReadOnly = false });
+        d.Dispose();
+        using var r = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas, ReadOnly = true });
+        Assert.True(r.Capabilities.HasFlag(BlockDeviceCapabilities.ReadOnly));
+        Assert.Equal(b, ReadAll(r));
+        Assert.Equal(0, ChunkFiles(t));
+        Assert.Equal(BlockDeviceError.Permission, Assert.Throws<BlockDeviceException>(() => r.Write(0, new byte[1], WriteFlags.None)).Error);
+        Assert.Equal(BlockDeviceError.Permission, Assert.Throws<BlockDeviceException>(() => r.Trim(0, CS, WriteFlags.None)).Error);
+        Assert.Equal(BlockDeviceError.Permission, Assert.Throws<BlockDeviceException>(() => r.WriteZeroes(0, CS, WriteFlags.None)).Error);
+        Assert.Equal(b, File.ReadAllBytes(t["base.img"]));
+    }
+
+    [Fact]
+    public void BaseImageIsNeverWritten()
+    {
+        using var t = new TempDir();
+        var b = MakeBase(t);
+        using (var d = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas }))
+        {
+            d.Write(0, TempDir.Pattern((int)d.Size, 7), WriteFlags.Fua);
+            d.Flush();
+        }
+        Assert.Equal(b, File.ReadAllBytes(t["base.img"]));
+    }
+}

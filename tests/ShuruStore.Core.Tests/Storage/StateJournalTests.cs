@@ -1,0 +1,153 @@
+using ShuruStore.Core.BlockDevices;
+using ShuruStore.Core.Storage;
+
+namespace ShuruStore.Core.Tests.Storage;
+
+public class StateJournalTests
+{
+    private const int CS = 65536;
+
+    private static CowDiskOptions Opts(TempDir t, long size = 16 * CS, string? index = null) =>
+        new() { CasPath = t.Cas, DiskSize = size, StatePath = t["state"], IndexPath = index };
+
+    // "Crash": the disk object is abandoned without Dispose (no flush-on-close runs).
+    private static void Crash(CowDisk d) => GC.KeepAlive(d);
+
+    [Fact]
+    public void FlushedWritesSurviveACrash()
+    {
+        using var t = new TempDir();
+        var data = TempDir.Pattern(3 * CS + 500, 1);
+        var d = CowDisk.Open(Opts(t));
+        d.Write(1000, data, WriteFlags.None);
+        d.Trim(10 * CS, CS, WriteFlags.None);
+        d.Flush();
+        d.Write(12 * CS, TempDir.Pattern(CS, 2), WriteFlags.None); // never flushed: may be lost
+        Crash(d);
+
+        using var r = CowDisk.Open(Opts(t));
+        var buf = new byte[data.Length];
+        r.Read(1000, buf);
+        Assert.Equal(data, buf);
+    }
+
+    [Fact]
+    public void FuaWriteSurvivesACrash()
+    {
+        using var t = new TempDir();
+        var data = TempDir.Pattern(4096, 3);
+        var d = CowDisk.Open(Opts(t));
+        d.Write(5 * CS + 7, data, WriteFlags.Fua);
+        Crash(d);
+        using var r = CowDisk.Open(Opts(t));
+        var buf = new byte[4096];
+        r.Read(5 * CS + 7, buf);
+        Assert.Equal(data, buf);
+    }
+
+    [Fact]
+    public void TornTailIsIgnoredAndLaterAppendsStillReplay()
+    {
+        using var t = new TempDir();
+        var a = TempDir.Pattern(CS, 4);
+        var d = CowDisk.Open(Opts(t));
+        d.Write(0, a, WriteFlags.None);
+        d.Flush();
+        Crash(d);
+        // A torn append: part of a record, then garbage.
+        using (var fs = new FileStream(t["state"], FileMode.Append)) fs.Write(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 });
+
+        var b = TempDir.Pattern(CS, 5);
+        var d2 = CowDisk.Open(Opts(t));
+        var buf = new byte[CS];
+        d2.Read(0, buf);
+        Assert.Equal(a, buf);
+        d2.Write(CS, b, WriteFlags.None);
+        d2.Flush();
+        Crash(d2);
+
+        using var r = CowDisk.Open(Opts(t));
+        r.Read(0, buf); Assert.Equal(a, buf);
+        r.Read(CS, buf); Assert.Equal(b, buf);
+    }
+
+    [Fact]
+    public void CorruptRecordStopsReplay()
+    {
+        using var t = new TempDir();
+        var d = CowDisk.Open(Opts(t));
+        d.Write(0, TempDir.Pattern(CS, 6), WriteFlags.None);
+        d.Flush();
+        d.Write(CS, TempDir.Pattern(CS, 7), WriteFlags.None);
+        d.Flush();
+        Crash(d);
+        var bytes = File.ReadAllBytes(t["state"]);
+        bytes[^3] ^= 0xFF; // damage the last record's CRC
+        File.WriteAllBytes(t["state"], bytes);
+        using var r = CowDisk.Open(Opts(t));
+        var buf = new byte[CS];
+        r.Read(0, buf);
+        Assert.Equal(TempDir.Pattern(CS, 6), buf);
+        r.Read(CS, buf);
+        Assert.True(buf.AsSpan().IndexOfAnyExcept((byte)0) < 0);
+    }
+
+    [Fact]
+    public void StateOfAnotherDiskIsRefused()
+    {
+        using var t = new TempDir();
+        File.WriteAllBytes(t["base.img"], TempDir.Pattern(CS, 8));
+        using (var d = CowDisk.Open(Opts(t))) { d.Write(0, new byte[] { 1 }, WriteFlags.None); }
+        var e = Assert.Throws<ShuruStoreException>(() => CowDisk.Open(new() { CasPath = t.Cas, BaseImagePath = t["base.img"], StatePath = t["state"] }));
+        Assert.Equal(ShuruErrorKind.StateInvalid, e.Kind);
+        File.WriteAllText(t["junk"], "not a state file at all");
+        e = Assert.Throws<ShuruStoreException>(() => CowDisk.Open(new() { CasPath = t.Cas, DiskSize = CS, StatePath = t["junk"] }));
+        Assert.Equal(ShuruErrorKind.StateInvalid, e.Kind);
+    }
+
+    [Fact]
+    public void StateIsTiedToTheBootedIndexContent()
+    {
+        using var t = new TempDir();
+        new ChunkIndexFile(4 * CS).Save(t["boot.idx"]);
+        using (var d = CowDisk.Open(Opts(t, 0, t["boot.idx"]))) d.Write(0, new byte[] { 9 }, WriteFlags.None);
+        using (var d = CowDisk.Open(Opts(t, 0, t["boot.idx"])))
+        {
+            var b = new byte[1];
+            d.Read(0, b);
+            Assert.Equal(9, b[0]); // clean close flushed
+        }
+        new ChunkIndexFile(8 * CS).Save(t["boot.idx"]); // a different index under the same name
+        Assert.Equal(ShuruErrorKind.StateInvalid, Assert.Throws<ShuruStoreException>(() => CowDisk.Open(Opts(t, 0, t["boot.idx"]))).Kind);
+    }
+
+    [Fact]
+    public void JournalIsCompactedWhenItGrows()
+    {
+        using var t = new TempDir();
+        var d = CowDisk.Open(Opts(t, 2 * CS));
+        d.JournalCompactRecords = 50;
+        for (int i = 0; i < 500; i++)
+        {
+            d.Write((i % 2) * CS, BitConverter.GetBytes(i), WriteFlags.Fua);
+        }
+        long len = new FileInfo(t["state"]).Length;
+        Assert.True(len < 60 * 45 + 200, $"journal is {len} bytes");
+        Crash(d);
+        using var r = CowDisk.Open(Opts(t, 2 * CS));
+        var buf = new byte[4];
+        r.Read(0, buf); Assert.Equal(498, BitConverter.ToInt32(buf));
+        r.Read(CS, buf); Assert.Equal(499, BitConverter.ToInt32(buf));
+    }
+
+    [Fact]
+    public void GrownSizeIsResumed()
+    {
+        using var t = new TempDir();
+        var d = CowDisk.Open(Opts(t, 4 * CS));
+        d.Write(3 * CS, new byte[] { 5 }, WriteFlags.Fua);
+        Crash(d);
+        using var r = CowDisk.Open(new() { CasPath = t.Cas, StatePath = t["state"], DiskSize = CS });
+        Assert.Equal(4 * CS, r.Size);
+    }
+}
