@@ -59,10 +59,12 @@ if (-not $env:NUGET_CERT_REVOCATION_MODE) { $env:NUGET_CERT_REVOCATION_MODE = 'o
 
 # Runs a native command and fails the build when it exits non-zero.
 function Invoke-Native {
-    param([Parameter(Mandatory)][string] $Command, [Parameter(ValueFromRemainingArguments)] [string[]] $Arguments)
-    Write-Host "> $Command $($Arguments -join ' ')" -ForegroundColor DarkGray
-    & $Command @Arguments
-    if ($LASTEXITCODE -ne 0) { throw "'$Command $($Arguments -join ' ')' failed with exit code $LASTEXITCODE" }
+    # No param block on purpose: every argument (including ones like -c) goes to the command.
+    $command = $args[0]
+    $arguments = @($args | Select-Object -Skip 1)
+    Write-Host "> $command $($arguments -join ' ')" -ForegroundColor DarkGray
+    & $command @arguments
+    if ($LASTEXITCODE -ne 0) { throw "'$command $($arguments -join ' ')' failed with exit code $LASTEXITCODE" }
 }
 
 # The command line that starts this same pwsh: as a dotnet tool it is `dotnet <PSHOME>/pwsh.dll`.

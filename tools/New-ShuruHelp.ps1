@@ -42,17 +42,17 @@ function Get-PipelineInput($p) {
         if ($a.ValueFromPipelineByPropertyName) { $kinds += 'ByPropertyName' }
     }
     $kinds = $kinds | Select-Object -Unique
-    if ($kinds) { "True ($($kinds -join ', '))" } else { 'False' }
+    if (@($kinds).Count) { "True ($($kinds -join ', '))" } else { 'False' }
 }
 function Write-Parameter($cmdName, $param, $setParam, [string] $text) {
     $w.WriteStartElement('parameter', $ns.command)
-    $required = if ($setParam) { $setParam.IsMandatory } else { ($param.ParameterSets.Values | Where-Object IsMandatory).Count -gt 0 }
+    $required = if ($setParam) { $setParam.IsMandatory } else { @($param.ParameterSets.Values | Where-Object IsMandatory).Count -gt 0 }
     $position = if ($setParam) { $setParam.Position } else { ($param.ParameterSets.Values | Select-Object -First 1).Position }
     $w.WriteAttributeString('required', "$required".ToLower())
     $w.WriteAttributeString('globbing', "$([bool]($param.Attributes | Where-Object { $_ -is [System.Management.Automation.SupportsWildcardsAttribute] }))".ToLower())
     $w.WriteAttributeString('pipelineInput', (Get-PipelineInput $param))
     $w.WriteAttributeString('position', $(if ($position -ge 0) { "$position" } else { 'named' }))
-    $w.WriteAttributeString('aliases', $(if ($param.Aliases.Count) { $param.Aliases -join ', ' } else { 'none' }))
+    $w.WriteAttributeString('aliases', $(if (@($param.Aliases).Count) { $param.Aliases -join ', ' } else { 'none' }))
     $w.WriteElementString('name', $ns.maml, $param.Name)
     Write-Description $text
     if ($param.ParameterType -ne [switch]) {
@@ -116,7 +116,7 @@ foreach ($cmd in Get-Command -Module $module.Name -CommandType Cmdlet | Sort-Obj
     }
     $w.WriteEndElement()
 
-    if ($h.Examples.Count -lt 2) { throw "$($cmd.Name) needs at least two examples" }
+    if (@($h.Examples).Count -lt 2) { throw "$($cmd.Name) needs at least two examples" }
     $w.WriteStartElement('examples', $ns.command)
     $n = 0
     foreach ($e in $h.Examples) {

@@ -46,7 +46,7 @@ public sealed class DiskServer : IDisposable
         CowDisk? disk = null;
         if (options.IsFlat)
         {
-            device = FlatFileDevice.Open(options.ImagePath!, options.ReadOnly);
+            device = new FlatFileDevice(options.ImagePath!, options.ReadOnly);
         }
         else
         {

@@ -60,11 +60,12 @@ public sealed class SaveShuruCheckpointCommand : PSCmdlet
             return;
         try
         {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             var info = server.Engine.SaveCheckpoint(target);
             server.RecordCheckpoint(target);
-            WriteVerbose($"Checkpoint of '{server.Name}' saved to {target} in {info.Elapsed.TotalMilliseconds:0.#} ms " +
-                         $"({info.ChunksWritten} chunks flushed to the store).");
-            WriteObject(ShuruChunkIndex.Load(target));
+            WriteVerbose($"Checkpoint of '{server.Name}' saved to {target} in {clock.Elapsed.TotalMilliseconds:0.#} ms " +
+                         $"({info.ChunksSet} of {info.ChunkCount} entries set, parent {info.ParentPath ?? "none"}).");
+            WriteObject(ShuruChunkIndexFactory.FromView(Core.Storage.IndexChainView.Open(target)));
         }
         catch (ShuruStoreException e)
         {

@@ -1,0 +1,89 @@
+using System.Management.Automation;
+using ShuruStore.Core;
+using ShuruStore.Core.Storage;
+
+namespace ShuruStore.Commands;
+
+/// <summary>Shows where two checkpoints differ, as contiguous byte ranges (resolving both chains).</summary>
+[Cmdlet(VerbsData.Compare, "ShuruChunkIndex")]
+[OutputType(typeof(ShuruIndexDifference))]
+[OutputType(typeof(ShuruIndexComparison))]
+public sealed class CompareShuruChunkIndexCommand : PSCmdlet
+{
+    /// <summary>The first index.</summary>
+    [Parameter(Position = 0, Mandatory = true)]
+    [ValidateNotNullOrEmpty]
+    public string ReferencePath { get; set; } = null!;
+
+    /// <summary>The second index.</summary>
+    [Parameter(Position = 1, Mandatory = true)]
+    [ValidateNotNullOrEmpty]
+    public string DifferencePath { get; set; } = null!;
+
+    /// <summary>Return one object with the totals and the ranges.</summary>
+    [Parameter]
+    public SwitchParameter Summary { get; set; }
+
+    /// <inheritdoc />
+    protected override void EndProcessing()
+    {
+        string a = ResolveIndex(ReferencePath);
+        string b = ResolveIndex(DifferencePath);
+        IndexComparison result;
+        try
+        {
+            result = IndexComparer.Compare(a, b);
+        }
+        catch (ShuruStoreException e)
+        {
+            ThrowTerminatingError(ShuruErrors.From(e));
+            return;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            ThrowTerminatingError(ShuruErrors.FromUnexpected(e, a));
+            return;
+        }
+
+        const int chunk = ChunkHasher.ChunkSize;
+        var ranges = result.Differences.Select(r => new ShuruIndexDifference
+        {
+            Offset = r.Offset,
+            Length = r.Length,
+            FirstChunk = r.Offset / chunk,
+            ChunkCount = (r.End + chunk - 1) / chunk - r.Offset / chunk,
+            ReferencePath = a,
+            DifferencePath = b,
+        }).ToArray();
+        WriteVerbose($"{a} and {b}: {result.DifferingChunks} of {result.ComparedChunks} chunks differ " +
+                     $"({ByteSize.Format(result.DifferingBytes)} in {ranges.Length} ranges).");
+        if (Summary)
+        {
+            WriteObject(new ShuruIndexComparison
+            {
+                ReferencePath = a,
+                DifferencePath = b,
+                DiskSize = Math.Max(result.DiskSizeA, result.DiskSizeB),
+                DifferentChunks = result.DifferingChunks,
+                DifferentBytes = result.DifferingBytes,
+                RangeCount = ranges.Length,
+                Ranges = ranges,
+            });
+        }
+        else
+        {
+            foreach (var r in ranges) WriteObject(r);
+        }
+    }
+
+    private string ResolveIndex(string path)
+    {
+        string resolved = PathResolver.ResolveUnresolved(this, path);
+        if (!File.Exists(resolved))
+        {
+            ThrowTerminatingError(ShuruErrors.Create(ShuruErrors.IndexPathNotFound, ErrorCategory.ObjectNotFound, resolved,
+                $"The index '{resolved}' does not exist."));
+        }
+        return resolved;
+    }
+}
