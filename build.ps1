@@ -141,10 +141,13 @@ function Invoke-Test {
     # every test file imports the staged module into a clean process of its own.
     $pesterJson = Join-Path $resultsDir 'pester-summary.json'
     $pesterScript = @'
-param($PesterPath, $TestsPath, $Filter, $SummaryPath)
+param($PesterPath, $TestsPath, $SummaryPath)
+# The filter comes through the environment: pwsh on Unix glob-expands wildcard arguments of native commands.
+$Filter = $env:SHURU_PESTER_FILTER
 Import-Module $PesterPath -MinimumVersion 5.7.1
 $config = New-PesterConfiguration
-$config.Run.Path = @(Get-ChildItem -Path $TestsPath -Filter "$Filter.Tests.ps1" | ForEach-Object FullName)
+$config.Run.Path = @(Get-ChildItem -Path $TestsPath -Filter '*.Tests.ps1' | Where-Object Name -like "$Filter.Tests.ps1" | ForEach-Object FullName)
+if ($config.Run.Path.Value.Count -eq 0) { throw "No Pester file in $TestsPath matches '$Filter'" }
 $config.Run.PassThru = $true
 $config.Output.Verbosity = 'Detailed'
 $config.TestResult.Enabled = $false
@@ -156,7 +159,8 @@ $r = Invoke-Pester -Configuration $config
     Set-Content -Path $scriptFile -Value $pesterScript
     $pwsh = Get-PwshCommand
     $pwshArgs = @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $scriptFile,
-        (Get-PesterModulePath), (Join-Path $Root 'tests/Pester'), $PesterFilter, $pesterJson)
+        '-PesterPath', (Get-PesterModulePath), '-TestsPath', (Join-Path $Root 'tests/Pester'), '-SummaryPath', $pesterJson)
+    $env:SHURU_PESTER_FILTER = $PesterFilter
     # Pester's exit code is the failure count and wraps at 256: the JSON summary is the truth.
     & $pwsh[0] @pwshArgs
     if (-not (Test-Path $pesterJson)) { throw "Pester produced no summary (exit code $LASTEXITCODE)" }

@@ -44,7 +44,7 @@ Describe 'A VM disk from a base image' {
             Invoke-QemuIo -Uri $r.Uri -Commands 'read -P 0xab 1M 256k', 'read -P 0 4M 64k' | Should -Match 'read 262144/262144'
             # What was not written still reads as the base image.
             $cmp = & qemu-img compare -f raw -F raw $Base $r.Uri 2>&1 | Out-String
-            $cmp | Should -Match 'differ at offset 1048576'
+            $cmp | Should -Match 'mismatch at offset 1048576'
         } finally { $r | Stop-ShuruNbdServer -Confirm:$false }
     }
 

@@ -42,7 +42,7 @@ Describe 'Start-ShuruNbdServer with a flat image' {
     }
 
     It 'socket is owner-only' {
-        (Get-Item (Join-Path $Dir 'flat.sock')).UnixFileMode.ToString() | Should -Be 'UserRead, UserWrite'
+        (Get-Item (Join-Path $Dir 'flat.sock')).UnixFileMode | Should -Be ([System.IO.UnixFileMode]'UserRead, UserWrite')
     }
 }
 

@@ -14,9 +14,11 @@ function New-TestDirectory {
 
 # Runs a native client and returns its output; throws with the output when it fails.
 function Invoke-Client {
-    param([Parameter(Mandatory)][string] $Command, [Parameter(ValueFromRemainingArguments)][string[]] $Arguments)
-    $output = & $Command @Arguments 2>&1 | Out-String
-    if ($LASTEXITCODE -ne 0) { throw "$Command $($Arguments -join ' ') failed ($LASTEXITCODE): $output" }
+    # No param block: every argument (even -E or -c) goes to the native command.
+    $command = $args[0]
+    $arguments = @($args | Select-Object -Skip 1)
+    $output = & $command @arguments 2>&1 | Out-String
+    if ($LASTEXITCODE -ne 0) { throw "$command $($arguments -join ' ') failed ($LASTEXITCODE): $output" }
     $output
 }
 
