@@ -44,7 +44,9 @@ param(
     # Test: only run the Pester files whose names match this wildcard.
     [string] $PesterFilter = '*',
     # Test: skip the xunit projects (for quick Pester iterations).
-    [switch] $SkipXunit
+    [switch] $SkipXunit,
+    # Serve: use the module already staged in out/ShuruStore (tests of the Serve task use it).
+    [switch] $NoBuild
 )
 
 $ErrorActionPreference = 'Stop'
@@ -187,7 +189,7 @@ function New-SampleImage([string] $Path) {
 }
 
 function Invoke-Serve {
-    Invoke-Build
+    if (-not $NoBuild) { Invoke-Build }
     $serveDir = Join-Path $Out 'serve'
     $null = New-Item -ItemType Directory -Force $serveDir
     if (-not $ImagePath) {
