@@ -58,7 +58,7 @@ internal sealed class NbdConnection
     /// hearing about it.</summary>
     private bool _stopping => _server.State != NbdServerState.Running;
 
-    /// <summary>Waits until no request is in flight or <paramref name="deadline"/> passes.</summary>
+    /// <summary>Waits until no request is in flight or <paramref name="deadlineUtc"/> passes.</summary>
     public bool WaitIdle(DateTime deadlineUtc)
     {
         lock (_flightLock)

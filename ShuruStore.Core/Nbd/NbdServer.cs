@@ -62,7 +62,8 @@ public sealed class NbdServer : IDisposable
                 listener.Bind(new UnixDomainSocketEndPoint(path));
                 _createdSocket = true;
                 // Owner-only: the socket gives full read-write access to the disk.
-                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                if (!OperatingSystem.IsWindows())
+                    File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
                 listener.Listen(128);
             }
             catch (SocketException ex)
