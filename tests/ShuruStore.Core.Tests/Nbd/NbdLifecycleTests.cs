@@ -7,6 +7,7 @@ namespace ShuruStore.Core.Tests.Nbd;
 public class NbdLifecycleTests
 {
     [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public void Start_creates_an_owner_only_socket_and_stop_removes_it()
     {
         var t = new NbdTestServer();
@@ -71,7 +72,7 @@ public class NbdLifecycleTests
     }
 
     [Fact]
-    public void Stop_answers_new_requests_with_eshutdown_and_lets_in_flight_ones_finish()
+    public async Task Stop_answers_new_requests_with_eshutdown_and_lets_in_flight_ones_finish()
     {
         var dev = new TestDevice(new MemoryDevice(1 << 20)) { GatedOffset = 0 };
         using var t = new NbdTestServer(dev, grace: TimeSpan.FromSeconds(20));
@@ -93,7 +94,7 @@ public class NbdLifecycleTests
         dev.Gate.Set();
         var r1 = c.ReadReply(4096);
         Assert.Equal((1ul, 0u), (r1.Cookie, r1.Error));
-        Assert.True(stop.Wait(TimeSpan.FromSeconds(20)));
+        await stop.WaitAsync(TimeSpan.FromSeconds(20));
         Assert.True(c.IsClosedByServer());
         Assert.Equal(NbdServerState.Stopped, t.Server.State);
         Assert.False(File.Exists(t.SocketPath));

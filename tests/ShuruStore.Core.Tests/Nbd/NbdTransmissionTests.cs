@@ -298,7 +298,7 @@ public class NbdTransmissionTests
     }
 
     [Fact]
-    public void Many_clients_with_many_requests_in_flight_see_their_own_data()
+    public async Task Many_clients_with_many_requests_in_flight_see_their_own_data()
     {
         using var t = new NbdTestServer();
         const int clients = 6, perClient = 100, block = 8192;
@@ -331,7 +331,7 @@ public class NbdTransmissionTests
             c.SendRequest(Disc, 0, 0);
             Assert.True(c.IsClosedByServer());
         })).ToArray();
-        Task.WaitAll(tasks);
+        await Task.WhenAll(tasks);
         var stats = t.Server.GetStatistics();
         Assert.Equal(clients * perClient, stats.Requests["Write"]);
         Assert.Equal(clients * perClient, stats.Requests["Read"]);
