@@ -151,8 +151,7 @@ public sealed class NbdServer : IDisposable
             Interlocked.Increment(ref _totalConnections);
             var conn = new NbdConnection(this, client, id);
             _connections[id] = conn;
-            Raise(NbdServerEventKind.ConnectionOpened, $"connection {id} opened", id);
-            conn.Thread.Start();
+            conn.Thread.Start(); // the connection announces itself (ConnectionOpened) from its own thread
         }
     }
 

@@ -143,6 +143,21 @@ public class NbdLifecycleTests
     }
 
     [Fact]
+    public void Stop_may_be_called_from_an_event_handler()
+    {
+        using var t = new NbdTestServer();
+        var stopped = new ManualResetEventSlim();
+        t.Server.Event += (_, e) =>
+        {
+            if (e.Kind == NbdServerEventKind.ConnectionOpened) { t.Server.Stop(); stopped.Set(); }
+        };
+        using var c = t.Client();
+        Assert.True(stopped.Wait(TimeSpan.FromSeconds(20)));
+        Assert.Equal(NbdServerState.Stopped, t.Server.State);
+        Assert.False(File.Exists(t.SocketPath));
+    }
+
+    [Fact]
     public void Negotiation_failures_are_reported_as_events()
     {
         using var t = new NbdTestServer();
