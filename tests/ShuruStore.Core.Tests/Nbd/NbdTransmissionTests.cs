@@ -356,6 +356,29 @@ public class NbdTransmissionTests
     }
 
     [Fact]
+    public void A_command_sent_during_option_haggling_closes_the_connection()
+    {
+        using var t = new NbdTestServer();
+        using var c = t.Client().Hello();
+        c.SendRequest(Read, 0, 512, cookie: 1); // not an option: bad option magic
+        Assert.True(c.IsClosedByServer());
+        lock (t.Events) Assert.DoesNotContain(t.Events, e => e.Kind == ShuruStore.Core.Nbd.NbdServerEventKind.Negotiated);
+    }
+
+    [Fact]
+    public void Commands_after_disc_are_never_answered()
+    {
+        using var t = new NbdTestServer();
+        using var c = t.Client().Connect(structured: false);
+        c.SendRequest(Disc, 0, 0, cookie: 1);
+        c.SendRequest(Write, 0, 4, cookie: 2, payload: [9, 9, 9, 9]);
+        Assert.True(c.IsClosedByServer());
+        var buf = new byte[4];
+        t.Device.Read(0, buf);
+        Assert.Equal(new byte[4], buf); // the write after DISC was not executed
+    }
+
+    [Fact]
     public void Bad_request_magic_closes_the_connection()
     {
         using var t = new NbdTestServer();
