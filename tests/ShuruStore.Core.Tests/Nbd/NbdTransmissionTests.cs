@@ -370,8 +370,8 @@ public class NbdTransmissionTests
     {
         using var t = new NbdTestServer();
         using var c = t.Client().Connect(structured: false);
-        c.SendRequest(Disc, 0, 0, cookie: 1);
-        c.SendRequest(Write, 0, 4, cookie: 2, payload: [9, 9, 9, 9]);
+        // One send, so the write is on the wire before the server can close.
+        c.Send([.. NbdTestClient.Request(Disc, 0, 0, cookie: 1), .. NbdTestClient.Request(Write, 0, 4, cookie: 2), 9, 9, 9, 9]);
         Assert.True(c.IsClosedByServer());
         var buf = new byte[4];
         t.Device.Read(0, buf);
