@@ -44,6 +44,9 @@ echo "| server | nbdcopy seq write MiB/s | nbdcopy seq read MiB/s | fio 4k randr
 echo "|---|---|---|---|---|"
 for s in shurustore nbdkit qemu-nbd; do
   start_server "$s"
+  # Warm-up (same for every server): lets .NET's JIT tier up before anything is measured.
+  fio --name=warm --ioengine=nbd --uri="$URI" --rw=randrw --bs=64k --iodepth=8 --size=64M \
+      --time_based --runtime=2 >/dev/null 2>&1
   w=$(timed nbdcopy -C 4 "$SRC" "$URI")
   r=$(timed nbdcopy -C 4 "$URI" null:)
   rr=$(fio_iops randread read)

@@ -16,8 +16,10 @@ public sealed class FlatFileDevice : IBlockDevice
     private readonly SafeFileHandle _handle;
     private readonly int _fd;
     private readonly bool _readOnly;
-    private volatile bool _punchSupported = true;
-    private volatile bool _zeroRangeSupported = true;
+    // Learned on first failure; a stale "true" read by another thread only costs one more
+    // failing syscall, so plain fields are enough.
+    private bool _punchSupported = true;
+    private bool _zeroRangeSupported = true;
 
     /// <summary>Opens <paramref name="path"/>. A missing or unopenable file is
     /// <see cref="ShuruErrorKind.ImageNotFound"/>.</summary>

@@ -58,7 +58,7 @@ internal sealed class NbdConnection
     /// hearing about it.</summary>
     private bool _stopping => _server.State != NbdServerState.Running;
 
-    /// <summary>Waits until no request is in flight or <paramref name="deadline"/> passes.</summary>
+    /// <summary>Waits until no request is in flight or <paramref name="deadlineUtc"/> passes.</summary>
     public bool WaitIdle(DateTime deadlineUtc)
     {
         lock (_flightLock)
@@ -87,6 +87,9 @@ internal sealed class NbdConnection
         string endReason = "client disconnected";
         try
         {
+            // Raised here, not by the accept loop, so Opened always precedes Closed and a
+            // handler may even call Stop() without the server joining an unstarted thread.
+            _server.Raise(NbdServerEventKind.ConnectionOpened, $"connection {Id} opened", Id);
             var handshake = new NbdHandshake(_socket, _device, _options, () => _stopping);
             _session = handshake.Run();
             if (_session is null)

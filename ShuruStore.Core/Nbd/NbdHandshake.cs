@@ -66,6 +66,9 @@ internal sealed class NbdHandshake
         _noZeroes = (clientFlags & ClientNoZeroes) != 0;
 
         Span<byte> header = stackalloc byte[16];
+        // Allocated once, outside the loop: a stackalloc per oversized option would grow the
+        // stack with every option a hostile client sends.
+        byte[]? discardScratch = null;
         while (true)
         {
             if (!NbdSocketIO.ReadExact(_socket, header)) return Fail("client went away during option negotiation");
@@ -76,7 +79,8 @@ internal sealed class NbdHandshake
 
             if (length > MaxOptionLength)
             {
-                if (!NbdSocketIO.Discard(_socket, length, stackalloc byte[4096]))
+                discardScratch ??= new byte[4096];
+                if (!NbdSocketIO.Discard(_socket, length, discardScratch))
                     return Fail("client went away while an oversized option was discarded");
                 if (option == OptExportName)
                     return Fail($"NBD_OPT_EXPORT_NAME of {length} bytes is too long (no error reply exists for it)");

@@ -9,6 +9,7 @@ namespace ShuruStore.Core.Nbd;
 /// <see cref="IBlockDevice"/> on a Unix socket. Many clients may connect at once; each gets a
 /// background reader thread, and requests run concurrently on the thread pool.
 /// The protocol code knows nothing about how the device stores its bytes.
+/// The caller owns the device: stopping the server does not dispose it.
 /// </summary>
 public sealed class NbdServer : IDisposable
 {
@@ -61,7 +62,8 @@ public sealed class NbdServer : IDisposable
                 listener.Bind(new UnixDomainSocketEndPoint(path));
                 _createdSocket = true;
                 // Owner-only: the socket gives full read-write access to the disk.
-                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                if (!OperatingSystem.IsWindows())
+                    File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
                 listener.Listen(128);
             }
             catch (SocketException ex)
@@ -103,13 +105,15 @@ public sealed class NbdServer : IDisposable
             Raise(NbdServerEventKind.Stopping, $"stopping; {_connections.Count} connection(s) open");
 
             try { _listener?.Dispose(); } catch (Exception) { /* closing anyway */ }
-            _acceptThread?.Join();
+            // A handler of Event may call Stop from a server thread: never join ourselves.
+            if (_acceptThread is not null && _acceptThread != Thread.CurrentThread) _acceptThread.Join();
 
             var deadline = DateTime.UtcNow + Options.ShutdownGrace;
             var conns = _connections.Values.ToArray();
             foreach (var c in conns) c.WaitIdle(deadline);
             foreach (var c in conns) c.Abort();
-            foreach (var c in conns) c.Thread.Join();
+            foreach (var c in conns)
+                if (c.Thread != Thread.CurrentThread) c.Thread.Join();
             RemoveSocketFile();
             _state = NbdServerState.Stopped;
         }
@@ -147,8 +151,7 @@ public sealed class NbdServer : IDisposable
             Interlocked.Increment(ref _totalConnections);
             var conn = new NbdConnection(this, client, id);
             _connections[id] = conn;
-            Raise(NbdServerEventKind.ConnectionOpened, $"connection {id} opened", id);
-            conn.Thread.Start();
+            conn.Thread.Start(); // the connection announces itself (ConnectionOpened) from its own thread
         }
     }
 

@@ -23,6 +23,9 @@ internal static class ExternalTool
             var r = Run("/usr/bin/python3", ["-c", "import " + tool["python3:".Length..]], TimeSpan.FromSeconds(20));
             return r.ExitCode == 0;
         }
+        if (tool == "linux-kernel")
+            return Directory.Exists("/usr/lib/modules") && Directory.GetDirectories("/usr/lib/modules")
+                .Any(d => File.Exists("/boot/vmlinuz-" + Path.GetFileName(d)));
         return tool.StartsWith('/') ? File.Exists(tool)
             : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, tool)));
     }

@@ -224,6 +224,22 @@ public class NbdHandshakeTests
     }
 
     [Fact]
+    public void Many_oversized_options_in_a_row_do_not_exhaust_the_server()
+    {
+        using var t = new NbdTestServer();
+        using var c = t.Client().Hello();
+        var junk = new byte[64 * 1024 + 1];
+        for (int i = 0; i < 400; i++)
+        {
+            c.SendOptionHeader(12345, (uint)junk.Length);
+            c.Send(junk);
+            Assert.Equal(0x80000009u, c.ReadOptionReply().Type);
+        }
+        c.SendOption(7, NbdTestClient.InfoData("export"));
+        Assert.Equal(1u, c.ReadOptionReplies()[^1].Type);
+    }
+
+    [Fact]
     public void Bad_option_magic_closes()
     {
         using var t = new NbdTestServer();

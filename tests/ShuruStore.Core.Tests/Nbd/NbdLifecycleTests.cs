@@ -7,6 +7,7 @@ namespace ShuruStore.Core.Tests.Nbd;
 public class NbdLifecycleTests
 {
     [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public void Start_creates_an_owner_only_socket_and_stop_removes_it()
     {
         var t = new NbdTestServer();
@@ -71,7 +72,7 @@ public class NbdLifecycleTests
     }
 
     [Fact]
-    public void Stop_answers_new_requests_with_eshutdown_and_lets_in_flight_ones_finish()
+    public async Task Stop_answers_new_requests_with_eshutdown_and_lets_in_flight_ones_finish()
     {
         var dev = new TestDevice(new MemoryDevice(1 << 20)) { GatedOffset = 0 };
         using var t = new NbdTestServer(dev, grace: TimeSpan.FromSeconds(20));
@@ -93,7 +94,7 @@ public class NbdLifecycleTests
         dev.Gate.Set();
         var r1 = c.ReadReply(4096);
         Assert.Equal((1ul, 0u), (r1.Cookie, r1.Error));
-        Assert.True(stop.Wait(TimeSpan.FromSeconds(20)));
+        await stop.WaitAsync(TimeSpan.FromSeconds(20));
         Assert.True(c.IsClosedByServer());
         Assert.Equal(NbdServerState.Stopped, t.Server.State);
         Assert.False(File.Exists(t.SocketPath));
@@ -139,6 +140,21 @@ public class NbdLifecycleTests
             Assert.Equal(5, t.Events.Count(e => e.Kind == NbdServerEventKind.ConnectionOpened));
             Assert.Equal(5, t.Events.Count(e => e.Kind == NbdServerEventKind.ConnectionClosed));
         }
+    }
+
+    [Fact]
+    public void Stop_may_be_called_from_an_event_handler()
+    {
+        using var t = new NbdTestServer();
+        var stopped = new ManualResetEventSlim();
+        t.Server.Event += (_, e) =>
+        {
+            if (e.Kind == NbdServerEventKind.ConnectionOpened) { t.Server.Stop(); stopped.Set(); }
+        };
+        using var c = t.Client();
+        Assert.True(stopped.Wait(TimeSpan.FromSeconds(20)));
+        Assert.Equal(NbdServerState.Stopped, t.Server.State);
+        Assert.False(File.Exists(t.SocketPath));
     }
 
     [Fact]

@@ -124,6 +124,14 @@ internal sealed class NbdTestClient : IDisposable
 
     public void SendRequest(ushort type, ulong offset, uint length, ulong cookie = 1, ushort flags = 0, byte[]? payload = null, uint magic = 0x25609513)
     {
+        var h = Request(type, offset, length, cookie, flags, magic);
+        Send(h);
+        if (payload is not null) Send(payload);
+    }
+
+    /// <summary>The 28-byte request header, for tests that need several requests in one send.</summary>
+    public static byte[] Request(ushort type, ulong offset, uint length, ulong cookie = 1, ushort flags = 0, uint magic = 0x25609513)
+    {
         var h = new byte[28];
         BinaryPrimitives.WriteUInt32BigEndian(h, magic);
         BinaryPrimitives.WriteUInt16BigEndian(h.AsSpan(4), flags);
@@ -131,8 +139,7 @@ internal sealed class NbdTestClient : IDisposable
         BinaryPrimitives.WriteUInt64BigEndian(h.AsSpan(8), cookie);
         BinaryPrimitives.WriteUInt64BigEndian(h.AsSpan(16), offset);
         BinaryPrimitives.WriteUInt32BigEndian(h.AsSpan(24), length);
-        Send(h);
-        if (payload is not null) Send(payload);
+        return h;
     }
 
     /// <summary>One reply or one structured chunk. <paramref name="simpleDataLength"/> is the

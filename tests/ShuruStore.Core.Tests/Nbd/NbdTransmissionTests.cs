@@ -298,7 +298,7 @@ public class NbdTransmissionTests
     }
 
     [Fact]
-    public void Many_clients_with_many_requests_in_flight_see_their_own_data()
+    public async Task Many_clients_with_many_requests_in_flight_see_their_own_data()
     {
         using var t = new NbdTestServer();
         const int clients = 6, perClient = 100, block = 8192;
@@ -331,7 +331,7 @@ public class NbdTransmissionTests
             c.SendRequest(Disc, 0, 0);
             Assert.True(c.IsClosedByServer());
         })).ToArray();
-        Task.WaitAll(tasks);
+        await Task.WhenAll(tasks);
         var stats = t.Server.GetStatistics();
         Assert.Equal(clients * perClient, stats.Requests["Write"]);
         Assert.Equal(clients * perClient, stats.Requests["Read"]);
@@ -353,6 +353,29 @@ public class NbdTransmissionTests
         var r = c.ReadReply(4096);
         Assert.Equal((7ul, 0u), (r.Cookie, r.Error));
         Assert.True(c.IsClosedByServer());
+    }
+
+    [Fact]
+    public void A_command_sent_during_option_haggling_closes_the_connection()
+    {
+        using var t = new NbdTestServer();
+        using var c = t.Client().Hello();
+        c.SendRequest(Read, 0, 512, cookie: 1); // not an option: bad option magic
+        Assert.True(c.IsClosedByServer());
+        lock (t.Events) Assert.DoesNotContain(t.Events, e => e.Kind == ShuruStore.Core.Nbd.NbdServerEventKind.Negotiated);
+    }
+
+    [Fact]
+    public void Commands_after_disc_are_never_answered()
+    {
+        using var t = new NbdTestServer();
+        using var c = t.Client().Connect(structured: false);
+        // One send, so the write is on the wire before the server can close.
+        c.Send([.. NbdTestClient.Request(Disc, 0, 0, cookie: 1), .. NbdTestClient.Request(Write, 0, 4, cookie: 2), 9, 9, 9, 9]);
+        Assert.True(c.IsClosedByServer());
+        var buf = new byte[4];
+        t.Device.Read(0, buf);
+        Assert.Equal(new byte[4], buf); // the write after DISC was not executed
     }
 
     [Fact]

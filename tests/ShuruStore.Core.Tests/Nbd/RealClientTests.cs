@@ -107,6 +107,28 @@ public class RealClientTests : IDisposable
         Assert.Equal(8L << 20, lines.Sum(l => long.Parse(l[1])));
     }
 
+    [ToolFact("qemu-img")]
+    public void Qemu_img_convert_compare_and_map()
+    {
+        string src = Path.Combine(_dir, "q.img");
+        using (var fs = File.Create(src))
+        {
+            fs.SetLength(16 << 20);
+            var block = new byte[1 << 20];
+            new Random(3).NextBytes(block);
+            fs.Position = 2 << 20; fs.Write(block);
+            fs.Position = 9 << 20; fs.Write(block);
+        }
+        using var t = new NbdTestServer(new MemoryDevice(16 << 20));
+        ExternalTool.MustRun("qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", src, t.Uri);
+        ExternalTool.MustRun("qemu-img", "compare", "-f", "raw", "-F", "raw", src, t.Uri);
+        var map = ExternalTool.MustRun("qemu-img", "map", "--output=json", "-f", "raw", t.Uri);
+        using var doc = System.Text.Json.JsonDocument.Parse(map.Stdout);
+        var data = doc.RootElement.EnumerateArray().Where(e => e.GetProperty("data").GetBoolean())
+            .Select(e => (e.GetProperty("start").GetInt64(), e.GetProperty("length").GetInt64())).ToList();
+        Assert.Equal(new[] { (2L << 20, 1L << 20), (9L << 20, 1L << 20) }, data);
+    }
+
     [ToolFact("fio")]
     public void Fio_random_write_with_crc32c_verify()
     {
