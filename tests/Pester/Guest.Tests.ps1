@@ -68,3 +68,17 @@ Describe 'A guest kernel on a ShuruStore disk' {
         } finally { $s | Stop-ShuruNbdServer -Confirm:$false }
     }
 }
+
+Describe 'A guest kernel on a flat image' {
+    It 'writes, syncs and reads back through the flat-file device' {
+        $flat = Join-Path $Dir 'flat.ext4'
+        Copy-Item $Base $flat
+        $s = Start-ShuruNbdServer -ImagePath $flat -SocketPath (Join-Path $Dir 'flat.sock') -Name guestflat
+        try {
+            (Invoke-Guest $s.Uri write).Output | Should -Match 'SHURU-RESULT: WRITE-OK'
+            (Invoke-Guest $s.Uri verify).Output | Should -Match 'SHURU-RESULT: VERIFY-OK'
+            $s.GetStatistics().Requests['Flush'] | Should -BeGreaterThan 0
+        } finally { $s | Stop-ShuruNbdServer -Confirm:$false }
+        Invoke-Client e2fsck -fn $flat | Out-Null
+    }
+}
