@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Threading.Channels;
 using Microsoft.Win32.SafeHandles;
 using ShuruStore.Core.BlockDevices;
 
@@ -43,6 +44,16 @@ public sealed class CowDisk : IBlockDevice
     private StateJournal? _journal;
     private long _dirtyBytes, _written, _ingested, _spilled;
     private int _zeroChunkStored, _disposed;
+
+    // Lazy ingestion runs off the read path: storing a chunk costs an fsync, and a guest booting
+    // from the base should not wait for one per 64 KiB read. Ingestion is only a cache of the
+    // immutable base, so a full queue simply skips it (the base still provides the data).
+    private const int IngestQueueLength = 256;
+    private readonly Channel<(long Chunk, byte[] Data)> _ingestQueue =
+        Channel.CreateBounded<(long, byte[])>(new BoundedChannelOptions(IngestQueueLength) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    private readonly ConcurrentDictionary<long, byte> _ingestPending = new();
+    private long _ingestQueued, _ingestDone;
+    private Task? _ingestWorker;
 
     private CowDisk(CowDiskOptions o, IChunkStore store, bool ownsStore, long size, ChunkHash?[] live, ChunkIndexFile? boot,
         IReadOnlyList<(string, ChunkIndexFile)> parents, string? bootPath, string? basePath, SafeFileHandle? baseHandle, long baseLength,
@@ -136,6 +147,7 @@ public sealed class CowDisk : IBlockDevice
                 journal = StateJournal.Create(statePath!, header, disk.DiffFromBoot());
             }
             disk._journal = journal;
+            if (!options.ReadOnly) disk._ingestWorker = Task.Run(disk.IngestLoop);
             disk.JournalCompactRecords = 4 * count + 4096;
             return disk;
         }
@@ -227,13 +239,34 @@ public sealed class CowDisk : IBlockDevice
         if (!ReadBase(chunk, dest, out int len)) { dest.Clear(); return; }
         if (!ingest || _readOnly || ChunkHasher.IsAllZero(dest[..len])) return;
 
-        // Lazy ingestion, as shuru: the base piece becomes a chunk recorded in the live map,
-        // unless a write got there first.
-        var hash = ChunkHasher.Hash(dest[..len]);
-        try { _store.Write(hash, dest[..len]); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return; } // the read itself succeeded
+        // Lazy ingestion, as shuru: the base piece becomes a chunk recorded in the live map
+        // (in the background, see IngestQueueLength).
+        if (!_ingestPending.TryAdd(chunk, 0)) return;
+        if (_ingestQueue.Writer.TryWrite((chunk, dest[..len].ToArray()))) Interlocked.Increment(ref _ingestQueued);
+        else _ingestPending.TryRemove(chunk, out _);
+    }
+
+    private async Task IngestLoop()
+    {
+        await foreach (var (chunk, data) in _ingestQueue.Reader.ReadAllAsync().ConfigureAwait(false))
+        {
+            try { if (Volatile.Read(ref _disposed) == 0) Ingest(chunk, data); }
+            catch { /* ingestion is a cache: a failure leaves the base providing the data */ }
+            finally
+            {
+                _ingestPending.TryRemove(chunk, out _);
+                Interlocked.Increment(ref _ingestDone);
+            }
+        }
+    }
+
+    private void Ingest(long chunk, byte[] data)
+    {
+        var hash = ChunkHasher.Hash(data);
+        _store.Write(hash, data); // short at the end of the base, as shuru stores it
         lock (Stripe(chunk))
         {
+            // A write (or zeroing) since the read wins: never overwrite it with older base data.
             if (_live[chunk] is null && !_dirty.ContainsKey(chunk))
             {
                 _live[chunk] = hash;
@@ -241,6 +274,16 @@ public sealed class CowDisk : IBlockDevice
                 Interlocked.Increment(ref _ingested);
             }
         }
+    }
+
+    /// <summary>Waits until every ingestion queued before the call is done (checkpoints call it so
+    /// they record ingested chunks as shuru's would).</summary>
+    internal void WaitForIngestion()
+    {
+        long target = Interlocked.Read(ref _ingestQueued);
+        var spin = new SpinWait();
+        while (Interlocked.Read(ref _ingestDone) < target && Volatile.Read(ref _disposed) == 0 && _ingestWorker is { IsCompleted: false })
+            spin.SpinOnce(sleep1Threshold: 10);
     }
 
     private void ReadStored(ChunkHash h, long chunk, Span<byte> dest)
@@ -552,6 +595,7 @@ public sealed class CowDisk : IBlockDevice
             throw new ShuruStoreException(ShuruErrorKind.CheckpointOverwritesChain,
                 $"checkpoint '{full}' would overwrite the booted index, an index of its chain, the base image or the state file", full);
 
+        WaitForIngestion();
         if (!_readOnly)
         {
             try { StoreAllDirty(); } // most of the work outside the global lock
@@ -637,6 +681,8 @@ public sealed class CowDisk : IBlockDevice
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _ingestQueue.Writer.TryComplete();
+        try { _ingestWorker?.Wait(TimeSpan.FromSeconds(10)); } catch { /* ingestion failures are not errors */ }
         try
         {
             if (_journal is not null && !_readOnly) FlushCore();

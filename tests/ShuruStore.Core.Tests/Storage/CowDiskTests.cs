@@ -37,6 +37,7 @@ public class CowDiskTests
         Assert.Equal(b.Length, d.Size);
         Assert.Null(d.BootIndexPath);
         Assert.Equal(b, ReadAll(d));
+        d.WaitForIngestion();
         Assert.Equal(3, d.Statistics.ChunksIngested); // chunks 0, 2 and the short tail; zero chunk 1 not stored
         Assert.Equal(3, ChunkFiles(t));
         var tail = ChunkHasher.Hash(b.AsSpan(3 * CS));
