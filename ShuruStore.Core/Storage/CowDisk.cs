@@ -501,13 +501,28 @@ public sealed class CowDisk : IBlockDevice
         }
     }
 
-    private void StoreAllDirty()
+    /// <summary>Stores every dirty chunk. <paramref name="parallel"/>: several chunks at once, since
+    /// each costs an fsync and the filesystem batches concurrent ones. Never parallel while this
+    /// thread holds stripe locks (the helpers would wait for them forever).</summary>
+    private void StoreAllDirty(bool parallel)
     {
         Exception? first = null;
-        foreach (var chunk in _dirty.Keys)
+        var keys = _dirty.Keys; // a snapshot
+        if (parallel && keys.Count > 8)
         {
-            try { StoreDirty(chunk); }
-            catch (Exception e) { first ??= e; } // keep going: one bad chunk does not drop the others
+            Parallel.ForEach(keys, new ParallelOptions { MaxDegreeOfParallelism = 8 }, chunk =>
+            {
+                try { StoreDirty(chunk); }
+                catch (Exception e) { Interlocked.CompareExchange(ref first, e, null); }
+            });
+        }
+        else
+        {
+            foreach (var chunk in keys)
+            {
+                try { StoreDirty(chunk); }
+                catch (Exception e) { first ??= e; } // keep going: one bad chunk does not drop the others
+            }
         }
         if (first is not null) throw first;
     }
@@ -525,7 +540,7 @@ public sealed class CowDisk : IBlockDevice
         if (_readOnly) return;
         lock (_flushLock)
         {
-            if (firstChunk == 0 && endChunk == long.MaxValue) StoreAllDirty();
+            if (firstChunk == 0 && endChunk == long.MaxValue) StoreAllDirty(parallel: true);
             else for (long c = firstChunk; c < Math.Min(endChunk, ChunkCount); c++) StoreDirty(c);
             List<(long, ChunkHash?)>? records = null;
             if (_journal is not null)
@@ -598,7 +613,7 @@ public sealed class CowDisk : IBlockDevice
         WaitForIngestion();
         if (!_readOnly)
         {
-            try { StoreAllDirty(); } // most of the work outside the global lock
+            try { StoreAllDirty(parallel: true); } // most of the work outside the global lock
             catch (BlockDeviceException e) { throw Wrap(e); }
         }
         ChunkHash?[] snapshot;
@@ -609,7 +624,7 @@ public sealed class CowDisk : IBlockDevice
             for (; taken < StripeCount; taken++) Monitor.Enter(_stripes[taken]);
             if (!_readOnly)
             {
-                try { StoreAllDirty(); }
+                try { StoreAllDirty(parallel: false); } // this thread holds every stripe
                 catch (BlockDeviceException e) { throw Wrap(e); }
             }
             snapshot = (ChunkHash?[])_live.Clone();
