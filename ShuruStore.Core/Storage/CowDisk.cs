@@ -691,6 +691,17 @@ public sealed class CowDisk : IBlockDevice
 
     // ---- lifetime ----
 
+    /// <summary>Test hook: behave like a killed process — drop unsaved writes and release file
+    /// handles (and the state file lock) without flushing anything.</summary>
+    internal void SimulateCrash()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _ingestQueue.Writer.TryComplete();
+        try { _ingestWorker?.Wait(TimeSpan.FromSeconds(10)); } catch { }
+        lock (_flushLock) _journal?.Abandon();
+        _base?.Dispose();
+    }
+
     /// <summary>Closes the disk. With a state file, unsaved writes are flushed first (a clean stop
     /// loses nothing); without one, they are dropped as in shuru (only checkpoints persist).</summary>
     public void Dispose()

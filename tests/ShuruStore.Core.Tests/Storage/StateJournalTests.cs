@@ -11,7 +11,7 @@ public class StateJournalTests
         new() { CasPath = t.Cas, DiskSize = size, StatePath = t["state"], IndexPath = index };
 
     // "Crash": the disk object is abandoned without Dispose (no flush-on-close runs).
-    private static void Crash(CowDisk d) => GC.KeepAlive(d);
+    private static void Crash(CowDisk d) => d.SimulateCrash();
 
     [Fact]
     public void FlushedWritesSurviveACrash()
@@ -149,5 +149,19 @@ public class StateJournalTests
         Crash(d);
         using var r = CowDisk.Open(new() { CasPath = t.Cas, StatePath = t["state"], DiskSize = CS });
         Assert.Equal(4 * CS, r.Size);
+    }
+}
+
+public class StateLockTests
+{
+    [Fact]
+    public void SecondWriterOnOneStateFileIsRefused()
+    {
+        using var t = new TempDir();
+        using var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 65536, StatePath = t["state"] });
+        var e = Assert.Throws<ShuruStoreException>(() => CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 65536, StatePath = t["state"] }));
+        Assert.Equal(ShuruErrorKind.StateInUse, e.Kind);
+        d.Dispose();
+        using var again = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 65536, StatePath = t["state"] });
     }
 }

@@ -157,7 +157,7 @@ public class CowDiskEdgeTests
         d.Read(0, back);
         Assert.Equal(data, back);
         d.Trim(CS, CS, WriteFlags.Fua);
-        GC.KeepAlive(d); // crash
+        d.SimulateCrash();
         using var r = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 2 * CS, StatePath = t["state"] });
         r.Read(0, back);
         Assert.Equal(data[..CS], back[..CS]);
