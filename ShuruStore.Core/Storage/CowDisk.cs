@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using Microsoft.Win32.SafeHandles;
 using ShuruStore.Core.BlockDevices;
 
@@ -48,12 +47,12 @@ public sealed class CowDisk : IBlockDevice
     // Lazy ingestion runs off the read path: storing a chunk costs an fsync, and a guest booting
     // from the base should not wait for one per 64 KiB read. Ingestion is only a cache of the
     // immutable base, so a full queue simply skips it (the base still provides the data).
+    // The pump runs only while there is work (no parked worker keeps a dropped disk alive).
     private const int IngestQueueLength = 256;
-    private readonly Channel<(long Chunk, byte[] Data)> _ingestQueue =
-        Channel.CreateBounded<(long, byte[])>(new BoundedChannelOptions(IngestQueueLength) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    private readonly ConcurrentQueue<(long Chunk, byte[] Data)> _ingestQueue = new();
     private readonly ConcurrentDictionary<long, byte> _ingestPending = new();
     private long _ingestQueued, _ingestDone;
-    private Task? _ingestWorker;
+    private int _ingestQueueCount, _ingestRunning;
 
     private CowDisk(CowDiskOptions o, IChunkStore store, bool ownsStore, long size, ChunkHash?[] live, ChunkIndexFile? boot,
         IReadOnlyList<(string, ChunkIndexFile)> parents, string? bootPath, string? basePath, SafeFileHandle? baseHandle, long baseLength,
@@ -147,7 +146,6 @@ public sealed class CowDisk : IBlockDevice
                 journal = StateJournal.Create(statePath!, header, disk.DiffFromBoot());
             }
             disk._journal = journal;
-            if (!options.ReadOnly) disk._ingestWorker = Task.Run(disk.IngestLoop);
             disk.JournalCompactRecords = 4 * count + 4096;
             return disk;
         }
@@ -242,22 +240,44 @@ public sealed class CowDisk : IBlockDevice
         // Lazy ingestion, as shuru: the base piece becomes a chunk recorded in the live map
         // (in the background, see IngestQueueLength).
         if (!_ingestPending.TryAdd(chunk, 0)) return;
-        if (_ingestQueue.Writer.TryWrite((chunk, dest[..len].ToArray()))) Interlocked.Increment(ref _ingestQueued);
-        else _ingestPending.TryRemove(chunk, out _);
+        if (Interlocked.Increment(ref _ingestQueueCount) > IngestQueueLength)
+        {
+            Interlocked.Decrement(ref _ingestQueueCount);
+            _ingestPending.TryRemove(chunk, out _);
+            return;
+        }
+        _ingestQueue.Enqueue((chunk, dest[..len].ToArray()));
+        Interlocked.Increment(ref _ingestQueued);
+        if (Interlocked.CompareExchange(ref _ingestRunning, 1, 0) == 0)
+            ThreadPool.UnsafeQueueUserWorkItem(static s => ((CowDisk)s!).IngestPump(), this);
     }
 
-    private async Task IngestLoop()
+    private void IngestPump()
     {
-        await foreach (var (chunk, data) in _ingestQueue.Reader.ReadAllAsync().ConfigureAwait(false))
+        while (true)
         {
-            try { if (Volatile.Read(ref _disposed) == 0) Ingest(chunk, data); }
-            catch { /* ingestion is a cache: a failure leaves the base providing the data */ }
-            finally
+            while (_ingestQueue.TryDequeue(out var item))
             {
-                _ingestPending.TryRemove(chunk, out _);
-                Interlocked.Increment(ref _ingestDone);
+                Interlocked.Decrement(ref _ingestQueueCount);
+                try { if (Volatile.Read(ref _disposed) == 0) Ingest(item.Chunk, item.Data); }
+                catch { /* ingestion is a cache: a failure leaves the base providing the data */ }
+                finally
+                {
+                    _ingestPending.TryRemove(item.Chunk, out _);
+                    Interlocked.Increment(ref _ingestDone);
+                }
             }
+            Volatile.Write(ref _ingestRunning, 0);
+            // An item enqueued after the last TryDequeue but before the reset found the pump running.
+            if (_ingestQueue.IsEmpty || Interlocked.CompareExchange(ref _ingestRunning, 1, 0) != 0) return;
         }
+    }
+
+    /// <summary>Waits for a running ingestion pump to stop (after dispose it skips its queue).</summary>
+    private void WaitIngestionStopped()
+    {
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _ingestRunning) != 0) spin.SpinOnce(sleep1Threshold: 10);
     }
 
     private void Ingest(long chunk, byte[] data)
@@ -282,7 +302,7 @@ public sealed class CowDisk : IBlockDevice
     {
         long target = Interlocked.Read(ref _ingestQueued);
         var spin = new SpinWait();
-        while (Interlocked.Read(ref _ingestDone) < target && Volatile.Read(ref _disposed) == 0 && _ingestWorker is { IsCompleted: false })
+        while (Interlocked.Read(ref _ingestDone) < target && Volatile.Read(ref _disposed) == 0)
             spin.SpinOnce(sleep1Threshold: 10);
     }
 
@@ -696,8 +716,7 @@ public sealed class CowDisk : IBlockDevice
     internal void SimulateCrash()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        _ingestQueue.Writer.TryComplete();
-        try { _ingestWorker?.Wait(TimeSpan.FromSeconds(10)); } catch { }
+        WaitIngestionStopped();
         lock (_flushLock) _journal?.Abandon();
         _base?.Dispose();
     }
@@ -707,8 +726,7 @@ public sealed class CowDisk : IBlockDevice
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        _ingestQueue.Writer.TryComplete();
-        try { _ingestWorker?.Wait(TimeSpan.FromSeconds(10)); } catch { /* ingestion failures are not errors */ }
+        WaitIngestionStopped();
         try
         {
             if (_journal is not null && !_readOnly) FlushCore();

@@ -42,16 +42,28 @@ internal sealed class StateJournal : IDisposable
     /// would interleave records, so the second is refused. The lock dies with the process.</summary>
     private static FileStream OpenLocked(string path, bool readOnly)
     {
-        try
+        for (int attempt = 0; ; attempt++)
         {
-            return readOnly
-                ? new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16)
-                : new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, 1 << 16);
-        }
-        catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException && File.Exists(path))
-        {
-            throw new ShuruStoreException(ShuruErrorKind.StateInUse,
-                $"state file '{path}' is in use by another running disk (stop that server first)", path, e);
+            try
+            {
+                return readOnly
+                    ? new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16)
+                    : new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, 1 << 16);
+            }
+            catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException && File.Exists(path))
+            {
+                if (attempt == 0)
+                {
+                    // The holder may be a disk of this process that was dropped without Dispose
+                    // (how tests and embedders simulate a crash): its handle closes when finalized.
+                    GC.Collect();
+                    GC.WaitForPendingFinalizers();
+                    GC.Collect();
+                    continue;
+                }
+                throw new ShuruStoreException(ShuruErrorKind.StateInUse,
+                    $"state file '{path}' is in use by another running disk (stop that server first)", path, e);
+            }
         }
     }
 

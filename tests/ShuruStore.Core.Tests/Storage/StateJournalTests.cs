@@ -165,3 +165,30 @@ public class StateLockTests
         using var again = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 65536, StatePath = t["state"] });
     }
 }
+
+public class StateDropTests
+{
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference WriteFlushAndDrop(TempDir t, byte[] data)
+    {
+        var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 4 * 65536, StatePath = t["state"] });
+        d.Write(1234, data, ShuruStore.Core.BlockDevices.WriteFlags.None);
+        d.Flush();
+        return new WeakReference(d);
+        // dropped here without Dispose: nothing else is flushed
+    }
+
+    [Fact]
+    public void DiskDroppedWithoutDisposeResumes()
+    {
+        using var t = new TempDir();
+        var data = TempDir.Pattern(100_000, 9);
+        var w = WriteFlushAndDrop(t, data);
+        GC.Collect(); GC.WaitForPendingFinalizers(); GC.Collect();
+        Assert.False(w.IsAlive, "disk still reachable");
+        using var r = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 4 * 65536, StatePath = t["state"] });
+        var back = new byte[data.Length];
+        r.Read(1234, back);
+        Assert.Equal(data, back);
+    }
+}
