@@ -469,11 +469,20 @@ public sealed class CowDisk : IBlockDevice
     public void Cache(long offset, long length)
     {
         CheckOpen();
-        // Prefetch = ingest the base pieces (and touch stored chunks) of the range.
+        if (_readOnly || _base is null) return;
+        // Prefetch = queue lazy ingestion of the base pieces nothing above covers yet. Bounded by
+        // the ingestion queue: once it is full, the rest of the range is left to later reads.
         var scratch = ArrayPool<byte>.Shared.Rent(CS);
         try
         {
-            for (long c = offset / CS; c * CS < offset + length && c < ChunkCount; c++) ReadChunk(c, scratch.AsSpan(0, CS), ingest: true);
+            for (long c = offset / CS; c * CS < offset + length && c * CS < _baseLength; c++)
+            {
+                if (Volatile.Read(ref _ingestQueueCount) >= IngestQueueLength) break;
+                bool covered;
+                lock (Stripe(c)) covered = _live[c] is not null || _dirty.ContainsKey(c);
+                if (covered || _parents.Any(p => p.Index.EntryAt(c) is not null)) continue;
+                ReadChunk(c, scratch.AsSpan(0, CS), ingest: true);
+            }
         }
         finally { ArrayPool<byte>.Shared.Return(scratch); }
     }

@@ -177,3 +177,21 @@ public class CowDiskEdgeTests
         Assert.False(Directory.Exists(t.Cas));
     }
 }
+
+public class CacheTests
+{
+    [Fact]
+    public void CacheIngestsBasePieces()
+    {
+        using var t = new TempDir();
+        var b = TempDir.Pattern(4 * 65536, 1);
+        File.WriteAllBytes(t["base.img"], b);
+        using var d = CowDisk.Open(new() { CasPath = t.Cas, BaseImagePath = t["base.img"] });
+        d.Cache(0, d.Size);
+        d.WaitForIngestion();
+        Assert.Equal(4, d.Statistics.ChunksIngested);
+        d.Cache(0, d.Size); // already covered: nothing more
+        d.WaitForIngestion();
+        Assert.Equal(4, d.Statistics.ChunksIngested);
+    }
+}
