@@ -192,3 +192,28 @@ public class StateDropTests
         Assert.Equal(data, back);
     }
 }
+
+public class StateFormatTests
+{
+    [Fact]
+    public void Crc32CMatchesTheStandardCheckValue()
+    {
+        Assert.Equal(0xE3069283u, StateJournal.Crc32C("123456789"u8));
+        Assert.Equal(0u, StateJournal.Crc32C([]));
+    }
+
+    [Fact]
+    public void StateFileLayout()
+    {
+        using var t = new TempDir();
+        using (var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 2 * 65536, StatePath = t["state"] }))
+            d.WriteZeroes(0, 65536, ShuruStore.Core.BlockDevices.WriteFlags.Fua); // nothing below: a ZERO record
+        var bytes = File.ReadAllBytes(t["state"]);
+        Assert.Equal("SHRUSTJ1"u8.ToArray(), bytes[..8]);
+        Assert.Equal(1u, BitConverter.ToUInt32(bytes, 8));
+        Assert.Equal(2L * 65536, BitConverter.ToInt64(bytes, 12));
+        int header = 8 + 4 + 8 + 4 + 4 + 32 + 4; // empty base and boot paths
+        Assert.Equal(StateJournal.Crc32C(bytes.AsSpan(0, header - 4)), BitConverter.ToUInt32(bytes, header - 4));
+        Assert.Equal(0, (bytes.Length - header) % StateJournal.RecordSize);
+    }
+}
