@@ -217,3 +217,31 @@ public class StateFormatTests
         Assert.Equal(0, (bytes.Length - header) % StateJournal.RecordSize);
     }
 }
+
+public class HostileStateTests
+{
+    [Fact]
+    public void HostileStateHeaderIsStateInvalid()
+    {
+        using var t = new TempDir();
+        var b = new List<byte>();
+        b.AddRange("SHRUSTJ1"u8.ToArray());
+        b.AddRange(BitConverter.GetBytes(1u));
+        b.AddRange(BitConverter.GetBytes(65536L));
+        b.AddRange(BitConverter.GetBytes(0xFFFFFFF0u)); // base path length: absurd
+        File.WriteAllBytes(t["state"], b.ToArray());
+        var e = Assert.Throws<ShuruStoreException>(() => CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 65536, StatePath = t["state"] }));
+        Assert.Equal(ShuruErrorKind.StateInvalid, e.Kind);
+        Assert.Contains(t["state"], e.Message);
+    }
+
+    [Fact]
+    public void ChainDepthIsBounded()
+    {
+        using var t = new TempDir();
+        new ChunkIndexFile(65536).Save(t["i0.idx"]);
+        for (int i = 1; i <= 5; i++) new ChunkIndexFile(65536, t[$"i{i - 1}.idx"], null).Save(t[$"i{i}.idx"]);
+        Assert.Equal(6, IndexChain.Load(t["i5.idx"], maxDepth: 5).AllPaths.Count());
+        Assert.Equal(ShuruErrorKind.IndexInvalid, Assert.Throws<ShuruStoreException>(() => IndexChain.Load(t["i5.idx"], maxDepth: 4)).Kind);
+    }
+}
