@@ -41,6 +41,8 @@ public enum ShuruErrorKind
     NoSpace,
     /// <summary>Any other I/O failure.</summary>
     IOError,
+    /// <summary>The live-state file is locked by another running disk.</summary>
+    StateInUse,
 }
 
 /// <summary>An engine failure with a kind the caller can branch on and a message that names the

@@ -44,6 +44,16 @@ public sealed class CowDisk : IBlockDevice
     private long _dirtyBytes, _written, _ingested, _spilled;
     private int _zeroChunkStored, _disposed;
 
+    // Lazy ingestion runs off the read path: storing a chunk costs an fsync, and a guest booting
+    // from the base should not wait for one per 64 KiB read. Ingestion is only a cache of the
+    // immutable base, so a full queue simply skips it (the base still provides the data).
+    // The pump runs only while there is work (no parked worker keeps a dropped disk alive).
+    private const int IngestQueueLength = 256;
+    private readonly ConcurrentQueue<(long Chunk, byte[] Data)> _ingestQueue = new();
+    private readonly ConcurrentDictionary<long, byte> _ingestPending = new();
+    private long _ingestQueued, _ingestDone;
+    private int _ingestQueueCount, _ingestRunning;
+
     private CowDisk(CowDiskOptions o, IChunkStore store, bool ownsStore, long size, ChunkHash?[] live, ChunkIndexFile? boot,
         IReadOnlyList<(string, ChunkIndexFile)> parents, string? bootPath, string? basePath, SafeFileHandle? baseHandle, long baseLength,
         StateJournal.Header header)
@@ -227,13 +237,56 @@ public sealed class CowDisk : IBlockDevice
         if (!ReadBase(chunk, dest, out int len)) { dest.Clear(); return; }
         if (!ingest || _readOnly || ChunkHasher.IsAllZero(dest[..len])) return;
 
-        // Lazy ingestion, as shuru: the base piece becomes a chunk recorded in the live map,
-        // unless a write got there first.
-        var hash = ChunkHasher.Hash(dest[..len]);
-        try { _store.Write(hash, dest[..len]); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return; } // the read itself succeeded
+        // Lazy ingestion, as shuru: the base piece becomes a chunk recorded in the live map
+        // (in the background, see IngestQueueLength).
+        if (!_ingestPending.TryAdd(chunk, 0)) return;
+        if (Interlocked.Increment(ref _ingestQueueCount) > IngestQueueLength)
+        {
+            Interlocked.Decrement(ref _ingestQueueCount);
+            _ingestPending.TryRemove(chunk, out _);
+            return;
+        }
+        _ingestQueue.Enqueue((chunk, dest[..len].ToArray()));
+        Interlocked.Increment(ref _ingestQueued);
+        if (Interlocked.CompareExchange(ref _ingestRunning, 1, 0) == 0)
+            ThreadPool.UnsafeQueueUserWorkItem(static s => ((CowDisk)s!).IngestPump(), this);
+    }
+
+    private void IngestPump()
+    {
+        while (true)
+        {
+            while (_ingestQueue.TryDequeue(out var item))
+            {
+                Interlocked.Decrement(ref _ingestQueueCount);
+                try { if (Volatile.Read(ref _disposed) == 0) Ingest(item.Chunk, item.Data); }
+                catch { /* ingestion is a cache: a failure leaves the base providing the data */ }
+                finally
+                {
+                    _ingestPending.TryRemove(item.Chunk, out _);
+                    Interlocked.Increment(ref _ingestDone);
+                }
+            }
+            Volatile.Write(ref _ingestRunning, 0);
+            // An item enqueued after the last TryDequeue but before the reset found the pump running.
+            if (_ingestQueue.IsEmpty || Interlocked.CompareExchange(ref _ingestRunning, 1, 0) != 0) return;
+        }
+    }
+
+    /// <summary>Waits for a running ingestion pump to stop (after dispose it skips its queue).</summary>
+    private void WaitIngestionStopped()
+    {
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _ingestRunning) != 0) spin.SpinOnce(sleep1Threshold: 10);
+    }
+
+    private void Ingest(long chunk, byte[] data)
+    {
+        var hash = ChunkHasher.Hash(data);
+        _store.Write(hash, data); // short at the end of the base, as shuru stores it
         lock (Stripe(chunk))
         {
+            // A write (or zeroing) since the read wins: never overwrite it with older base data.
             if (_live[chunk] is null && !_dirty.ContainsKey(chunk))
             {
                 _live[chunk] = hash;
@@ -241,6 +294,16 @@ public sealed class CowDisk : IBlockDevice
                 Interlocked.Increment(ref _ingested);
             }
         }
+    }
+
+    /// <summary>Waits until every ingestion queued before the call is done (checkpoints call it so
+    /// they record ingested chunks as shuru's would).</summary>
+    internal void WaitForIngestion()
+    {
+        long target = Interlocked.Read(ref _ingestQueued);
+        var spin = new SpinWait();
+        while (Interlocked.Read(ref _ingestDone) < target && Volatile.Read(ref _disposed) == 0)
+            spin.SpinOnce(sleep1Threshold: 10);
     }
 
     private void ReadStored(ChunkHash h, long chunk, Span<byte> dest)
@@ -406,11 +469,20 @@ public sealed class CowDisk : IBlockDevice
     public void Cache(long offset, long length)
     {
         CheckOpen();
-        // Prefetch = ingest the base pieces (and touch stored chunks) of the range.
+        if (_readOnly || _base is null) return;
+        // Prefetch = queue lazy ingestion of the base pieces nothing above covers yet. Bounded by
+        // the ingestion queue: once it is full, the rest of the range is left to later reads.
         var scratch = ArrayPool<byte>.Shared.Rent(CS);
         try
         {
-            for (long c = offset / CS; c * CS < offset + length && c < ChunkCount; c++) ReadChunk(c, scratch.AsSpan(0, CS), ingest: true);
+            for (long c = offset / CS; c * CS < offset + length && c * CS < _baseLength; c++)
+            {
+                if (Volatile.Read(ref _ingestQueueCount) >= IngestQueueLength) break;
+                bool covered;
+                lock (Stripe(c)) covered = _live[c] is not null || _dirty.ContainsKey(c);
+                if (covered || _parents.Any(p => p.Index.EntryAt(c) is not null)) continue;
+                ReadChunk(c, scratch.AsSpan(0, CS), ingest: true);
+            }
         }
         finally { ArrayPool<byte>.Shared.Return(scratch); }
     }
@@ -458,13 +530,28 @@ public sealed class CowDisk : IBlockDevice
         }
     }
 
-    private void StoreAllDirty()
+    /// <summary>Stores every dirty chunk. <paramref name="parallel"/>: several chunks at once, since
+    /// each costs an fsync and the filesystem batches concurrent ones. Never parallel while this
+    /// thread holds stripe locks (the helpers would wait for them forever).</summary>
+    private void StoreAllDirty(bool parallel)
     {
         Exception? first = null;
-        foreach (var chunk in _dirty.Keys)
+        var keys = _dirty.Keys; // a snapshot
+        if (parallel && keys.Count > 8)
         {
-            try { StoreDirty(chunk); }
-            catch (Exception e) { first ??= e; } // keep going: one bad chunk does not drop the others
+            Parallel.ForEach(keys, new ParallelOptions { MaxDegreeOfParallelism = 8 }, chunk =>
+            {
+                try { StoreDirty(chunk); }
+                catch (Exception e) { Interlocked.CompareExchange(ref first, e, null); }
+            });
+        }
+        else
+        {
+            foreach (var chunk in keys)
+            {
+                try { StoreDirty(chunk); }
+                catch (Exception e) { first ??= e; } // keep going: one bad chunk does not drop the others
+            }
         }
         if (first is not null) throw first;
     }
@@ -482,7 +569,7 @@ public sealed class CowDisk : IBlockDevice
         if (_readOnly) return;
         lock (_flushLock)
         {
-            if (firstChunk == 0 && endChunk == long.MaxValue) StoreAllDirty();
+            if (firstChunk == 0 && endChunk == long.MaxValue) StoreAllDirty(parallel: true);
             else for (long c = firstChunk; c < Math.Min(endChunk, ChunkCount); c++) StoreDirty(c);
             List<(long, ChunkHash?)>? records = null;
             if (_journal is not null)
@@ -552,9 +639,10 @@ public sealed class CowDisk : IBlockDevice
             throw new ShuruStoreException(ShuruErrorKind.CheckpointOverwritesChain,
                 $"checkpoint '{full}' would overwrite the booted index, an index of its chain, the base image or the state file", full);
 
+        WaitForIngestion();
         if (!_readOnly)
         {
-            try { StoreAllDirty(); } // most of the work outside the global lock
+            try { StoreAllDirty(parallel: true); } // most of the work outside the global lock
             catch (BlockDeviceException e) { throw Wrap(e); }
         }
         ChunkHash?[] snapshot;
@@ -565,7 +653,7 @@ public sealed class CowDisk : IBlockDevice
             for (; taken < StripeCount; taken++) Monitor.Enter(_stripes[taken]);
             if (!_readOnly)
             {
-                try { StoreAllDirty(); }
+                try { StoreAllDirty(parallel: false); } // this thread holds every stripe
                 catch (BlockDeviceException e) { throw Wrap(e); }
             }
             snapshot = (ChunkHash?[])_live.Clone();
@@ -632,11 +720,22 @@ public sealed class CowDisk : IBlockDevice
 
     // ---- lifetime ----
 
+    /// <summary>Test hook: behave like a killed process — drop unsaved writes and release file
+    /// handles (and the state file lock) without flushing anything.</summary>
+    internal void SimulateCrash()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        WaitIngestionStopped();
+        lock (_flushLock) _journal?.Abandon();
+        _base?.Dispose();
+    }
+
     /// <summary>Closes the disk. With a state file, unsaved writes are flushed first (a clean stop
     /// loses nothing); without one, they are dropped as in shuru (only checkpoints persist).</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        WaitIngestionStopped();
         try
         {
             if (_journal is not null && !_readOnly) FlushCore();

@@ -20,9 +20,11 @@ public sealed class FileChunkStore : IChunkStore
         _readOnly = readOnly;
         try
         {
+            // Read-only over a store that does not exist yet is allowed (e.g. serving a base image
+            // read-only); every chunk then reads as missing, which is an error, never zeros.
             if (!readOnly) Directory.CreateDirectory(ChunksPath);
-            else if (!Directory.Exists(CasPath))
-                throw new ShuruStoreException(ShuruErrorKind.StoreInvalid, $"chunk store '{CasPath}' does not exist", CasPath);
+            else if (File.Exists(CasPath))
+                throw new ShuruStoreException(ShuruErrorKind.StoreInvalid, $"chunk store '{CasPath}' is a file, not a directory", CasPath);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -37,14 +37,46 @@ internal sealed class StateJournal : IDisposable
 
     public long RecordCount { get; private set; }
 
+    /// <summary>Opens the journal. A writer takes an exclusive advisory lock (FileShare.None is
+    /// flock(LOCK_EX) on Unix), a reader a shared one: two servers appending to one state file
+    /// would interleave records, so the second is refused. The lock dies with the process.</summary>
+    private static FileStream OpenLocked(string path, bool readOnly)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return readOnly
+                    ? new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16)
+                    : new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, 1 << 16);
+            }
+            catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException && File.Exists(path))
+            {
+                if (attempt == 0)
+                {
+                    // The holder may be a disk of this process that was dropped without Dispose
+                    // (how tests and embedders simulate a crash): its handle closes when finalized.
+                    GC.Collect();
+                    GC.WaitForPendingFinalizers();
+                    GC.Collect();
+                    continue;
+                }
+                throw new ShuruStoreException(ShuruErrorKind.StateInUse,
+                    $"state file '{path}' is in use by another running disk (stop that server first)", path, e);
+            }
+        }
+    }
+
+    /// <summary>Releases the file without writing anything (tests simulate a crash with it).</summary>
+    internal void Abandon() => _file.Dispose();
+
     internal readonly record struct Header(long DiskSize, string BasePath, string BootIndexPath, byte[] BootFingerprint);
 
     /// <summary>Reads the header and every good record of an existing journal; truncates a torn tail
     /// unless <paramref name="readOnly"/>.</summary>
     public static (Header Header, List<(long Chunk, ChunkHash? Hash)> Records, StateJournal? Journal) Open(string path, bool readOnly, long maxChunkCount)
     {
-        var fs = new FileStream(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite,
-            FileShare.ReadWrite | FileShare.Delete, 1 << 16);
+        var fs = OpenLocked(path, readOnly);
         try
         {
             var header = ReadHeader(fs, path);
@@ -151,7 +183,7 @@ internal sealed class StateJournal : IDisposable
             foreach (var (c, h) in snapshot) { EncodeRecord(rec, c, h); bs.Write(rec); count++; }
             bs.Flush();
         });
-        var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, 1 << 16);
+        var fs = OpenLocked(path, readOnly: false);
         fs.Seek(0, SeekOrigin.End);
         return new StateJournal(path, fs, count);
     }

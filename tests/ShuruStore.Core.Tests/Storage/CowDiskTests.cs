@@ -37,6 +37,7 @@ public class CowDiskTests
         Assert.Equal(b.Length, d.Size);
         Assert.Null(d.BootIndexPath);
         Assert.Equal(b, ReadAll(d));
+        d.WaitForIngestion();
         Assert.Equal(3, d.Statistics.ChunksIngested); // chunks 0, 2 and the short tail; zero chunk 1 not stored
         Assert.Equal(3, ChunkFiles(t));
         var tail = ChunkHasher.Hash(b.AsSpan(3 * CS));
@@ -225,16 +226,19 @@ public class CowDiskTests
     public async Task CheckpointDuringConcurrentWritesIsAConsistentCut()
     {
         using var t = new TempDir();
-        using var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 8 * CS, DirtyBudgetBytes = 2 * CS });
-        // Each write spans chunks 1-3 with one value; a cut must never show two values.
+        using var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 16 * CS, DirtyBudgetBytes = 2 * CS });
+        // Each writer owns a range spanning three chunks and rewrites it with one value per write
+        // (overlapping concurrent writes have no order, so ranges are disjoint). A cut must never
+        // show two values in one range. Neighbouring ranges share no chunk.
+        static long RangeStart(int w) => w * 3L * CS + CS / 2;
         using var stop = new CancellationTokenSource();
         var writers = Enumerable.Range(0, 4).Select(w => Task.Run(() =>
         {
             var buf = new byte[2 * CS];
             for (int v = 1; !stop.IsCancellationRequested; v++)
             {
-                Array.Fill(buf, (byte)((v * 4 + w) % 251 + 1));
-                d.Write(CS + CS / 2, buf, WriteFlags.None);
+                Array.Fill(buf, (byte)(v % 251 + 1));
+                d.Write(RangeStart(w), buf, WriteFlags.None);
             }
         })).ToArray();
         for (int i = 0; i < 8; i++)
@@ -247,9 +251,12 @@ public class CowDiskTests
         for (int i = 0; i < 8; i++)
         {
             using var r = CowDisk.Open(new() { CasPath = t.Cas, IndexPath = t[$"cp{i}.idx"], ReadOnly = true });
-            var buf = new byte[2 * CS];
-            r.Read(CS + CS / 2, buf);
-            Assert.True(buf.AsSpan().IndexOfAnyExcept(buf[0]) < 0, $"checkpoint {i} is a torn cut");
+            for (int w = 0; w < 4; w++)
+            {
+                var buf = new byte[2 * CS];
+                r.Read(RangeStart(w), buf);
+                Assert.True(buf.AsSpan().IndexOfAnyExcept(buf[0]) < 0, $"checkpoint {i}, writer {w}: torn cut");
+            }
         }
     }
 

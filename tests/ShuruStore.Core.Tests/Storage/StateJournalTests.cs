@@ -11,7 +11,7 @@ public class StateJournalTests
         new() { CasPath = t.Cas, DiskSize = size, StatePath = t["state"], IndexPath = index };
 
     // "Crash": the disk object is abandoned without Dispose (no flush-on-close runs).
-    private static void Crash(CowDisk d) => GC.KeepAlive(d);
+    private static void Crash(CowDisk d) => d.SimulateCrash();
 
     [Fact]
     public void FlushedWritesSurviveACrash()
@@ -149,5 +149,99 @@ public class StateJournalTests
         Crash(d);
         using var r = CowDisk.Open(new() { CasPath = t.Cas, StatePath = t["state"], DiskSize = CS });
         Assert.Equal(4 * CS, r.Size);
+    }
+}
+
+public class StateLockTests
+{
+    [Fact]
+    public void SecondWriterOnOneStateFileIsRefused()
+    {
+        using var t = new TempDir();
+        using var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 65536, StatePath = t["state"] });
+        var e = Assert.Throws<ShuruStoreException>(() => CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 65536, StatePath = t["state"] }));
+        Assert.Equal(ShuruErrorKind.StateInUse, e.Kind);
+        d.Dispose();
+        using var again = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 65536, StatePath = t["state"] });
+    }
+}
+
+public class StateDropTests
+{
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference WriteFlushAndDrop(TempDir t, byte[] data)
+    {
+        var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 4 * 65536, StatePath = t["state"] });
+        d.Write(1234, data, ShuruStore.Core.BlockDevices.WriteFlags.None);
+        d.Flush();
+        return new WeakReference(d);
+        // dropped here without Dispose: nothing else is flushed
+    }
+
+    [Fact]
+    public void DiskDroppedWithoutDisposeResumes()
+    {
+        using var t = new TempDir();
+        var data = TempDir.Pattern(100_000, 9);
+        var w = WriteFlushAndDrop(t, data);
+        GC.Collect(); GC.WaitForPendingFinalizers(); GC.Collect();
+        Assert.False(w.IsAlive, "disk still reachable");
+        using var r = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 4 * 65536, StatePath = t["state"] });
+        var back = new byte[data.Length];
+        r.Read(1234, back);
+        Assert.Equal(data, back);
+    }
+}
+
+public class StateFormatTests
+{
+    [Fact]
+    public void Crc32CMatchesTheStandardCheckValue()
+    {
+        Assert.Equal(0xE3069283u, StateJournal.Crc32C("123456789"u8));
+        Assert.Equal(0u, StateJournal.Crc32C([]));
+    }
+
+    [Fact]
+    public void StateFileLayout()
+    {
+        using var t = new TempDir();
+        using (var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 2 * 65536, StatePath = t["state"] }))
+            d.WriteZeroes(0, 65536, ShuruStore.Core.BlockDevices.WriteFlags.Fua); // nothing below: a ZERO record
+        var bytes = File.ReadAllBytes(t["state"]);
+        Assert.Equal("SHRUSTJ1"u8.ToArray(), bytes[..8]);
+        Assert.Equal(1u, BitConverter.ToUInt32(bytes, 8));
+        Assert.Equal(2L * 65536, BitConverter.ToInt64(bytes, 12));
+        int header = 8 + 4 + 8 + 4 + 4 + 32 + 4; // empty base and boot paths
+        Assert.Equal(StateJournal.Crc32C(bytes.AsSpan(0, header - 4)), BitConverter.ToUInt32(bytes, header - 4));
+        Assert.Equal(0, (bytes.Length - header) % StateJournal.RecordSize);
+    }
+}
+
+public class HostileStateTests
+{
+    [Fact]
+    public void HostileStateHeaderIsStateInvalid()
+    {
+        using var t = new TempDir();
+        var b = new List<byte>();
+        b.AddRange("SHRUSTJ1"u8.ToArray());
+        b.AddRange(BitConverter.GetBytes(1u));
+        b.AddRange(BitConverter.GetBytes(65536L));
+        b.AddRange(BitConverter.GetBytes(0xFFFFFFF0u)); // base path length: absurd
+        File.WriteAllBytes(t["state"], b.ToArray());
+        var e = Assert.Throws<ShuruStoreException>(() => CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 65536, StatePath = t["state"] }));
+        Assert.Equal(ShuruErrorKind.StateInvalid, e.Kind);
+        Assert.Contains(t["state"], e.Message);
+    }
+
+    [Fact]
+    public void ChainDepthIsBounded()
+    {
+        using var t = new TempDir();
+        new ChunkIndexFile(65536).Save(t["i0.idx"]);
+        for (int i = 1; i <= 5; i++) new ChunkIndexFile(65536, t[$"i{i - 1}.idx"], null).Save(t[$"i{i}.idx"]);
+        Assert.Equal(6, IndexChain.Load(t["i5.idx"], maxDepth: 5).AllPaths.Count());
+        Assert.Equal(ShuruErrorKind.IndexInvalid, Assert.Throws<ShuruStoreException>(() => IndexChain.Load(t["i5.idx"], maxDepth: 4)).Kind);
     }
 }

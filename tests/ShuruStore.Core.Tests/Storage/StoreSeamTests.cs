@@ -27,7 +27,7 @@ public class StoreSeamTests
     }
 
     [Fact]
-    public async Task LazyIngestionNeverOverwritesANewerWrite()
+    public void LazyIngestionNeverOverwritesANewerWrite()
     {
         using var t = new TempDir();
         var b = TempDir.Pattern(2 * CS, 1);
@@ -39,13 +39,15 @@ public class StoreSeamTests
         store.BeforeWrite = h => { if (h == baseHash) { inIngest.Set(); release.Wait(); } };
         using var d = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas, ChunkStore = store });
 
-        var reader = Task.Run(() => { var buf = new byte[CS]; d.Read(0, buf); return buf; });
+        var first = new byte[CS];
+        d.Read(0, first);                     // queues the ingestion of base chunk 0
+        Assert.Equal(b[..CS], first);
         Assert.True(inIngest.Wait(TimeSpan.FromSeconds(30)));
         var fresh = TempDir.Pattern(CS, 2);
         d.Write(0, fresh, WriteFlags.None);   // newer than the ingestion in progress
         d.Flush();                            // stored and recorded before the ingestion finishes
         release.Set();
-        Assert.Equal(b[..CS], await reader); // the read that started first saw the base
+        d.WaitForIngestion();
         var back = new byte[CS];
         d.Read(0, back);
         Assert.Equal(fresh, back);
@@ -90,5 +92,106 @@ public class StoreSeamTests
         var back = new byte[2 * CS];
         d.Read(CS, back);
         Assert.Equal(TempDir.Pattern(2 * CS, 5), back);
+    }
+}
+
+public class CowDiskEdgeTests
+{
+    private const int CS = 65536;
+
+    [Fact]
+    public void HostileOrCyclicBootIndexIsRefusedAtOpen()
+    {
+        using var t = new TempDir();
+        File.WriteAllBytes(t["bad.idx"], [1, 2, 3]);
+        Assert.Equal(ShuruErrorKind.IndexInvalid, Assert.Throws<ShuruStoreException>(() => CowDisk.Open(new() { CasPath = t.Cas, IndexPath = t["bad.idx"] })).Kind);
+        new ChunkIndexFile(CS, t["self.idx"], null).Save(t["self.idx"]);
+        Assert.Equal(ShuruErrorKind.IndexChainCycle, Assert.Throws<ShuruStoreException>(() => CowDisk.Open(new() { CasPath = t.Cas, IndexPath = t["self.idx"] })).Kind);
+        new ChunkIndexFile(CS, null, t["gone.img"]).Save(t["nobase.idx"]);
+        Assert.Equal(ShuruErrorKind.BaseImageMissing, Assert.Throws<ShuruStoreException>(() => CowDisk.Open(new() { CasPath = t.Cas, IndexPath = t["nobase.idx"] })).Kind);
+        Assert.Equal(ShuruErrorKind.InvalidArgument, Assert.Throws<ShuruStoreException>(() => CowDisk.Open(new() { CasPath = t.Cas })).Kind);
+    }
+
+    [Fact]
+    public void MissingIndexPathMeansLazyModeOnTheBase()
+    {
+        using var t = new TempDir();
+        File.WriteAllBytes(t["base.img"], TempDir.Pattern(CS, 1));
+        using var d = CowDisk.Open(new() { CasPath = t.Cas, BaseImagePath = t["base.img"], IndexPath = t["not-yet.idx"] });
+        Assert.Null(d.BootIndexPath);
+        Assert.Equal(CS, d.Size);
+        Assert.Null(d.SaveCheckpoint(t["not-yet.idx"]).ParentPath); // the first checkpoint may take that name
+    }
+
+    [Fact]
+    public void OddSizedDiskHandlesItsShortLastChunk()
+    {
+        using var t = new TempDir();
+        long size = 2 * CS + 4096;
+        using var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = size });
+        Assert.Equal(3, d.ChunkCount);
+        var data = TempDir.Pattern(4096, 2);
+        d.Write(2 * CS, data, WriteFlags.None);  // the whole (short) last chunk
+        var back = new byte[4096];
+        d.Read(2 * CS, back);
+        Assert.Equal(data, back);
+        var ex = new List<BlockDevices.Extent>();
+        d.GetExtents(0, size, ex);
+        Assert.Equal([new(2 * CS, BlockDevices.ExtentFlags.Hole | BlockDevices.ExtentFlags.Zero), new(4096, BlockDevices.ExtentFlags.Data)], ex);
+        d.WriteZeroes(2 * CS, 4096, BlockDevices.WriteFlags.FastZero); // whole short chunk: metadata only
+        d.Read(2 * CS, back);
+        Assert.True(back.AsSpan().IndexOfAnyExcept((byte)0) < 0);
+        var cp = d.SaveCheckpoint(t["odd.idx"]);
+        Assert.Equal(size, ChunkIndexFile.Load(cp.Path).DiskSize);
+    }
+
+    [Fact]
+    public void PartialTrimKeepsDataAndTrimWithFuaIsDurable()
+    {
+        using var t = new TempDir();
+        var data = TempDir.Pattern(2 * CS, 3);
+        var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 2 * CS, StatePath = t["state"] });
+        d.Write(0, data, WriteFlags.Fua);
+        d.Trim(100, CS, WriteFlags.Fua);   // covers no whole chunk: nothing is discarded
+        var back = new byte[2 * CS];
+        d.Read(0, back);
+        Assert.Equal(data, back);
+        d.Trim(CS, CS, WriteFlags.Fua);
+        d.SimulateCrash();
+        using var r = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 2 * CS, StatePath = t["state"] });
+        r.Read(0, back);
+        Assert.Equal(data[..CS], back[..CS]);
+        Assert.True(back.AsSpan(CS).IndexOfAnyExcept((byte)0) < 0);
+    }
+
+    [Fact]
+    public void ReadOnlyOverAStoreThatDoesNotExistYet()
+    {
+        using var t = new TempDir();
+        var b = TempDir.Pattern(CS, 4);
+        File.WriteAllBytes(t["base.img"], b);
+        using var d = CowDisk.Open(new() { CasPath = t.Cas, BaseImagePath = t["base.img"], ReadOnly = true });
+        var back = new byte[CS];
+        d.Read(0, back);
+        Assert.Equal(b, back);
+        Assert.False(Directory.Exists(t.Cas));
+    }
+}
+
+public class CacheTests
+{
+    [Fact]
+    public void CacheIngestsBasePieces()
+    {
+        using var t = new TempDir();
+        var b = TempDir.Pattern(4 * 65536, 1);
+        File.WriteAllBytes(t["base.img"], b);
+        using var d = CowDisk.Open(new() { CasPath = t.Cas, BaseImagePath = t["base.img"] });
+        d.Cache(0, d.Size);
+        d.WaitForIngestion();
+        Assert.Equal(4, d.Statistics.ChunksIngested);
+        d.Cache(0, d.Size); // already covered: nothing more
+        d.WaitForIngestion();
+        Assert.Equal(4, d.Statistics.ChunksIngested);
     }
 }

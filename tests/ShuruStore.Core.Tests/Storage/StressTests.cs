@@ -61,7 +61,7 @@ public class StressTests
         d.Read(0, all);
         Assert.True(all.AsSpan().SequenceEqual(model), "final content");
         d.Flush();
-        GC.KeepAlive(d); // crash: no Dispose
+        d.SimulateCrash(); // kill -9: no Dispose, no flush
 
         using var r = CowDisk.Open(opts);
         Array.Clear(all);
