@@ -31,6 +31,7 @@ internal static class ShuruErrors
         ShuruErrorKind.StoreInvalid => ErrorCategory.InvalidArgument,
         ShuruErrorKind.StateInvalid => ErrorCategory.InvalidData,
         ShuruErrorKind.SocketInUse => ErrorCategory.ResourceBusy,
+        ShuruErrorKind.StateInUse => ErrorCategory.ResourceBusy,
         ShuruErrorKind.SocketPathNotSocket => ErrorCategory.ResourceExists,
         ShuruErrorKind.SocketPathInvalid => ErrorCategory.InvalidArgument,
         ShuruErrorKind.ImageNotFound => ErrorCategory.ObjectNotFound,

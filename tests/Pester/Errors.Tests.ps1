@@ -89,6 +89,16 @@ Describe 'Start errors' {
             Should -Throw -ErrorId 'StateInvalid,ShuruStore.Commands.StartShuruNbdServerCommand'
     }
 
+    It 'a live-state file another running disk holds is StateInUse' {
+        $state = Join-Path $Dir 'held.state'
+        $s = Start-ShuruNbdServer $Base $Cas -SocketPath (Join-Path $Dir 'held.sock') -StatePath $state
+        try {
+            { Start-ShuruNbdServer $Base $Cas -SocketPath (Join-Path $Dir 'held2.sock') -StatePath $state } |
+                Should -Throw -ErrorId 'StateInUse,ShuruStore.Commands.StartShuruNbdServerCommand'
+            Test-Path (Join-Path $Dir 'held2.sock') | Should -BeFalse
+        } finally { $s | Stop-ShuruNbdServer -Confirm:$false }
+    }
+
     It 'a server that was stopped cannot be checkpointed (ServerStopped)' {
         $s = Start-ShuruNbdServer $Base $Cas -SocketPath (Join-Path $Dir 'stopped.sock')
         $s | Stop-ShuruNbdServer -Confirm:$false
