@@ -119,6 +119,9 @@ def main():
              + ("; **quick smoke run (--quick): not a measurement**" if m["quick"] else ""))
     L.append("- " + "; ".join(f"{k} {v}" for k, v in m["versions"].items() if k != "ShuruStore"))
     L.append(f"- whole run: {m['elapsed_s']} s")
+    if m.get("fake") and not m["peers_only"]:
+        L.append("- **HARNESS SELF-TEST (BENCH_FAKE_SHURU=1): the \"ShuruStore\" figures are nbdkit's "
+                 "(bench/fake-serve.sh), not ShuruStore's. Do not publish.**")
     if m["peers_only"]:
         L.append("- **ShuruStore was not measured in this run (`--peers-only`)**: the peer columns are real, "
                  "every ShuruStore figure and ratio is \"—\".")

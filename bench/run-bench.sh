@@ -68,7 +68,8 @@ fio --enghelp=nbd >/dev/null 2>&1 || die "this fio has no nbd engine"
 
 SHURU=1
 [ "$PEERS_ONLY" = 1 ] && SHURU=0
-if [ "$SHURU" = 1 ]; then
+FAKE="${BENCH_FAKE_SHURU:-0}"   # harness self-test: bench/fake-serve.sh (nbdkit) instead of serve.ps1
+if [ "$SHURU" = 1 ] && [ "$FAKE" != 1 ]; then
     [ -f "$ROOT/out/ShuruStore/ShuruStore.psd1" ] \
         || die "out/ShuruStore is not staged: run 'dotnet pwsh -NoProfile -File build.ps1 -Task Bench', or pass --peers-only"
     command -v dotnet >/dev/null || die "dotnet not found"
@@ -146,7 +147,11 @@ start_shuru() {
     local sock logf g
     sock="$(sockpath "$key")"; rm -f "$sock"
     logf="$RES/logs/${key//\//-}.log"
-    ( cd "$ROOT" && exec setsid dotnet pwsh -NoProfile -File "$BENCH/serve.ps1" -SocketPath "$sock" "$@" ) >"$logf" 2>&1 &
+    if [ "$FAKE" = 1 ]; then
+        setsid bash "$BENCH/fake-serve.sh" -SocketPath "$sock" "$@" >"$logf" 2>&1 &
+    else
+        ( cd "$ROOT" && exec setsid dotnet pwsh -NoProfile -File "$BENCH/serve.ps1" -SocketPath "$sock" "$@" ) >"$logf" 2>&1 &
+    fi
     g=$!; STARTED+=("$g"); GROUP[$key]=$g
     URI[$key]=""
     echo "$*" > "$logf.args"
@@ -178,7 +183,7 @@ SIZE=$(( SIZE_MIB * 1024 * 1024 ))
 IMG="$WORK/img/disk.raw"        # incompressible, every 8th MiB written as zeros (allocated)
 SPARSE="$WORK/img/sparse.raw"   # sparse file, SIZE/32 of random data in 1 MiB extents, rest holes
 WSRC="$WORK/img/wsrc.raw"       # source of the sequential writes: incompressible, no zeros
-log "work dir $WORK; ${SIZE_MIB} MiB disks, $REPS reps, fio ${FIO_RUNTIME}s; ShuruStore: $([ $SHURU = 1 ] && echo yes || echo 'no (--peers-only)')"
+log "work dir $WORK; ${SIZE_MIB} MiB disks, $REPS reps, fio ${FIO_RUNTIME}s; ShuruStore: $([ $SHURU = 1 ] && echo yes || echo 'no (--peers-only)')$([ "$FAKE" = 1 ] && echo ' FAKE (BENCH_FAKE_SHURU=1: nbdkit stands in)')"
 T_START=$EPOCHREALTIME
 "$PY" - "$IMG" "$SPARSE" "$WSRC" "$SIZE_MIB" <<'EOF'
 import os, random, sys
@@ -387,7 +392,7 @@ json.dump({
   "cpu": """$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')""",
   "mem": "$(free -g | awk '/^Mem:/{print $2 " GiB"}')",
   "fs": "$(df -T "$WORK" | awk 'NR==2{print $2}') ($WORK)",
-  "configuration": "$CONFIGURATION", "quick": $QUICK, "peers_only": $PEERS_ONLY,
+  "configuration": "$CONFIGURATION", "quick": $QUICK, "peers_only": $PEERS_ONLY, "fake": $FAKE,
   "reps": $REPS, "size_mib": $SIZE_MIB, "fio_runtime": $FIO_RUNTIME, "fio_ramp": $FIO_RAMP,
   "ttfb_n": $TTFB_N, "elapsed_s": $(awk -v a="$T_START" -v b="$T_END" 'BEGIN{printf "%.0f", b-a}'),
   "versions": {
