@@ -10,9 +10,11 @@
 #                   stages out/ShuruStore before calling this script)
 #   --quick         smoke test: 128 MiB disks, 1 rep, 2 s fio runs; report to the work dir
 #   --peers-only    skip every ShuruStore mode (also BENCH_PEERS_ONLY=1)
-#   --reps N        repetitions (default 5; BENCH_REPS)
+#   --reps N        repetitions: every server restarted fresh (default 3; BENCH_REPS)
+#   --rounds N      rounds per rep: each workload runs N times on every server, alternating
+#                   (default 3; BENCH_ROUNDS). Samples = reps x rounds per figure.
 #   --size-mib N    disk size in MiB (default 1024; BENCH_SIZE_MIB)
-#   --fio-runtime S seconds per fio run, after 1 s ramp (default 5; BENCH_FIO_RUNTIME)
+#   --fio-runtime S seconds per fio run (default 3; BENCH_FIO_RUNTIME)
 #   --out FILE      Markdown report (default docs/benchmarks.md; with --quick: WORK/benchmarks.md)
 #   --keep          keep the work dir's images and chunk stores (results are always kept)
 #
@@ -27,6 +29,7 @@ CONFIGURATION=Release
 QUICK=0
 PEERS_ONLY="${BENCH_PEERS_ONLY:-0}"
 REPS="${BENCH_REPS:-}"
+ROUNDS="${BENCH_ROUNDS:-}"
 SIZE_MIB="${BENCH_SIZE_MIB:-}"
 FIO_RUNTIME="${BENCH_FIO_RUNTIME:-}"
 OUT=""
@@ -40,6 +43,7 @@ while [ $# -gt 0 ]; do
         --quick) QUICK=1 ;;
         --peers-only) PEERS_ONLY=1 ;;
         --reps) REPS="$2"; shift ;;
+        --rounds) ROUNDS="$2"; shift ;;
         --size-mib) SIZE_MIB="$2"; shift ;;
         --fio-runtime) FIO_RUNTIME="$2"; shift ;;
         --out) OUT="$2"; shift ;;
@@ -52,12 +56,14 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$QUICK" = 1 ]; then
-    REPS="${REPS:-1}"; SIZE_MIB="${SIZE_MIB:-128}"; FIO_RUNTIME="${FIO_RUNTIME:-2}"; FIO_RAMP=0
+    REPS="${REPS:-1}"; ROUNDS="${ROUNDS:-1}"; SIZE_MIB="${SIZE_MIB:-128}"; FIO_RUNTIME="${FIO_RUNTIME:-2}"
 else
-    REPS="${REPS:-5}"; SIZE_MIB="${SIZE_MIB:-1024}"; FIO_RUNTIME="${FIO_RUNTIME:-5}"; FIO_RAMP=1
+    REPS="${REPS:-3}"; ROUNDS="${ROUNDS:-3}"; SIZE_MIB="${SIZE_MIB:-1024}"; FIO_RUNTIME="${FIO_RUNTIME:-3}"
 fi
+FIO_RAMP=0   # short runs alternated between servers beat long ones on a noisy machine
 [ "$SIZE_MIB" -ge 64 ] || die "--size-mib must be at least 64"
 TTFB_N=20
+REP=0; ROUND=0
 
 for t in nbdkit qemu-nbd nbdcopy nbdinfo fio setsid; do
     command -v "$t" >/dev/null || die "$t not found (tools/install-deps.sh installs it)"
@@ -79,7 +85,7 @@ WORK="${BENCH_WORKDIR:-$(mktemp -d /var/tmp/shuru-bench.XXXXXX)}"
 mkdir -p "$WORK"/{img,sock,cas,results/fio,results/logs}
 RES="$WORK/results"
 RAW="$RES/raw.csv"
-echo "rep,workload,server,value,unit,aux" > "$RAW"
+echo "sample,workload,server,value,unit,aux" > "$RAW"   # sample = rep.round
 [ -n "$OUT" ] || { if [ "$QUICK" = 1 ]; then OUT="$WORK/benchmarks.md"; else OUT="$ROOT/docs/benchmarks.md"; fi; }
 
 # ---------------------------------------------------------------------------------------------
@@ -183,8 +189,9 @@ SIZE=$(( SIZE_MIB * 1024 * 1024 ))
 IMG="$WORK/img/disk.raw"        # incompressible, every 8th MiB written as zeros (allocated)
 SPARSE="$WORK/img/sparse.raw"   # sparse file, SIZE/32 of random data in 1 MiB extents, rest holes
 WSRC="$WORK/img/wsrc.raw"       # source of the sequential writes: incompressible, no zeros
-log "work dir $WORK; ${SIZE_MIB} MiB disks, $REPS reps, fio ${FIO_RUNTIME}s; ShuruStore: $([ $SHURU = 1 ] && echo yes || echo 'no (--peers-only)')$([ "$FAKE" = 1 ] && echo ' FAKE (BENCH_FAKE_SHURU=1: nbdkit stands in)')"
+log "work dir $WORK; ${SIZE_MIB} MiB disks, $REPS reps x $ROUNDS rounds, fio ${FIO_RUNTIME}s; ShuruStore: $([ $SHURU = 1 ] && echo yes || echo 'no (--peers-only)')$([ "$FAKE" = 1 ] && echo ' FAKE (BENCH_FAKE_SHURU=1: nbdkit stands in)')"
 T_START=$EPOCHREALTIME
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 "$PY" - "$IMG" "$SPARSE" "$WSRC" "$SIZE_MIB" <<'EOF'
 import os, random, sys
 img, sparse, wsrc, mib = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -215,7 +222,7 @@ note_cmd() {     # workload command-template (URI replaced by $URI): recorded on
     [ -n "${SEEN_CMD[$1]:-}" ] && return 0
     SEEN_CMD[$1]=1; printf '%s\t%s\n' "$1" "$2" >> "$COMMANDS"
 }
-record() { echo "$REP,$1,$2,$3,$4,${5:-}" >> "$RAW"; log "rep $REP $1 $2: $3 $4 ${5:-}"; }
+record() { echo "$REP.$ROUND,$1,$2,$3,$4,${5:-}" >> "$RAW"; log "$REP.$ROUND $1 $2: $3 $4 ${5:-}"; }
 
 # nbdcopy_time workload server MiB src dst [nbdcopy options]: MiB/s over wall time
 nbdcopy_run() {
@@ -252,7 +259,7 @@ w_sparse() {     # key server: whole sparse disk to null:, block status + zero h
 FIO_COMMON="--bs=4k --runtime=$FIO_RUNTIME --ramp_time=$FIO_RAMP --time_based --output-format=json"
 w_fio() {        # wl rw depth key server
     local wl="$1" rw="$2" qd="$3" key="$4" srv="$5" out
-    out="$RES/fio/$wl-$srv-rep$REP.json"
+    out="$RES/fio/$wl-$srv-$REP.$ROUND.json"
     note_cmd "$wl" "fio --name=$wl --ioengine=nbd --uri=\"\$URI\" --rw=$rw --iodepth=$qd $FIO_COMMON"
     # shellcheck disable=SC2086
     fio --name="$wl" --ioengine=nbd --uri="${URI[$key]}" --rw="$rw" --iodepth="$qd" $FIO_COMMON --output="$out" >/dev/null
@@ -286,16 +293,16 @@ w_ttfb() {       # key server
 }
 
 # rotate the server order by rep, so no server always runs first or last after a pause
-rotated() {      # prints "$@" rotated left by (REP-1)
+rotated() {      # prints "$@" rotated left by one more at every round
     local n=$# r i; local a=("$@")
-    r=$(( (REP - 1) % n ))
+    r=$(( ((REP - 1) * ROUNDS + ROUND - 1) % n ))
     for (( i = 0; i < n; i++ )); do echo "${a[$(( (i + r) % n ))]}"; done
 }
 
 # ---------------------------------------------------------------------------------------------
 # Engine-level figures (one-off, not interleaved). TODO(integrator): needs the module in-process
 # (Save-ShuruCheckpoint has no bash front end yet). Add here, each as
-#   REP=engine record <workload> shuru <value> <unit> "<detail>"
+#   REP=engine ROUND=0 record <workload> shuru <value> <unit> "<detail>"
 # and the report prints every "engine-*" workload in its own table:
 #   engine-checkpoint-4g   Save-ShuruCheckpoint of a 4 GiB fully written disk, ms
 #   engine-start-4g        Start-ShuruNbdServer -IndexPath <4 GiB index> until READY, ms
@@ -307,7 +314,9 @@ engine_figures() {
 
 # ---------------------------------------------------------------------------------------------
 # The run: each rep starts every server fresh (ShuruStore's cold mode needs a fresh CAS), then
-# runs every workload on every server of its group before going on to the next workload.
+# runs each workload ROUNDS times, every round on every server of its group in an order rotated
+# at every round, before going on to the next workload. Samples of one round are seconds apart,
+# so the report pairs them (ShuruStore sample / best peer's sample of the same round).
 for REP in $(seq 1 "$REPS"); do
     log "=== rep $REP/$REPS: starting servers"
     R_KEYS=(); W_KEYS=(); S_KEYS=()
@@ -341,6 +350,7 @@ for REP in $(seq 1 "$REPS"); do
         esac
     }
 
+    ROUND=1
     # ShuruStore chunk store, cold: first connection and first full read of the base
     if [ "$SHURU" = 1 ]; then
         CHUNK_STATE=shuru-cold
@@ -351,23 +361,32 @@ for REP in $(seq 1 "$REPS"); do
         CHUNK_STATE=shuru-warm
     fi
 
-    for key in $(rotated "${R_KEYS[@]}"); do w_seqread seq-read-c1 1 "$key" "$(name "$key")"; done
-    for key in $(rotated "${R_KEYS[@]}"); do w_seqread seq-read-c4 4 "$key" "$(name "$key")"; done
-    for key in $(rotated "${R_KEYS[@]}"); do w_fio randread-qd32 randread 32 "$key" "$(name "$key")"; done
-    for key in $(rotated "${R_KEYS[@]}"); do w_fio randread-qd1 randread 1 "$key" "$(name "$key")"; done
-    for key in $(rotated "${R_KEYS[@]}"); do w_ttfb "$key" "$(name "$key")"; done
-
-    for key in $(rotated "${S_KEYS[@]}"); do
-        if [ "${key#*/}" = shuru-chunk ]; then
-            w_sparse "$key" shuru-cold; w_sparse "$key" shuru-warm
-        else
-            w_sparse "$key" "$(name "$key")"
-        fi
+    for wl in seq-read-c1 seq-read-c4 randread-qd32 randread-qd1 ttfb sparse-copy \
+              seq-write-c1 seq-write-c4 randwrite-qd32; do
+        for ROUND in $(seq 1 "$ROUNDS"); do
+            case "$wl" in
+                seq-read-c1)   for key in $(rotated "${R_KEYS[@]}"); do w_seqread "$wl" 1 "$key" "$(name "$key")"; done ;;
+                seq-read-c4)   for key in $(rotated "${R_KEYS[@]}"); do w_seqread "$wl" 4 "$key" "$(name "$key")"; done ;;
+                randread-qd32) for key in $(rotated "${R_KEYS[@]}"); do w_fio "$wl" randread 32 "$key" "$(name "$key")"; done ;;
+                randread-qd1)  for key in $(rotated "${R_KEYS[@]}"); do w_fio "$wl" randread 1 "$key" "$(name "$key")"; done ;;
+                ttfb)          for key in $(rotated "${R_KEYS[@]}"); do w_ttfb "$key" "$(name "$key")"; done ;;
+                sparse-copy)
+                    for key in $(rotated "${S_KEYS[@]}"); do
+                        if [ "${key#*/}" = shuru-chunk ]; then
+                            # first copy of the rep on the lazy server is cold, every later one warm
+                            if [ "$ROUND" = 1 ]; then w_sparse "$key" shuru-cold; fi
+                            w_sparse "$key" shuru-warm
+                        else
+                            w_sparse "$key" "$(name "$key")"
+                        fi
+                    done ;;
+                seq-write-c1)  for key in $(rotated "${W_KEYS[@]}"); do w_seqwrite "$wl" 1 "$key" "$(name "$key")"; done ;;
+                seq-write-c4)  for key in $(rotated "${W_KEYS[@]}"); do w_seqwrite "$wl" 4 "$key" "$(name "$key")"; done ;;
+                randwrite-qd32) for key in $(rotated "${W_KEYS[@]}"); do w_fio "$wl" randwrite 32 "$key" "$(name "$key")"; done ;;
+            esac
+        done
     done
-
-    for key in $(rotated "${W_KEYS[@]}"); do w_seqwrite seq-write-c1 1 "$key" "$(name "$key")"; done
-    for key in $(rotated "${W_KEYS[@]}"); do w_seqwrite seq-write-c4 4 "$key" "$(name "$key")"; done
-    for key in $(rotated "${W_KEYS[@]}"); do w_fio randwrite-qd32 randwrite 32 "$key" "$(name "$key")"; done
+    ROUND=0
 
     # peak RSS of every server over the whole rep (informational, not a target)
     for key in "${R_KEYS[@]}" "${W_KEYS[@]}"; do
@@ -378,8 +397,9 @@ for REP in $(seq 1 "$REPS"); do
 done
 
 if [ "$SHURU" = 1 ]; then engine_figures; fi
-REP=0
+REP=0; ROUND=0
 T_END=$EPOCHREALTIME
+LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------------------------------------
 # Report
@@ -393,8 +413,8 @@ json.dump({
   "mem": "$(free -g | awk '/^Mem:/{print $2 " GiB"}')",
   "fs": "$(df -T "$WORK" | awk 'NR==2{print $2}') ($WORK)",
   "configuration": "$CONFIGURATION", "quick": $QUICK, "peers_only": $PEERS_ONLY, "fake": $FAKE,
-  "reps": $REPS, "size_mib": $SIZE_MIB, "fio_runtime": $FIO_RUNTIME, "fio_ramp": $FIO_RAMP,
-  "ttfb_n": $TTFB_N, "elapsed_s": $(awk -v a="$T_START" -v b="$T_END" 'BEGIN{printf "%.0f", b-a}'),
+  "reps": $REPS, "rounds": $ROUNDS, "size_mib": $SIZE_MIB, "fio_runtime": $FIO_RUNTIME, "fio_ramp": $FIO_RAMP,
+  "ttfb_n": $TTFB_N, "load_before": "$LOAD_BEFORE", "load_after": "$LOAD_AFTER", "elapsed_s": $(awk -v a="$T_START" -v b="$T_END" 'BEGIN{printf "%.0f", b-a}'),
   "versions": {
     "nbdkit": "$(nbdkit --version | head -1)",
     "qemu-nbd": "$(qemu-nbd --version | head -1)",
