@@ -216,13 +216,16 @@ def main():
     L.append("## Engine-level figures")
     L.append("")
     if engine:
+        L.append("ShuruStore alone, once per run, after the reps (`bench/engine.ps1`):")
+        L.append("")
         L.append("| figure | value | unit |")
         L.append("|---|---:|---|")
         for w, srv in engine:
             L.append(f"| {w} | {fmt(med[(w, srv)], units[w])} | {units[w]} |")
     else:
-        L.append("TODO (integrator): checkpoint of a 4 GiB full disk, start from a 4 GiB index, peak RSS "
-                 "while writing 4 GiB — hook `engine_figures` in `bench/run-bench.sh`.")
+        L.append("Not measured in this run (`bench/run-bench.sh --engine` or `BENCH_ENGINE=1` runs "
+                 "`bench/engine.ps1`): checkpoint of a 4 GiB full disk, start from a 4 GiB index, peak RSS "
+                 "while writing 4 GiB into a fresh copy-on-write layer.")
     L.append("")
 
     # --- what was run
@@ -248,6 +251,8 @@ def main():
     L.append("|---|---|---|")
     titles = dict(WORKLOADS)
     for w, c in cmds.items():
+        if w == "engine":
+            continue
         L.append(f"| {w} | {titles.get(w, '')} | `{c}` |")
     L.append("| peak-rss-r / -w | " + titles["peak-rss-r"].replace(" of the read servers", "") +
              " | largest `VmHWM` in the server's process group at the end of a rep |")
