@@ -144,6 +144,9 @@ def main():
              + ("; **quick smoke run (--quick): not a measurement**" if m["quick"] else ""))
     L.append("- " + "; ".join(f"{k} {v}" for k, v in m["versions"].items() if k != "ShuruStore"))
     L.append(f"- whole run: {m['elapsed_s']} s; load average before / after: {m['load_before']} / {m['load_after']}")
+    if m.get("restarts"):
+        L.append(f"- **{m['restarts']} server(s) died during the run and were restarted** (a measurement "
+                 "that failed because of it was retried once; see the run's log)")
     if m.get("fake") and not m["peers_only"]:
         L.append("- **HARNESS SELF-TEST (BENCH_FAKE_SHURU=1): the \"ShuruStore\" figures are nbdkit's "
                  "(bench/fake-serve.sh), not ShuruStore's. Do not publish.**")

@@ -96,7 +96,8 @@ echo "sample,workload,server,value,unit,aux" > "$RAW"   # sample = rep.round
 # ---------------------------------------------------------------------------------------------
 # Servers. Each one runs in its own process group (setsid), so SIGTERM reaches the whole tree
 # (dotnet muxer + pwsh for ShuruStore). GROUP[key] = pgid, URI[key] = its NBD URI.
-declare -A URI=() GROUP=()
+declare -A URI=() GROUP=() SPEC=()
+RESTARTS=0
 STARTED=()
 
 stop_group() {   # pgid: SIGTERM, wait up to 15 s, then SIGKILL
@@ -149,6 +150,7 @@ start_peer() {
     esac
     g=$!; STARTED+=("$g"); GROUP[$key]=$g
     URI[$key]="nbd+unix:///?socket=$sock"
+    SPEC[$key]="$(printf '%q ' start_peer "$key" "$kind" "$img")"
 }
 
 # start_shuru key serve.ps1-args...   (-SocketPath is added here). The one place ShuruStore is
@@ -165,6 +167,7 @@ start_shuru() {
     fi
     g=$!; STARTED+=("$g"); GROUP[$key]=$g
     URI[$key]=""
+    SPEC[$key]="$(printf '%q ' start_shuru "$key" "$@")"
     echo "$*" > "$logf.args"
 }
 
@@ -234,7 +237,7 @@ nbdcopy_run() {
     local wl="$1" srv="$2" mib="$3" src="$4" dst="$5"; shift 5
     local t0 t1 secs
     t0=$EPOCHREALTIME
-    nbdcopy "$@" "$src" "$dst"
+    nbdcopy "$@" "$src" "$dst" || return 1
     t1=$EPOCHREALTIME
     secs="$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.4f", b-a}')"
     echo "$secs"
@@ -243,21 +246,21 @@ nbdcopy_run() {
 w_seqread() {    # wl conns key server
     local wl="$1" c="$2" key="$3" srv="$4" secs
     note_cmd "$wl" "nbdcopy -C $c \"\$URI\" null:"
-    secs="$(nbdcopy_run "$wl" "$srv" "$SIZE_MIB" "${URI[$key]}" null: -C "$c")"
+    secs="$(nbdcopy_run "$wl" "$srv" "$SIZE_MIB" "${URI[$key]}" null: -C "$c")" || return 1
     record "$wl" "$srv" "$(awk -v m="$SIZE_MIB" -v s="$secs" 'BEGIN{printf "%.1f", m/s}')" MiB/s "${secs}s"
 }
 
 w_seqwrite() {   # wl conns key server
     local wl="$1" c="$2" key="$3" srv="$4" secs
     note_cmd "$wl" "nbdcopy -C $c --flush \$WSRC \"\$URI\"   # WSRC: ${SIZE_MIB} MiB of random data, page-cached"
-    secs="$(nbdcopy_run "$wl" "$srv" "$SIZE_MIB" "$WSRC" "${URI[$key]}" -C "$c" --flush)"
+    secs="$(nbdcopy_run "$wl" "$srv" "$SIZE_MIB" "$WSRC" "${URI[$key]}" -C "$c" --flush)" || return 1
     record "$wl" "$srv" "$(awk -v m="$SIZE_MIB" -v s="$secs" 'BEGIN{printf "%.1f", m/s}')" MiB/s "${secs}s"
 }
 
 w_sparse() {     # key server: whole sparse disk to null:, block status + zero handling; ms
     local key="$1" srv="$2" secs
     note_cmd sparse-copy "nbdcopy \"\$URI\" null:   # sparse disk: $(( SIZE_MIB / 32 )) MiB of data in ${SIZE_MIB} MiB"
-    secs="$(nbdcopy_run sparse-copy "$srv" "$SIZE_MIB" "${URI[$key]}" null:)"
+    secs="$(nbdcopy_run sparse-copy "$srv" "$SIZE_MIB" "${URI[$key]}" null:)" || return 1
     record sparse-copy "$srv" "$(awk -v s="$secs" 'BEGIN{printf "%.1f", s*1000}')" ms
 }
 
@@ -267,7 +270,7 @@ w_fio() {        # wl rw depth key server
     out="$RES/fio/$wl-$srv-$REP.$ROUND.json"
     note_cmd "$wl" "fio --name=$wl --ioengine=nbd --uri=\"\$URI\" --rw=$rw --iodepth=$qd $FIO_COMMON"
     # shellcheck disable=SC2086
-    fio --name="$wl" --ioengine=nbd --uri="${URI[$key]}" --rw="$rw" --iodepth="$qd" $FIO_COMMON --output="$out" >/dev/null
+    fio --name="$wl" --ioengine=nbd --uri="${URI[$key]}" --rw="$rw" --iodepth="$qd" $FIO_COMMON --output="$out" >/dev/null || return 1
     local v
     v="$("$PY" - "$out" "$rw" "$qd" <<'EOF'
 import json, sys
@@ -285,16 +288,50 @@ if sys.argv[3] == "1":                    # latency: mean total latency (submit 
 else:
     print("%.0f,IOPS,%.1fMiB/s p99=%.1fus" % (d["iops"], d["bw"] / 1024.0, p99))
 EOF
-)"
+)" || return 1
     record "$wl" "$srv" "${v%%,*}" "$(echo "$v" | cut -d, -f2)" "$(echo "$v" | cut -d, -f3-)"
 }
 
 w_ttfb() {       # key server
     local key="$1" srv="$2" j
     note_cmd ttfb "/usr/bin/python3 bench/ttfb.py \"\$URI\" $TTFB_N   # connect + opt_go + pread(4096, 0), median of $TTFB_N"
-    j="$("$PY" "$BENCH/ttfb.py" "${URI[$key]}" "$TTFB_N")"
+    j="$("$PY" "$BENCH/ttfb.py" "${URI[$key]}" "$TTFB_N")" || return 1
     record ttfb "$srv" "$(echo "$j" | "$PY" -c 'import json,sys;print("%.0f"%json.load(sys.stdin)["median_us"])')" us \
         "$(echo "$j" | "$PY" -c 'import json,sys;d=json.load(sys.stdin);print("first=%.0fus p90=%.0fus"%(d["first_us"],d["p90_us"]))')"
+}
+
+w_coldread() {   # key: first full read of a lazy chunk-store server
+    local key="$1" secs
+    note_cmd cold-read "nbdcopy -C 4 \"\$URI\" null:   # first full read, lazy ingestion into an empty CAS"
+    secs="$(nbdcopy_run cold-read shuru-cold "$SIZE_MIB" "${URI[$key]}" null: -C 4)" || return 1
+    record cold-read shuru-cold "$(awk -v m="$SIZE_MIB" -v s="$secs" 'BEGIN{printf "%.1f", m/s}')" MiB/s "${secs}s"
+}
+
+# Servers can die under the harness: other jobs on these shared machines have been seen killing
+# every nbdkit by name. A server found dead is restarted (the chunk server re-read in full so it
+# is warm again) and the measurement retried once; a second failure ends the run.
+restart_server() {   # key
+    local key="$1"
+    RESTARTS=$(( RESTARTS + 1 ))
+    log "server $key is gone (killed from outside?): restarting it"
+    stop_group "${GROUP[$key]}"
+    eval "${SPEC[$key]}"
+    case "$key" in */shuru-*) wait_shuru "$key" ;; esac
+    wait_nbd "$key" "${URI[$key]}" "${GROUP[$key]}"
+    if [ "$key" = r/shuru-chunk ] && [ "${CHUNK_STATE:-}" = shuru-warm ]; then
+        nbdcopy -C 4 "${URI[$key]}" null: || die "re-warming $key failed"
+    fi
+}
+
+on() {           # key function args...: run a measurement on a live server, retry once
+    local key="$1"; shift
+    kill -0 -- "-${GROUP[$key]}" 2>/dev/null || restart_server "$key"
+    if "$@"; then return 0; fi
+    log "$1 failed on $key"
+    if ! kill -0 -- "-${GROUP[$key]}" 2>/dev/null || ! nbdinfo --size "${URI[$key]}" >/dev/null 2>&1; then
+        restart_server "$key"
+    fi
+    "$@" || die "$1 failed twice on $key"
 }
 
 # rotate the server order by rep, so no server always runs first or last after a pause
@@ -371,10 +408,8 @@ for REP in $(seq 1 "$REPS"); do
     # ShuruStore chunk store, cold: first connection and first full read of the base
     if [ "$SHURU" = 1 ]; then
         CHUNK_STATE=shuru-cold
-        w_ttfb r/shuru-chunk shuru-cold
-        note_cmd cold-read "nbdcopy -C 4 \"\$URI\" null:   # first full read, lazy ingestion into an empty CAS"
-        secs="$(nbdcopy_run cold-read shuru-cold "$SIZE_MIB" "${URI[r/shuru-chunk]}" null: -C 4)"
-        record cold-read shuru-cold "$(awk -v m="$SIZE_MIB" -v s="$secs" 'BEGIN{printf "%.1f", m/s}')" MiB/s "${secs}s"
+        on r/shuru-chunk w_ttfb r/shuru-chunk shuru-cold
+        on r/shuru-chunk w_coldread r/shuru-chunk
         CHUNK_STATE=shuru-warm
     fi
 
@@ -382,24 +417,24 @@ for REP in $(seq 1 "$REPS"); do
               seq-write-c1 seq-write-c4 randwrite-qd32; do
         for ROUND in $(seq 1 "$ROUNDS"); do
             case "$wl" in
-                seq-read-c1)   for key in $(rotated "${R_KEYS[@]}"); do w_seqread "$wl" 1 "$key" "$(name "$key")"; done ;;
-                seq-read-c4)   for key in $(rotated "${R_KEYS[@]}"); do w_seqread "$wl" 4 "$key" "$(name "$key")"; done ;;
-                randread-qd32) for key in $(rotated "${R_KEYS[@]}"); do w_fio "$wl" randread 32 "$key" "$(name "$key")"; done ;;
-                randread-qd1)  for key in $(rotated "${R_KEYS[@]}"); do w_fio "$wl" randread 1 "$key" "$(name "$key")"; done ;;
-                ttfb)          for key in $(rotated "${R_KEYS[@]}"); do w_ttfb "$key" "$(name "$key")"; done ;;
+                seq-read-c1)   for key in $(rotated "${R_KEYS[@]}"); do on "$key" w_seqread "$wl" 1 "$key" "$(name "$key")"; done ;;
+                seq-read-c4)   for key in $(rotated "${R_KEYS[@]}"); do on "$key" w_seqread "$wl" 4 "$key" "$(name "$key")"; done ;;
+                randread-qd32) for key in $(rotated "${R_KEYS[@]}"); do on "$key" w_fio "$wl" randread 32 "$key" "$(name "$key")"; done ;;
+                randread-qd1)  for key in $(rotated "${R_KEYS[@]}"); do on "$key" w_fio "$wl" randread 1 "$key" "$(name "$key")"; done ;;
+                ttfb)          for key in $(rotated "${R_KEYS[@]}"); do on "$key" w_ttfb "$key" "$(name "$key")"; done ;;
                 sparse-copy)
                     for key in $(rotated "${S_KEYS[@]}"); do
                         if [ "${key#*/}" = shuru-chunk ]; then
                             # first copy of the rep on the lazy server is cold, every later one warm
-                            if [ "$ROUND" = 1 ]; then w_sparse "$key" shuru-cold; fi
-                            w_sparse "$key" shuru-warm
+                            if [ "$ROUND" = 1 ]; then on "$key" w_sparse "$key" shuru-cold; fi
+                            on "$key" w_sparse "$key" shuru-warm
                         else
-                            w_sparse "$key" "$(name "$key")"
+                            on "$key" w_sparse "$key" "$(name "$key")"
                         fi
                     done ;;
-                seq-write-c1)  for key in $(rotated "${W_KEYS[@]}"); do w_seqwrite "$wl" 1 "$key" "$(name "$key")"; done ;;
-                seq-write-c4)  for key in $(rotated "${W_KEYS[@]}"); do w_seqwrite "$wl" 4 "$key" "$(name "$key")"; done ;;
-                randwrite-qd32) for key in $(rotated "${W_KEYS[@]}"); do w_fio "$wl" randwrite 32 "$key" "$(name "$key")"; done ;;
+                seq-write-c1)  for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_seqwrite "$wl" 1 "$key" "$(name "$key")"; done ;;
+                seq-write-c4)  for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_seqwrite "$wl" 4 "$key" "$(name "$key")"; done ;;
+                randwrite-qd32) for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_fio "$wl" randwrite 32 "$key" "$(name "$key")"; done ;;
             esac
         done
     done
@@ -431,7 +466,7 @@ json.dump({
   "fs": "$(df -T "$WORK" | awk 'NR==2{print $2}') ($WORK)",
   "configuration": "$CONFIGURATION", "quick": $QUICK, "peers_only": $PEERS_ONLY, "fake": $FAKE,
   "reps": $REPS, "rounds": $ROUNDS, "size_mib": $SIZE_MIB, "fio_runtime": $FIO_RUNTIME, "fio_ramp": $FIO_RAMP,
-  "ttfb_n": $TTFB_N, "load_before": "$LOAD_BEFORE", "load_after": "$LOAD_AFTER", "elapsed_s": $(awk -v a="$T_START" -v b="$T_END" 'BEGIN{printf "%.0f", b-a}'),
+  "ttfb_n": $TTFB_N, "restarts": $RESTARTS, "load_before": "$LOAD_BEFORE", "load_after": "$LOAD_AFTER", "elapsed_s": $(awk -v a="$T_START" -v b="$T_END" 'BEGIN{printf "%.0f", b-a}'),
   "versions": {
     "nbdkit": "$(nbdkit --version | head -1)",
     "qemu-nbd": "$(qemu-nbd --version | head -1)",
