@@ -98,10 +98,12 @@ echo "sample,workload,server,value,unit,aux" > "$RAW"   # sample = rep.round
 # (dotnet muxer + pwsh for ShuruStore). GROUP[key] = pgid, URI[key] = its NBD URI.
 declare -A URI=() GROUP=() SPEC=()
 RESTARTS=0
-STARTED=()
+declare -A STARTED=()   # pgids of the groups this run started and has not yet stopped
 
 stop_group() {   # pgid: SIGTERM, wait up to 15 s, then SIGKILL
     local g="$1" i
+    [ -n "${STARTED[$g]:-}" ] || return 0      # never signal a group this run did not start
+    unset "STARTED[$g]"
     kill -TERM -- "-$g" 2>/dev/null || return 0
     for i in $(seq 1 150); do
         kill -0 -- "-$g" 2>/dev/null || return 0
@@ -111,8 +113,9 @@ stop_group() {   # pgid: SIGTERM, wait up to 15 s, then SIGKILL
     kill -KILL -- "-$g" 2>/dev/null || true
 }
 
-stop_all() {
+stop_all() {     # SIGTERM to every group first (ShuruStore flushes on exit), then wait for each
     local k
+    for k in "${!GROUP[@]}"; do kill -TERM -- "-${GROUP[$k]}" 2>/dev/null || true; done
     for k in "${!GROUP[@]}"; do stop_group "${GROUP[$k]}"; done
     URI=(); GROUP=()
 }
@@ -120,7 +123,7 @@ stop_all() {
 cleanup() {
     local rc=$?
     set +e
-    for g in "${STARTED[@]}"; do kill -0 -- "-$g" 2>/dev/null && stop_group "$g"; done
+    for g in "${!STARTED[@]}"; do stop_group "$g"; done
     if [ "$KEEP" != 1 ]; then rm -rf "$WORK/img" "$WORK/cas" "$WORK/sock"; fi
     if [ $rc -ne 0 ]; then log "failed (rc=$rc); logs in $RES/logs"; fi
     exit $rc
@@ -148,7 +151,7 @@ start_peer() {
         nbdkit)   setsid nbdkit -U "$sock" -f --exit-with-parent file "$img" >"$RES/logs/${key//\//-}.log" 2>&1 & ;;
         qemu-nbd) setsid qemu-nbd -k "$sock" -f raw -t -e 16 "$img" >"$RES/logs/${key//\//-}.log" 2>&1 & ;;
     esac
-    g=$!; STARTED+=("$g"); GROUP[$key]=$g
+    g=$!; STARTED[$g]=1; GROUP[$key]=$g
     URI[$key]="nbd+unix:///?socket=$sock"
     SPEC[$key]="$(printf '%q ' start_peer "$key" "$kind" "$img")"
 }
@@ -165,7 +168,7 @@ start_shuru() {
     else
         ( cd "$ROOT" && exec setsid dotnet pwsh -NoProfile -File "$BENCH/serve.ps1" -SocketPath "$sock" "$@" ) >"$logf" 2>&1 &
     fi
-    g=$!; STARTED+=("$g"); GROUP[$key]=$g
+    g=$!; STARTED[$g]=1; GROUP[$key]=$g
     URI[$key]=""
     SPEC[$key]="$(printf '%q ' start_shuru "$key" "$@")"
     echo "$*" > "$logf.args"
