@@ -590,6 +590,20 @@ public sealed class CowDisk : IBlockDevice
             new(e.Error == BlockDeviceError.NoSpace ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError, e.Message, CasPath, e);
     }
 
+    /// <summary>Every chunk the disk references now: the live map (booted index plus everything
+    /// stored since) and the parent indexes. For garbage collection; unsaved writes are not chunks
+    /// yet. Each entry is read under its stripe lock, so a chunk stored and recorded concurrently
+    /// is either seen here or written to the store after this returns.</summary>
+    public IReadOnlyCollection<ChunkHash> GetReferencedChunks()
+    {
+        var set = new HashSet<ChunkHash>();
+        for (long c = 0; c < _live.LongLength; c++)
+            lock (Stripe(c)) if (_live[c] is { } h) set.Add(h);
+        foreach (var (_, p) in _parents)
+            foreach (var e in p.Entries) if (e is { } h) set.Add(h);
+        return set;
+    }
+
     // ---- extents ----
 
     public void GetExtents(long offset, long length, List<Extent> extents)
