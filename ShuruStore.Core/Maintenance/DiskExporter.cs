@@ -7,6 +7,7 @@ namespace ShuruStore.Core.Maintenance;
 /// <param name="Destination">The raw image written.</param>
 /// <param name="IndexPath">The index exported (top of its chain).</param>
 /// <param name="DiskSize">Size of the image.</param>
+/// <param name="ChunkCount">Chunks in the index.</param>
 /// <param name="ChunksFromStore">Chunks read (verified) from the chunk store.</param>
 /// <param name="ChunksFromBase">Chunks read from the base image.</param>
 /// <param name="ChunksZero">Chunks that read as zeros: left as holes.</param>

@@ -29,6 +29,8 @@ public sealed class DiskImportOptions
 /// <summary>What an import did.</summary>
 /// <param name="IndexPath">The index written.</param>
 /// <param name="ImagePath">The image read.</param>
+/// <param name="ParentPath">The parent index the new index names, if any.</param>
+/// <param name="FallbackPath">The fallback image the new index names, if any.</param>
 /// <param name="DiskSize">Size of the disk the index describes.</param>
 /// <param name="ChunkCount">Entries in the index.</param>
 /// <param name="ChunksNew">Chunks this import added to the store.</param>

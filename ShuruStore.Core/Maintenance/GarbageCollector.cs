@@ -21,6 +21,7 @@ public sealed class GarbageCollectionOptions
 }
 
 /// <summary>What a collection found (and, unless planned only, removed).</summary>
+/// <param name="CasPath">The store root.</param>
 /// <param name="ChunksScanned">Chunk files in the store.</param>
 /// <param name="ChunksReferenced">Chunk files kept because something references them.</param>
 /// <param name="ChunksSpared">Unreferenced chunk files kept because they are younger than the grace period.</param>
@@ -29,6 +30,8 @@ public sealed class GarbageCollectionOptions
 /// <param name="ChunksRemoved">Chunk files deleted.</param>
 /// <param name="BytesRemoved">Their bytes.</param>
 /// <param name="ChunksRescued">Candidates a running disk started to reference during the sweep: put back.</param>
+/// <param name="Planned">True when nothing was removed (a plan, -WhatIf).</param>
+/// <param name="Elapsed">Wall-clock time.</param>
 public sealed record GarbageCollectionResult(string CasPath, long ChunksScanned, long ChunksReferenced, long ChunksSpared,
     long ChunksUnused, long BytesUnused, long ChunksRemoved, long BytesRemoved, long ChunksRescued, bool Planned, TimeSpan Elapsed);
 
