@@ -36,7 +36,11 @@ public sealed record GarbageCollectionResult(string CasPath, long ChunksScanned,
     long ChunksUnused, long BytesUnused, long ChunksRemoved, long BytesRemoved, long ChunksRescued, bool Planned, TimeSpan Elapsed);
 
 /// <summary>A chunk the sweep would remove.</summary>
-public readonly record struct UnusedChunk(ChunkHash Hash, long Length, DateTime LastWriteTimeUtc);
+public readonly record struct UnusedChunk(ChunkHash Hash, long Length, DateTime LastWriteTimeUtc)
+{
+    /// <summary>Set when the chunk is a <c>.gc-*</c> file an interrupted collection left aside.</summary>
+    internal string? AsidePath { get; init; }
+}
 
 /// <summary>The result of the mark phase: what the sweep would remove.</summary>
 public sealed class GarbageCollectionPlan
@@ -120,7 +124,15 @@ public static class GarbageCollector
             foreach (var fi in new DirectoryInfo(chunksDir).EnumerateFiles())
             {
                 if ((scanned & 1023) == 0) cancel.ThrowIfCancellationRequested();
-                if (ChunkFileNames.Classify(fi.Name, out var h) != ChunkFileKind.Chunk) continue;
+                var kind = ChunkFileNames.Classify(fi.Name, out var h);
+                if (kind == ChunkFileKind.Quarantined)
+                {
+                    // Left aside by an interrupted collection: unused ones go now, used ones are put back by the sweep.
+                    if (!marked.Contains(h) && fi.LastWriteTimeUtc <= youngAfter)
+                        unused.Add(new UnusedChunk(h, fi.Length, fi.LastWriteTimeUtc) { AsidePath = fi.FullName });
+                    continue;
+                }
+                if (kind != ChunkFileKind.Chunk) continue;
                 scanned++;
                 if (marked.Contains(h)) referenced++;
                 else if (fi.LastWriteTimeUtc > youngAfter) spared++;
@@ -140,7 +152,7 @@ public static class GarbageCollector
         var clock = Stopwatch.StartNew();
         string chunksDir = Path.Combine(plan.CasPath, "chunks");
         var throttle = new ProgressThrottle(progress, $"Removing unused chunks from {plan.CasPath}");
-        RestoreQuarantined(chunksDir);
+        RestoreQuarantined(chunksDir, plan.Unused.Where(u => u.AsidePath is not null).Select(u => u.AsidePath!).ToHashSet(StringComparer.Ordinal));
         long removed = 0, bytes = 0, rescued = 0, processed = 0;
         for (int first = 0; first < plan.Unused.Count; first += Batch)
         {
@@ -151,6 +163,11 @@ public static class GarbageCollector
             {
                 foreach (var u in batch)
                 {
+                    if (u.AsidePath is not null)
+                    {
+                        if (File.Exists(u.AsidePath)) aside.Add((u, u.AsidePath));
+                        continue;
+                    }
                     string name = Path.Combine(chunksDir, u.Hash.ToString());
                     string q = Path.Combine(chunksDir, ChunkFileNames.QuarantineName(u.Hash));
                     try { File.Move(name, q, overwrite: false); aside.Add((u, q)); }
@@ -197,11 +214,11 @@ public static class GarbageCollector
     }
 
     /// <summary>Puts back what an interrupted collection left aside.</summary>
-    private static void RestoreQuarantined(string chunksDir)
+    private static void RestoreQuarantined(string chunksDir, HashSet<string> except)
     {
         if (!Directory.Exists(chunksDir)) return;
         foreach (var f in Directory.EnumerateFiles(chunksDir, ChunkFileNames.QuarantinePrefix + "*"))
-            if (ChunkFileNames.Classify(Path.GetFileName(f), out var h) == ChunkFileKind.Quarantined)
+            if (!except.Contains(f) && ChunkFileNames.Classify(Path.GetFileName(f), out var h) == ChunkFileKind.Quarantined)
                 Restore(f, Path.Combine(chunksDir, h.ToString()));
     }
 
