@@ -51,7 +51,8 @@ public sealed record DiskImportResult(string IndexPath, string ImagePath, string
 public static class DiskImporter
 {
     private const int CS = ChunkHasher.ChunkSize;
-    private const int PiecesPerRead = 16; // 1 MiB reads
+    private const int PiecesPerRead = 64; // 4 MiB reads
+    private const int Parallelism = 8;
 
     /// <summary>Runs the import. Throws <see cref="OperationCanceledException"/> on cancel (no index written).</summary>
     public static DiskImportResult Import(DiskImportOptions o, IProgress<MaintenanceProgress>? progress = null, CancellationToken cancel = default)
@@ -93,52 +94,61 @@ public static class DiskImporter
         long fresh = 0, present = 0, zero = 0, inherited = 0, stored = 0;
         var throttle = new ProgressThrottle(progress, $"Importing {Path.GetFileName(image)}");
         var buffer = new byte[PiecesPerRead * CS];
-        var below = new byte[CS];
-        bool zeroChunkStored = false;
+        int zeroChunkStored = 0;
 
         using var store = new FileChunkStore(o.CasPath);
+        // Each chunk file is fsynced before it is published, so storing is bound by fsync latency,
+        // not by hashing: pieces of a 4 MiB read are hashed and stored by several threads at once.
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancel };
         for (long first = 0; first < count; first += PiecesPerRead)
         {
             cancel.ThrowIfCancellationRequested();
             long start = first * CS;
             int want = (int)Math.Min(buffer.Length, size - start);
             ReadExactly(src, buffer.AsSpan(0, want), o.Offset + start, image);
-            for (int k = 0; k * CS < want; k++)
+            int pieces = (want + CS - 1) / CS;
+            try { Parallel.For(0, pieces, parallel, k => Process(first + k, k * CS, Math.Min(CS, want - k * CS))); }
+            catch (AggregateException e) when (e.InnerExceptions.Count > 0)
             {
-                long chunk = first + k;
-                int len = Math.Min(CS, want - k * CS);
-                var piece = buffer.AsSpan(k * CS, len);
-                bool allZero = ChunkHasher.IsAllZero(piece);
-
-                // What would show through at this chunk if the entry stayed ZERO.
-                ChunkHash? parentHash = null;
-                if (parentChain is not null)
-                {
-                    if (parentChain.Top.EntryAt(chunk) is { } th) parentHash = th;
-                    else foreach (var (_, p) in parentChain.Parents) if (p.EntryAt(chunk) is { } ph) { parentHash = ph; break; }
-                }
-                bool baseCovers = parentHash is null && baseHandle is not null && start + (long)k * CS < baseLength;
-
-                if (allZero)
-                {
-                    bool showsData = parentHash is { } phz ? !phz.IsZeroChunk : baseCovers && !BaseIsZero(baseHandle!, chunk, baseLength, len, below, fallback!);
-                    if (!showsData) { entries[chunk] = null; zero++; continue; }
-                    // Something non-zero below: record the well-known zero chunk (its file written once for shuru).
-                    if (!zeroChunkStored) { WriteChunk(store, ChunkHash.ZeroChunk, new byte[CS], ref stored); zeroChunkStored = true; }
-                    entries[chunk] = ChunkHash.ZeroChunk; zero++;
-                    continue;
-                }
-                var hash = ChunkHasher.Hash(piece);
-                if (parentHash == hash || (parentHash is null && baseCovers && BaseEquals(baseHandle!, chunk, baseLength, piece, below, fallback!)))
-                {
-                    entries[chunk] = null; inherited++;
-                    continue;
-                }
-                if (WriteChunk(store, hash, piece, ref stored)) fresh++; else present++;
-                entries[chunk] = hash;
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(
+                    e.InnerExceptions.FirstOrDefault(x => x is ShuruStoreException) ?? e.InnerExceptions[0]).Throw();
             }
             throttle.Report("Storing chunks", Math.Min(size, start + want), size, "bytes");
         }
+
+        void Process(long chunk, int at, int len)
+        {
+            var piece = buffer.AsSpan(at, len);
+            bool allZero = ChunkHasher.IsAllZero(piece);
+
+            // What would show through at this chunk if the entry stayed ZERO.
+            ChunkHash? parentHash = null;
+            if (parentChain is not null)
+            {
+                if (parentChain.Top.EntryAt(chunk) is { } th) parentHash = th;
+                else foreach (var (_, p) in parentChain.Parents) if (p.EntryAt(chunk) is { } ph) { parentHash = ph; break; }
+            }
+            bool baseCovers = parentHash is null && baseHandle is not null && chunk * CS < baseLength;
+
+            if (allZero)
+            {
+                bool showsData = parentHash is { } phz ? !phz.IsZeroChunk : baseCovers && !BaseIsZero(baseHandle!, chunk, baseLength, len, fallback!);
+                if (!showsData) { entries[chunk] = null; Interlocked.Increment(ref zero); return; }
+                // Something non-zero below: record the well-known zero chunk (its file written once for shuru).
+                if (Interlocked.Exchange(ref zeroChunkStored, 1) == 0) WriteChunk(store, ChunkHash.ZeroChunk, new byte[CS], ref stored);
+                entries[chunk] = ChunkHash.ZeroChunk; Interlocked.Increment(ref zero);
+                return;
+            }
+            var hash = ChunkHasher.Hash(piece);
+            if (parentHash == hash || (parentHash is null && baseCovers && BaseEquals(baseHandle!, chunk, baseLength, buffer.AsSpan(at, len), fallback!)))
+            {
+                entries[chunk] = null; Interlocked.Increment(ref inherited);
+                return;
+            }
+            if (WriteChunk(store, hash, buffer.AsSpan(at, len), ref stored)) Interlocked.Increment(ref fresh); else Interlocked.Increment(ref present);
+            entries[chunk] = hash;
+        }
+
         cancel.ThrowIfCancellationRequested();
         try { store.Sync(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -154,7 +164,7 @@ public static class DiskImporter
         try
         {
             if (!store.Write(hash, data)) return false;
-            stored += data.Length;
+            Interlocked.Add(ref stored, data.Length);
             return true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -164,25 +174,35 @@ public static class DiskImporter
         }
     }
 
-    private static int ReadBase(Microsoft.Win32.SafeHandles.SafeFileHandle h, long chunk, long baseLength, byte[] dest, string path)
+    private static int ReadBase(Microsoft.Win32.SafeHandles.SafeFileHandle h, long chunk, long baseLength, Span<byte> dest, string path)
     {
         long start = chunk * CS;
         int len = (int)Math.Min(CS, baseLength - start);
-        ReadExactly(h, dest.AsSpan(0, len), start, path);
-        dest.AsSpan(len).Clear(); // the server zero-fills past the end of the base
+        ReadExactly(h, dest[..len], start, path);
+        dest[len..].Clear(); // the server zero-fills past the end of the base
         return len;
     }
 
-    private static bool BaseIsZero(Microsoft.Win32.SafeHandles.SafeFileHandle h, long chunk, long baseLength, int len, byte[] scratch, string path)
+    private static bool BaseIsZero(Microsoft.Win32.SafeHandles.SafeFileHandle h, long chunk, long baseLength, int len, string path)
     {
-        ReadBase(h, chunk, baseLength, scratch, path);
-        return ChunkHasher.IsAllZero(scratch.AsSpan(0, len));
+        var scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(CS);
+        try
+        {
+            ReadBase(h, chunk, baseLength, scratch.AsSpan(0, CS), path);
+            return ChunkHasher.IsAllZero(scratch.AsSpan(0, len));
+        }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(scratch); }
     }
 
-    private static bool BaseEquals(Microsoft.Win32.SafeHandles.SafeFileHandle h, long chunk, long baseLength, ReadOnlySpan<byte> piece, byte[] scratch, string path)
+    private static bool BaseEquals(Microsoft.Win32.SafeHandles.SafeFileHandle h, long chunk, long baseLength, ReadOnlySpan<byte> piece, string path)
     {
-        ReadBase(h, chunk, baseLength, scratch, path);
-        return scratch.AsSpan(0, piece.Length).SequenceEqual(piece);
+        var scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(CS);
+        try
+        {
+            ReadBase(h, chunk, baseLength, scratch.AsSpan(0, CS), path);
+            return scratch.AsSpan(0, piece.Length).SequenceEqual(piece);
+        }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(scratch); }
     }
 
     internal static Microsoft.Win32.SafeHandles.SafeFileHandle OpenRead(string path, ShuruErrorKind missing, string what)
