@@ -231,6 +231,50 @@ Describe 'Remove-ShuruUnusedChunk' {
         @(Get-ChildItem (Join-Path $Cas3 'chunks') -Force -Filter '.gc-*').Count | Should -Be 0
     }
 
+    It 'loses nothing when collections run while the server writes and flushes the very content being collected' {
+        # Garbage whose chunks are exactly what the server is about to write: chunk i is 64 KiB of byte i.
+        $garbageImage = Join-Path $Dir 'patterns.raw'
+        $fs = [System.IO.File]::Create($garbageImage)
+        $buf = [byte[]]::new(64KB)
+        try { foreach ($i in 1..96) { [Array]::Fill($buf, [byte]$i); $fs.Write($buf, 0, $buf.Length) } } finally { $fs.Dispose() }
+        $g = Import-ShuruDisk $garbageImage $Cas3 (Join-Path $Dir 'patterns.idx')
+        $g.ChunksNew + $g.ChunksPresent | Should -Be 96   # 0x5e was written by the test before
+        Remove-Item (Join-Path $Dir 'patterns.idx')
+
+        $s = Start-ShuruNbdServer -CasPath $Cas3 -IndexPath $Golden -SocketPath (Join-Path $Dir 'race.sock') -Name gc-race
+        try {
+            $qargs = @('-f', 'raw')
+            foreach ($i in 1..96) {
+                $qargs += @('-c', "write -P $i $((4MB) + $i * 64KB) 64k")
+                if ($i % 4 -eq 0) { $qargs += @('-c', 'flush') }
+            }
+            $qargs += $s.Uri
+            $psi = [System.Diagnostics.ProcessStartInfo]::new('qemu-io')
+            foreach ($a in $qargs) { $psi.ArgumentList.Add($a) }
+            $psi.RedirectStandardOutput = $true; $psi.RedirectStandardError = $true
+            $writer = [System.Diagnostics.Process]::Start($psi)
+            $outTask = $writer.StandardOutput.ReadToEndAsync(); $errTask = $writer.StandardError.ReadToEndAsync()
+            $removed = 0; $rescued = 0; $rounds = 0
+            while (-not $writer.HasExited -or $rounds -lt 3) {
+                $r = Remove-ShuruUnusedChunk -CasPath $Cas3 -IndexPath (Join-Path $Dir 'after-gc.idx'), (Join-Path $Dir 'unrelated.idx') -GracePeriod 0 -Confirm:$false
+                $removed += $r.ChunksRemoved; $rescued += $r.ChunksRescued; $rounds++
+            }
+            $writer.WaitForExit()
+            $writer.ExitCode | Should -Be 0 -Because $errTask.Result
+            $outTask.Result | Should -Not -Match 'error|failed'
+            $rounds | Should -BeGreaterThan 2
+            Write-Host "    $rounds collections during the writes: $removed chunks removed, $rescued put back for the server"
+            # Every pattern reads back, now and from a checkpoint on a fresh server.
+            $reads = foreach ($i in 1..96) { "read -P $i $((4MB) + $i * 64KB) 64k" }
+            Invoke-QemuIo -Uri $s.Uri -Commands $reads | Out-Null
+            $cp = $s | Save-ShuruCheckpoint -Path (Join-Path $Dir 'race.idx')
+        } finally { $s | Stop-ShuruNbdServer -Confirm:$false }
+        (Test-ShuruChunkStore $Cas3 $cp.Path -Summary).IsHealthy | Should -BeTrue
+        $t = Start-ShuruNbdServer -CasPath $Cas3 -IndexPath $cp.Path -SocketPath (Join-Path $Dir 'race2.sock') -Name gc-race2
+        try { Invoke-QemuIo -Uri $t.Uri -Commands $reads | Out-Null } finally { $t | Stop-ShuruNbdServer -Confirm:$false }
+        Assert-StoreConsistent $Cas3
+    }
+
     It 'keeps what the remaining checkpoints need and frees the rest' {
         $r = Get-ChildItem (Join-Path $Dir 'after-gc.idx') | Remove-ShuruUnusedChunk -CasPath $Cas3 -GracePeriod 0 -Confirm:$false
         $r.ChunksRemoved | Should -BeGreaterThan 0   # the unrelated index's chunks
