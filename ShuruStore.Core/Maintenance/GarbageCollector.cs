@@ -83,6 +83,7 @@ public sealed class GarbageCollectionPlan
 public static class GarbageCollector
 {
     private const int Batch = 512;
+    private static readonly TimeSpan RecheckDelay = TimeSpan.FromMilliseconds(20);
 
     /// <summary>The mark phase and the list of what would go. Touches nothing.</summary>
     public static GarbageCollectionPlan Plan(GarbageCollectionOptions o, IProgress<MaintenanceProgress>? progress = null, CancellationToken cancel = default)
@@ -177,6 +178,13 @@ public static class GarbageCollector
                 // goes back; anything they store from now on is written afresh.
                 var live = new HashSet<ChunkHash>();
                 foreach (var f in o.LiveReferences) live.UnionWith(f());
+                if (o.LiveReferences.Count > 0 && aside.Count > 0)
+                {
+                    // A lazy ingestion finds its chunk present and records it a moment later, outside
+                    // the lock the first look waits on: look once more after that moment has passed.
+                    Thread.Sleep(RecheckDelay);
+                    foreach (var f in o.LiveReferences) live.UnionWith(f());
+                }
                 foreach (var (u, q) in aside)
                 {
                     string name = Path.Combine(chunksDir, u.Hash.ToString());
