@@ -73,6 +73,34 @@ Describe 'Import-ShuruDisk' {
         Invoke-Client cmp $slice $e.Destination | Out-Null
     }
 
+    It 'reports progress with Write-Progress' {
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript("Import-Module '$StagedModule'; Import-ShuruDisk -Path '$Image' -CasPath '$Dir/cas-progress' -IndexPath '$Dir/progress.idx'")
+            $out = $ps.Invoke()
+            $out[0].ChunksNew | Should -BeGreaterThan 0
+            $records = @($ps.Streams.Progress)
+            $records.Count | Should -BeGreaterThan 0
+            $records[0].Activity | Should -Match 'Importing rootfs.ext4'
+            $records[-1].RecordType | Should -Be 'Completed'
+        } finally { $ps.Dispose() }
+    }
+
+    It 'imports a changed image on top of a checkpoint, storing only the difference' {
+        $changed = Join-Path $Dir 'changed.ext4'
+        Copy-Item $Image $changed
+        Invoke-Client dd if=/dev/urandom "of=$changed" bs=64k count=3 seek=100 conv=notrunc status=none | Out-Null
+        $r = Import-ShuruDisk $changed $Cas (Join-Path $Dir 'changed.idx') -ParentIndexPath (Join-Path $Dir 'rootfs.idx')
+        $r.ChunksNew | Should -Be 3
+        $r.ParentPath | Should -Be (Join-Path $Dir 'rootfs.idx')
+        $idx = Get-ShuruChunkIndex $r.IndexPath
+        $idx.ChunksSetHere | Should -Be 3
+        $idx.ParentPath | Should -Be (Join-Path $Dir 'rootfs.idx')
+        $s = Start-ShuruNbdServer -CasPath $Cas -IndexPath $r.IndexPath -SocketPath (Join-Path $Dir 'chg.sock') -Name changed
+        try { Invoke-Client qemu-img compare -f raw -F raw $changed $s.Uri | Should -Match 'identical' }
+        finally { $s | Stop-ShuruNbdServer -Confirm:$false }
+    }
+
     It '-WhatIf writes nothing' {
         Import-ShuruDisk $Image (Join-Path $Dir 'cas-whatif') (Join-Path $Dir 'whatif.idx') -WhatIf
         Test-Path (Join-Path $Dir 'whatif.idx') | Should -BeFalse
