@@ -27,6 +27,7 @@ public sealed record DiskExportResult(string Destination, string IndexPath, long
 public static class DiskExporter
 {
     private const int CS = ChunkHasher.ChunkSize;
+    private const int BatchChunks = 64;
 
     /// <summary>Exports <paramref name="indexPath"/> to <paramref name="destination"/>.</summary>
     public static DiskExportResult Export(string indexPath, string casPath, string destination, bool overwrite = false,
@@ -53,37 +54,51 @@ public static class DiskExporter
         string tmp = Path.Combine(dir, "." + Path.GetFileName(dest) + ".tmp-" + Guid.NewGuid().ToString("N")[..12]);
         long fromStore = 0, fromBase = 0, zeros = 0, written = 0;
         var throttle = new ProgressThrottle(progress, $"Exporting {Path.GetFileName(view.Chain.Path)}");
-        var buf = new byte[CS];
         try
         {
             using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
             {
                 fs.SetLength(view.DiskSize); // all holes until written
                 var h = fs.SafeFileHandle;
-                foreach (var loc in view.Chunks())
+                // Chunks of a batch are read, verified and written by several threads (positional writes).
+                var parallel = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(2, Environment.ProcessorCount), CancellationToken = cancel };
+                for (long first = 0; first < view.ChunkCount; first += BatchChunks)
                 {
-                    if ((loc.Chunk & 15) == 0)
+                    cancel.ThrowIfCancellationRequested();
+                    throttle.Report("Writing image", first * CS, view.DiskSize, "bytes");
+                    var batch = view.Chunks(first, BatchChunks).ToArray();
+                    try { Parallel.ForEach(batch, parallel, CopyChunk); }
+                    catch (AggregateException e) when (e.InnerExceptions.Count > 0)
                     {
-                        cancel.ThrowIfCancellationRequested();
-                        throttle.Report("Writing image", loc.Offset, view.DiskSize, "bytes");
+                        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(
+                            e.InnerExceptions.FirstOrDefault(x => x is ShuruStoreException) ?? e.InnerExceptions[0]).Throw();
                     }
-                    if (loc.ReadsAsZeros) { zeros++; continue; }
-                    if (loc.Hash is { } hash)
+                }
+
+                void CopyChunk(ChunkLocation loc)
+                {
+                    if (loc.ReadsAsZeros) { Interlocked.Increment(ref zeros); return; }
+                    var buf = System.Buffers.ArrayPool<byte>.Shared.Rent(CS);
+                    try
                     {
-                        store.Read(hash, buf); // verified; a missing chunk is ChunkMissing, never zeros
-                        fromStore++;
+                        if (loc.Hash is { } hash)
+                        {
+                            store.Read(hash, buf.AsSpan(0, CS)); // verified; a missing chunk is ChunkMissing, never zeros
+                            Interlocked.Increment(ref fromStore);
+                        }
+                        else
+                        {
+                            int len = (int)Math.Min(CS, baseLength - loc.Offset);
+                            DiskImporter.ReadExactly(baseHandle!, buf.AsSpan(0, len), loc.Offset, view.BaseImagePath!);
+                            buf.AsSpan(len, CS - len).Clear();
+                            Interlocked.Increment(ref fromBase);
+                        }
+                        var data = buf.AsSpan(0, loc.Length);
+                        if (ChunkHasher.IsAllZero(data)) return; // stays a hole
+                        RandomAccess.Write(h, data, loc.Offset);
+                        Interlocked.Add(ref written, data.Length);
                     }
-                    else
-                    {
-                        int len = (int)Math.Min(CS, baseLength - loc.Offset);
-                        DiskImporter.ReadExactly(baseHandle!, buf.AsSpan(0, len), loc.Offset, view.BaseImagePath!);
-                        buf.AsSpan(len).Clear();
-                        fromBase++;
-                    }
-                    var data = buf.AsSpan(0, loc.Length);
-                    if (ChunkHasher.IsAllZero(data)) continue; // stays a hole
-                    RandomAccess.Write(h, data, loc.Offset);
-                    written += data.Length;
+                    finally { System.Buffers.ArrayPool<byte>.Shared.Return(buf); }
                 }
                 cancel.ThrowIfCancellationRequested();
                 fs.Flush(flushToDisk: true);
