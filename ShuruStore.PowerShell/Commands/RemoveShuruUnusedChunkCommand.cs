@@ -77,8 +77,8 @@ public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
                      $"{states.Count} state files and {servers.Count} running servers; {plan.ChunksSpared} unreferenced but younger than {GracePeriod}; " +
                      $"{plan.Unused.Count} unused ({ByteSize.Format(plan.BytesUnused)}).");
         GarbageCollectionResult? result = plan.ToResult();
-        if (plan.Unused.Count > 0 &&
-            ShouldProcess(cas, $"Remove {plan.Unused.Count} unused chunks ({ByteSize.Format(plan.BytesUnused)}); keep {plan.ChunksReferenced} referenced and {plan.ChunksSpared} younger than {GracePeriod}"))
+        // Asked even with nothing to remove: the sweep also puts back chunks an interrupted collection set aside.
+        if (ShouldProcess(cas, $"Remove {plan.Unused.Count} unused chunks ({ByteSize.Format(plan.BytesUnused)}); keep {plan.ChunksReferenced} referenced and {plan.ChunksSpared} younger than {GracePeriod}"))
         {
             if (!Run(cas, () => result = GarbageCollector.Sweep(plan, options, u => WriteVerbose($"Removed chunk {u.Hash} ({ByteSize.Format(u.Length)})."), Progress(4), Cancel)))
                 return;
