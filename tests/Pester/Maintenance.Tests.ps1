@@ -220,6 +220,7 @@ Describe 'Remove-ShuruUnusedChunk' {
     It 'spares young chunks and -WhatIf reports what would go' {
         $young = Get-ChildItem (Join-Path $Dir 'golden.idx') | Remove-ShuruUnusedChunk -CasPath $Cas3 -Confirm:$false
         $young.ChunksRemoved | Should -Be 0
+        $young.WhatIf | Should -BeFalse
         $young.ChunksSpared | Should -BeGreaterOrEqual $Garbage
         $before = @(Get-ChildItem (Join-Path $Cas3 'chunks') -File).Count
         $plan = Get-ChildItem (Join-Path $Dir 'golden.idx') | Remove-ShuruUnusedChunk -CasPath $Cas3 -GracePeriod 0 -WhatIf
