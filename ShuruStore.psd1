@@ -17,6 +17,10 @@
         'Get-ShuruChunkIndex'
         'Compare-ShuruChunkIndex'
         'Get-ShuruChunkStore'
+        'Import-ShuruDisk'
+        'Export-ShuruDisk'
+        'Test-ShuruChunkStore'
+        'Remove-ShuruUnusedChunk'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -678,6 +678,21 @@ public sealed class CowDisk : IBlockDevice
             new(e.Error == BlockDeviceError.NoSpace ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError, e.Message, CasPath, e);
     }
 
+    /// <summary>Every chunk the disk references now: the live map (booted index plus everything
+    /// stored since), the booted index itself (the parent of every checkpoint it saves) and its
+    /// parents. For garbage collection; unsaved writes are not chunks yet. Each live entry is read
+    /// under its stripe lock, and a flush stores a chunk and records it under that same lock.</summary>
+    public IReadOnlyCollection<ChunkHash> GetReferencedChunks()
+    {
+        var set = new HashSet<ChunkHash>();
+        for (long c = 0; c < _live.LongLength; c++)
+            lock (Stripe(c)) if (_live[c] is { } h) set.Add(h);
+        if (_boot is not null) foreach (var e in _boot.Entries) if (e is { } h) set.Add(h);
+        foreach (var (_, p) in _parents)
+            foreach (var e in p.Entries) if (e is { } h) set.Add(h);
+        return set;
+    }
+
     // ---- extents ----
 
     public void GetExtents(long offset, long length, List<Extent> extents)

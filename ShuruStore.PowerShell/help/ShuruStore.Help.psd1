@@ -133,4 +133,98 @@
         )
         Links       = @('Start-ShuruNbdServer')
     }
+    'Import-ShuruDisk' = @{
+        Synopsis    = 'Ingests a raw image into a chunk store and writes an index for it.'
+        Description = @(
+            'Reads the image (or the byte range -Offset/-Length of it) in 64 KiB pieces, stores every non-zero piece as a chunk named by its BLAKE3 hash (each chunk written once, atomically; chunks already in the store are shared) and writes a shuru-compatible index naming them. All-zero pieces store nothing. The result boots with Start-ShuruNbdServer -IndexPath without touching the image again.'
+            'With -ParentIndexPath the index is a child of that index: pieces equal to what the parent chain provides are inherited, not stored, and zero pieces over data become the well-known zero chunk. With -FallbackPath pieces equal to that image are left to it (a delta against a base image).'
+            'The index is written last, atomically, after every chunk is durable. Ctrl+C stops between chunks: the store keeps only whole chunks (Remove-ShuruUnusedChunk collects them) and no index is written. Progress is shown with Write-Progress.'
+        )
+        Parameters  = @{
+            Path            = 'The raw image to read. Accepts FullName from the pipeline, so Get-ChildItem *.img | Import-ShuruDisk -CasPath ./cas imports several images.'
+            CasPath         = 'The chunk-store directory to write chunks to. Created if missing.'
+            IndexPath       = 'The index file to write. Default: the image''s name with the extension .idx, in the image''s directory. Refused if it exists, unless -Force.'
+            Offset          = 'The first byte of the image to import; it becomes byte 0 of the disk (for example a partition''s start).'
+            Length          = 'How many bytes to import from -Offset. Default: to the end of the image.'
+            ParentIndexPath = 'Write the index as a child of this index: chunks the parent chain already provides are inherited and the index names it as its parent, as a checkpoint would.'
+            FallbackPath    = 'Name this flat image as the index''s fallback: pieces equal to it are not stored but read from it. Default: the parent''s base image, if any.'
+            Force           = 'Replace an existing index file (never the parent chain, the fallback or the image itself).'
+        }
+        Inputs      = @(@{ Type = 'System.String'; Description = 'Image paths, by value or by property name (FullName).' })
+        Outputs     = @(@{ Type = 'ShuruStore.Commands.ShuruImportResult'; Description = 'The index written and the counts: chunks new, already present, zero and inherited, bytes stored, time.' })
+        Examples    = @(
+            @{ Code = 'Import-ShuruDisk -Path ./rootfs.ext4 -CasPath ./cas -IndexPath ./rootfs.idx'; Remarks = 'Ingests a root file system eagerly and writes rootfs.idx, ready to boot with Start-ShuruNbdServer -CasPath ./cas -IndexPath ./rootfs.idx.' }
+            @{ Code = 'Get-ChildItem ./images/*.raw | Import-ShuruDisk -CasPath ./cas'; Remarks = 'Imports several images into one store (identical chunks are stored once), each with an index next to it.' }
+            @{ Code = 'Import-ShuruDisk ./disk.img ./cas ./part1.idx -Offset 1MB -Length 512MB'; Remarks = 'Imports one partition of a partitioned image.' }
+            @{ Code = 'Import-ShuruDisk ./updated.ext4 ./cas ./updated.idx -ParentIndexPath ./golden.idx'; Remarks = 'Stores only what changed since golden.idx; the new index is its child.' }
+        )
+        Links       = @('Export-ShuruDisk', 'Start-ShuruNbdServer', 'Remove-ShuruUnusedChunk')
+    }
+    'Export-ShuruDisk' = @{
+        Synopsis    = 'Writes the disk an index describes to a raw image file.'
+        Description = @(
+            'Resolves every chunk of the index through its chain exactly as a server started on the index reads it (the index, its parents nearest first, the base image, zeros) and writes the result to a raw image: qemu-img compare finds it identical to what clients read from the server. Chunks are verified against their names; a missing or corrupt chunk is an error, never zeros.'
+            'Ranges that read as zeros are left as holes, so the image is sparse. The image is built in a temporary file next to the destination and renamed into place at the end; Ctrl+C or a failure leaves no partial image.'
+        )
+        Parameters  = @{
+            IndexPath   = 'The index files (checkpoints) to export. Accepts FullName from the pipeline.'
+            CasPath     = 'The chunk-store directory the indexes name chunks in.'
+            Destination = 'The raw image to write, or an existing directory to write <index name>.raw into. Default: <index name>.raw next to the index.'
+            Force       = 'Replace an existing destination file (never an index of the chain or the base image).'
+        }
+        Inputs      = @(@{ Type = 'System.String'; Description = 'Index paths, by value or by property name (FullName).' })
+        Outputs     = @(@{ Type = 'ShuruStore.Commands.ShuruExportResult'; Description = 'The image written: size, chunks from the store, from the base and zero, data bytes, time.' })
+        Examples    = @(
+            @{ Code = 'Export-ShuruDisk -IndexPath ./installed.idx -CasPath ./cas -Destination ./installed.raw'; Remarks = 'Turns a checkpoint back into a flat image, for example to hand it to another hypervisor.' }
+            @{ Code = 'Get-ChildItem ./checkpoints/*.idx | Export-ShuruDisk -CasPath ./cas -Destination ./images'; Remarks = 'Exports every checkpoint into the images directory, one .raw file per index.' }
+        )
+        Links       = @('Import-ShuruDisk', 'Save-ShuruCheckpoint')
+    }
+    'Test-ShuruChunkStore' = @{
+        Synopsis    = 'Verifies a chunk store: missing and corrupt chunks, leftover files.'
+        Description = @(
+            'Re-hashes every chunk of the store (or, with -IndexPath, every chunk the indexes and their chains name) and reports one object per problem: Missing (an index names a chunk the store lacks), Corrupt (the content does not hash to the name, or is longer than 64 KiB), TempFile (a leftover of an interrupted write), QuarantinedChunk (set aside by an interrupted Remove-ShuruUnusedChunk) and UnknownFile. No output means no problem; -Summary returns the totals and IsHealthy instead.'
+            'The store is not touched unless -Repair is given: then corrupt chunks are deleted (a server then reports them missing instead of reading wrong data; lazy ingestion or Import-ShuruDisk can store them again), temporary files older than -GracePeriod are deleted and set-aside chunks are put back. Each repair asks ShouldProcess, so -WhatIf shows what would be done and -Confirm asks for each file.'
+        )
+        Parameters  = @{
+            CasPath     = 'The chunk-store directory to verify.'
+            IndexPath   = 'Verify only the chunks these indexes and their chains name, and report those missing. Accepts FullName from the pipeline: Get-ChildItem *.idx | Test-ShuruChunkStore -CasPath ./cas.'
+            Repair      = 'Delete corrupt chunks and stale temporary files, restore set-aside chunks (with ShouldProcess).'
+            GracePeriod = 'Temporary files younger than this (default one hour) may belong to a write in progress: reported, never removed.'
+            Summary     = 'Return one object with the totals, IsHealthy and the problems, instead of one object per problem.'
+        }
+        Inputs      = @(@{ Type = 'System.String'; Description = 'Index paths, by value or by property name (FullName).' })
+        Outputs     = @(
+            @{ Type = 'ShuruStore.Commands.ShuruStoreProblem'; Description = 'Without -Summary: one per problem (kind, hash, path, size, the index naming it, detail, whether repaired).' }
+            @{ Type = 'ShuruStore.Commands.ShuruStoreTestResult'; Description = 'With -Summary.' }
+        )
+        Examples    = @(
+            @{ Code = 'Test-ShuruChunkStore -CasPath ./cas'; Remarks = 'Re-hashes every chunk of the store and lists what is wrong.' }
+            @{ Code = 'Get-ChildItem ./*.idx | Test-ShuruChunkStore -CasPath ./cas -Summary'; Remarks = 'Checks that every chunk the checkpoints need is present and sound.' }
+            @{ Code = 'Test-ShuruChunkStore ./cas -Repair -WhatIf'; Remarks = 'Shows which corrupt chunks and stale temporary files a repair would delete.' }
+        )
+        Links       = @('Get-ShuruChunkStore', 'Remove-ShuruUnusedChunk')
+    }
+    'Remove-ShuruUnusedChunk' = @{
+        Synopsis    = 'Removes chunks no index, state file or running server uses (garbage collection).'
+        Description = @(
+            'Marks every chunk named by the given indexes and their parent chains, by the given live-state files and by every running server of this session on the store (its live disk, including chunks flushed but not yet in any checkpoint), then removes every other chunk file older than -GracePeriod. The grace period (default one hour) protects chunks a server in another process is writing right now, before any index names them. The well-known zero chunk is always kept.'
+            'Each chunk to remove is first set aside, the running servers are asked again, and only then is it deleted, so a chunk a server starts to use during the collection stays. An index that cannot be read (missing parent, cycle) stops the collection before anything is removed. Without any index, state file or running server the cmdlet refuses to run unless -Force.'
+            'With -WhatIf nothing is removed; the result object reports how many chunks and bytes would go. Ctrl+C stops between batches and leaves every remaining chunk in place.'
+        )
+        Parameters  = @{
+            CasPath     = 'The chunk-store directory to collect.'
+            IndexPath   = 'Indexes whose chunks (and their chains'' chunks) are kept. Accepts FullName from the pipeline: Get-ChildItem *.idx | Remove-ShuruUnusedChunk -CasPath ./cas.'
+            StatePath   = 'Live-state files (Start-ShuruNbdServer -StatePath) of servers that are not running: their live disks and booted indexes are kept.'
+            GracePeriod = 'Chunk files written more recently than this are kept (default one hour). Use 0 only when no server in another process uses the store.'
+            Force       = 'Collect even when nothing is kept (no index, state file or running server): removes every chunk but the zero chunk.'
+        }
+        Inputs      = @(@{ Type = 'System.String'; Description = 'Index paths, by value or by property name (FullName).' })
+        Outputs     = @(@{ Type = 'ShuruStore.Commands.ShuruCollectionResult'; Description = 'Chunks scanned, kept, spared by the grace period, unused, removed and bytes freed; WhatIf when nothing was removed.' })
+        Examples    = @(
+            @{ Code = 'Get-ChildItem ./checkpoints/*.idx | Remove-ShuruUnusedChunk -CasPath ./cas -WhatIf'; Remarks = 'Reports how many chunks and bytes a collection keeping every checkpoint would free.' }
+            @{ Code = 'Remove-ShuruUnusedChunk -CasPath ./cas -IndexPath ./golden.idx, ./vm1.idx -GracePeriod 00:10:00 -Verbose'; Remarks = 'Keeps two checkpoints and whatever running servers of this session use; removes the rest older than ten minutes, listing each chunk.' }
+        )
+        Links       = @('Test-ShuruChunkStore', 'Get-ShuruChunkStore', 'Save-ShuruCheckpoint')
+    }
 }

@@ -2,7 +2,8 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     $script:Cmdlets = @('Start-ShuruNbdServer', 'Get-ShuruNbdServer', 'Stop-ShuruNbdServer', 'Save-ShuruCheckpoint',
-        'Get-ShuruChunkIndex', 'Compare-ShuruChunkIndex', 'Get-ShuruChunkStore')
+        'Get-ShuruChunkIndex', 'Compare-ShuruChunkIndex', 'Get-ShuruChunkStore',
+        'Import-ShuruDisk', 'Export-ShuruDisk', 'Test-ShuruChunkStore', 'Remove-ShuruUnusedChunk')
 }
 
 Describe 'The staged module' {
@@ -19,17 +20,19 @@ Describe 'The staged module' {
     }
 
     It 'declares an output type for <_>' -ForEach @('Start-ShuruNbdServer', 'Get-ShuruNbdServer', 'Stop-ShuruNbdServer', 'Save-ShuruCheckpoint',
-        'Get-ShuruChunkIndex', 'Compare-ShuruChunkIndex', 'Get-ShuruChunkStore') {
+        'Get-ShuruChunkIndex', 'Compare-ShuruChunkIndex', 'Get-ShuruChunkStore',
+        'Import-ShuruDisk', 'Export-ShuruDisk', 'Test-ShuruChunkStore', 'Remove-ShuruUnusedChunk') {
         (Get-Command $_).OutputType.Count | Should -BeGreaterThan 0
     }
 }
 
 Describe 'Help' {
     It 'Get-Help <_> has a synopsis, described parameters and at least two examples' -ForEach @('Start-ShuruNbdServer', 'Get-ShuruNbdServer',
-        'Stop-ShuruNbdServer', 'Save-ShuruCheckpoint', 'Get-ShuruChunkIndex', 'Compare-ShuruChunkIndex', 'Get-ShuruChunkStore') {
+        'Stop-ShuruNbdServer', 'Save-ShuruCheckpoint', 'Get-ShuruChunkIndex', 'Compare-ShuruChunkIndex', 'Get-ShuruChunkStore',
+        'Import-ShuruDisk', 'Export-ShuruDisk', 'Test-ShuruChunkStore', 'Remove-ShuruUnusedChunk') {
         $help = Get-Help $_ -Full
         $help.Synopsis | Should -Not -BeNullOrEmpty
-        $help.Synopsis | Should -Not -Match '^\s*Start-|^\s*Get-|^\s*Stop-|^\s*Save-|^\s*Compare-'   # not the auto-generated syntax
+        $help.Synopsis | Should -Not -Match '^\s*Start-|^\s*Get-|^\s*Stop-|^\s*Save-|^\s*Compare-|^\s*Import-|^\s*Export-|^\s*Test-|^\s*Remove-'   # not the auto-generated syntax
         @($help.Examples.Example).Count | Should -BeGreaterOrEqual 2
         $common = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
         foreach ($p in (Get-Command $_).Parameters.Keys | Where-Object { $_ -notin $common }) {

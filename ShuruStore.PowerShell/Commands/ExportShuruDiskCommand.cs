@@ -1,0 +1,74 @@
+using System.Management.Automation;
+using ShuruStore.Core;
+using ShuruStore.Core.Maintenance;
+
+namespace ShuruStore.Commands;
+
+/// <summary>Materialises an index (with its whole chain) into a sparse raw image file.</summary>
+[Cmdlet(VerbsData.Export, "ShuruDisk", SupportsShouldProcess = true)]
+[OutputType(typeof(ShuruExportResult))]
+public sealed class ExportShuruDiskCommand : MaintenanceCmdlet
+{
+    private readonly HashSet<string> _written = new(StringComparer.Ordinal);
+
+    /// <summary>Index files to export; FullName from the pipeline.</summary>
+    [Parameter(Position = 0, Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName")]
+    [ValidateNotNullOrEmpty]
+    public string[] IndexPath { get; set; } = null!;
+
+    /// <summary>The chunk store the indexes name chunks in.</summary>
+    [Parameter(Position = 1, Mandatory = true)]
+    [ValidateNotNullOrEmpty]
+    public string CasPath { get; set; } = null!;
+
+    /// <summary>The raw image to write, or an existing directory to write &lt;index name&gt;.raw into.
+    /// Default: &lt;index name&gt;.raw next to the index.</summary>
+    [Parameter(Position = 2)]
+    [ValidateNotNullOrEmpty]
+    public string? Destination { get; set; }
+
+    /// <summary>Replace an existing file.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    /// <inheritdoc />
+    protected override void ProcessRecord()
+    {
+        string cas = Resolve(CasPath);
+        foreach (string input in IndexPath)
+        {
+            string index = Resolve(input);
+            string dest;
+            if (Destination is null) dest = System.IO.Path.ChangeExtension(index, ".raw");
+            else
+            {
+                dest = Resolve(Destination);
+                if (Directory.Exists(dest)) dest = System.IO.Path.Combine(dest, System.IO.Path.GetFileNameWithoutExtension(index) + ".raw");
+            }
+            if (!_written.Add(dest))
+            {
+                WriteError(ShuruErrors.Create("DestinationForSeveralIndexes", ErrorCategory.InvalidArgument, index,
+                    $"'{dest}' was already written for another index; '{index}' was skipped. Give -Destination a directory to export several indexes."));
+                continue;
+            }
+            if (File.Exists(dest) && !Force)
+            {
+                WriteError(ShuruErrors.Create("DestinationExists", ErrorCategory.ResourceExists, dest,
+                    $"The file '{dest}' already exists. Use -Force to replace it, or choose another -Destination."));
+                continue;
+            }
+            if (!ShouldProcess(dest, $"Export index '{index}' from chunk store '{cas}' to a raw image"))
+                continue;
+            DiskExportResult? r = null;
+            if (!Run(index, () => r = DiskExporter.Export(index, cas, dest, Force, Progress(2), Cancel))) continue;
+            WriteVerbose($"Exported '{index}' to '{dest}' ({ByteSize.Format(r!.DiskSize)}, {ByteSize.Format(r.BytesWritten)} of data) in {r.Elapsed.TotalSeconds:0.##} s.");
+            WriteObject(new ShuruExportResult
+            {
+                Destination = r.Destination, IndexPath = r.IndexPath, DiskSize = r.DiskSize, ChunkCount = r.ChunkCount,
+                ChunksFromStore = r.ChunksFromStore, ChunksFromBase = r.ChunksFromBase, ChunksZero = r.ChunksZero,
+                BytesWritten = r.BytesWritten, Duration = r.Elapsed,
+            });
+        }
+    }
+}

@@ -1,0 +1,94 @@
+using System.Management.Automation;
+using System.Management.Automation.Runspaces;
+using ShuruStore.Core.Maintenance;
+using ShuruStore.Core.Storage;
+
+namespace ShuruStore.Commands;
+
+/// <summary>Garbage-collects a chunk store: removes every chunk no given index, state file or
+/// running server of this session references, unless it is younger than the grace period.</summary>
+[Cmdlet(VerbsCommon.Remove, "ShuruUnusedChunk", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(ShuruCollectionResult))]
+public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
+{
+    private readonly List<string> _indexes = [];
+
+    /// <summary>The chunk store to collect.</summary>
+    [Parameter(Position = 0, Mandatory = true)]
+    [ValidateNotNullOrEmpty]
+    public string CasPath { get; set; } = null!;
+
+    /// <summary>Indexes whose chunks (and their chains' chunks) are kept; FullName from the pipeline.</summary>
+    [Parameter(Position = 1, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName")]
+    [ValidateNotNullOrEmpty]
+    public string[]? IndexPath { get; set; }
+
+    /// <summary>Live-state files whose chunks are kept (servers started with -StatePath that are not running).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? StatePath { get; set; }
+
+    /// <summary>Chunks written more recently than this are kept.</summary>
+    [Parameter]
+    public TimeSpan GracePeriod { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Collect even though nothing is kept: no index, no state file, no running server.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    /// <inheritdoc />
+    protected override void ProcessRecord()
+    {
+        if (IndexPath is not null) foreach (string p in IndexPath) _indexes.Add(Resolve(p));
+    }
+
+    /// <inheritdoc />
+    protected override void EndProcessing()
+    {
+        string cas = Resolve(CasPath);
+        if (GracePeriod < TimeSpan.Zero)
+            ThrowTerminatingError(ShuruErrors.Create("InvalidArgument", ErrorCategory.InvalidArgument, GracePeriod, "-GracePeriod cannot be negative."));
+
+        // Every running chunk-store server of this session on this store is a root, asked again before each deletion.
+        var servers = ServerRegistry.List(Runspace.DefaultRunspace)
+            .Where(s => s.Engine.Disk is { } d && string.Equals(d.CasPath, cas, StringComparison.Ordinal) && s.State == Core.Nbd.NbdServerState.Running)
+            .ToList();
+        var live = servers.Select(s => s.Engine.Disk!).Select(d => (Func<IReadOnlyCollection<ChunkHash>>)d.GetReferencedChunks).ToList();
+        var states = (StatePath ?? []).Select(Resolve).ToList();
+        if (_indexes.Count == 0 && states.Count == 0 && live.Count == 0 && !Force)
+        {
+            ThrowTerminatingError(ShuruErrors.Create("NoChunksToKeep", ErrorCategory.InvalidOperation, cas,
+                $"Nothing references chunks in '{cas}': no -IndexPath, no -StatePath and no running server of this session uses it, so every chunk would be removed. " +
+                "Give the indexes to keep (Get-ChildItem *.idx | Remove-ShuruUnusedChunk -CasPath ...), or use -Force to empty the store."));
+        }
+        var options = new GarbageCollectionOptions
+        {
+            CasPath = cas,
+            IndexPaths = _indexes.Distinct(StringComparer.Ordinal).ToList(),
+            StatePaths = states,
+            LiveReferences = live,
+            GracePeriod = GracePeriod,
+        };
+        GarbageCollectionPlan? plan = null;
+        if (!Run(cas, () => plan = GarbageCollector.Plan(options, Progress(4), Cancel))) return;
+        string[] names = [.. servers.Select(s => s.Name)];
+        WriteVerbose($"{plan!.ChunksScanned} chunks in '{cas}': {plan.ChunksReferenced} referenced by {options.IndexPaths.Count} indexes, " +
+                     $"{states.Count} state files and {servers.Count} running servers; {plan.ChunksSpared} unreferenced but younger than {GracePeriod}; " +
+                     $"{plan.Unused.Count} unused ({ByteSize.Format(plan.BytesUnused)}).");
+        GarbageCollectionResult? result = plan.ToResult();
+        // Asked even with nothing to remove: the sweep also puts back chunks an interrupted collection set aside.
+        if (ShouldProcess(cas, $"Remove {plan.Unused.Count} unused chunks ({ByteSize.Format(plan.BytesUnused)}); keep {plan.ChunksReferenced} referenced and {plan.ChunksSpared} younger than {GracePeriod}"))
+        {
+            if (!Run(cas, () => result = GarbageCollector.Sweep(plan, options, u => WriteVerbose($"Removed chunk {u.Hash} ({ByteSize.Format(u.Length)})."), Progress(4), Cancel)))
+                return;
+        }
+        WriteObject(new ShuruCollectionResult
+        {
+            CasPath = cas, WhatIf = result!.Planned, ChunksScanned = result.ChunksScanned, ChunksReferenced = result.ChunksReferenced,
+            ChunksSpared = result.ChunksSpared, ChunksUnused = result.ChunksUnused, BytesUnused = result.BytesUnused,
+            ChunksRemoved = result.ChunksRemoved, BytesRemoved = result.BytesRemoved, ChunksRescued = result.ChunksRescued,
+            LiveServers = names, Duration = result.Elapsed,
+        });
+    }
+}
