@@ -112,11 +112,19 @@ function Invoke-Build {
     Write-Host "Staged $($manifest.Name) $($manifest.Version) into $Staged"
 }
 
-# Parses an xunit TRX file into pass/fail/skip counts.
-function Read-TrxCounts([string] $Path) {
+# Parses an xunit TRX file into pass/fail/skip counts. A run that did not complete (the test host
+# crashed or was aborted) counts one failure more, even when every recorded test passed.
+function Read-TrxCounts([string] $Path, [int] $ExitCode) {
     [xml] $trx = Get-Content -Raw $Path
-    $c = $trx.TestRun.ResultSummary.Counters
-    [pscustomobject]@{ Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout; Skipped = [int]$c.notExecuted }
+    $summary = $trx.TestRun.ResultSummary
+    $c = $summary.Counters
+    $failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted
+    if (($summary.outcome -notin 'Completed', 'Failed' -or $ExitCode -ne 0) -and $failed -eq 0) {
+        Write-Warning "${Path}: outcome '$($summary.outcome)', exit code ${ExitCode}: counted as a failure"
+        $failed = 1
+    }
+    if ($summary.outcome -eq 'Failed' -and $failed -eq 0) { $failed = 1 }
+    [pscustomobject]@{ Passed = [int]$c.passed; Failed = $failed; Skipped = [int]$c.notExecuted }
 }
 
 function Invoke-Test {
@@ -133,9 +141,10 @@ function Invoke-Test {
             # A failing test must not stop the run: the summary line counts it. Exit code is read from the TRX.
             & dotnet test (Join-Path $Root $project) -c $Configuration --no-build --nologo `
                 --logger "trx;LogFileName=$name.trx" --logger 'console;verbosity=normal' --results-directory $resultsDir
+            $exitCode = $LASTEXITCODE
             $trxPath = Join-Path $resultsDir "$name.trx"
-            if (-not (Test-Path $trxPath)) { throw "dotnet test for $name produced no results (exit code $LASTEXITCODE)" }
-            $results.Add((Read-TrxCounts $trxPath))
+            if (-not (Test-Path $trxPath)) { throw "dotnet test for $name produced no results (exit code $exitCode)" }
+            $results.Add((Read-TrxCounts $trxPath $exitCode))
         }
     }
 

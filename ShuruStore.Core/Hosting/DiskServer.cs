@@ -98,24 +98,26 @@ public sealed class DiskServer : IDisposable
     /// </summary>
     public void Stop()
     {
+        // The whole stop runs under the lock so a second caller (a runspace closing while the
+        // process exits, say) returns only once the disk is flushed and closed, never mid-flush.
         lock (_stopLock)
         {
             if (_stopped) return;
-            _stopped = true;
-        }
-        try
-        {
-            Server.Stop();
-        }
-        finally
-        {
             try
             {
-                if ((Device.Capabilities & BlockDeviceCapabilities.ReadOnly) == 0) Device.Flush();
+                Server.Stop();
             }
             finally
             {
-                Device.Dispose();
+                _stopped = true;
+                try
+                {
+                    if ((Device.Capabilities & BlockDeviceCapabilities.ReadOnly) == 0) Device.Flush();
+                }
+                finally
+                {
+                    Device.Dispose();
+                }
             }
         }
     }

@@ -43,9 +43,9 @@ public sealed class IndexChain
     {
         var seen = new HashSet<string>(StringComparer.Ordinal) { System.IO.Path.GetFullPath(indexPath) };
         var parents = new List<(string, ChunkIndexFile)>();
-        string? basePath = index.FallbackPath;
-        var current = index;
         string currentPath = System.IO.Path.GetFullPath(indexPath);
+        string? basePath = ResolveAgainst(index.FallbackPath, currentPath);
+        var current = index;
         while (current.ParentPath is { } p)
         {
             // Relative parent paths are resolved against the child's directory (shuru stores absolute ones).
@@ -63,10 +63,15 @@ public sealed class IndexChain
                     $"index '{currentPath}' names parent '{full}', which does not exist", full, e);
             }
             parents.Add((full, parent));
-            basePath ??= parent.FallbackPath;
+            basePath ??= ResolveAgainst(parent.FallbackPath, full);
             current = parent;
             currentPath = full;
         }
         return (parents, basePath);
     }
+
+    /// <summary>A path stored in an index, made absolute against the folder of the index that names
+    /// it (never the process working directory, which in pwsh is not even the user's location).</summary>
+    private static string? ResolveAgainst(string? stored, string namingIndexPath) =>
+        string.IsNullOrEmpty(stored) ? null : System.IO.Path.GetFullPath(stored, System.IO.Path.GetDirectoryName(namingIndexPath)!);
 }

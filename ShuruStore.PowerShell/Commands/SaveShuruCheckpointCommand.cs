@@ -40,8 +40,15 @@ public sealed class SaveShuruCheckpointCommand : PSCmdlet
         var server = Server;
         if (ParameterSetName == NameSet)
         {
-            server = ServerSelection.ByName(this, ServerRegistry.List(Runspace.DefaultRunspace), [Name]).FirstOrDefault()!;
-            if (server is null) return;
+            // -Name names exactly one server: no wildcards, so a pattern can never pick one at random.
+            server = ServerRegistry.List(Runspace.DefaultRunspace)
+                .FirstOrDefault(s => string.Equals(s.Name, Name, StringComparison.OrdinalIgnoreCase))!;
+            if (server is null)
+            {
+                WriteError(ShuruErrors.Create(ShuruErrors.ServerNotFound, ErrorCategory.ObjectNotFound, Name,
+                    $"No ShuruStore server named '{Name}' runs in this session. Get-ShuruNbdServer lists the running ones."));
+                return;
+            }
         }
         if (server.State != Core.Nbd.NbdServerState.Running)
         {

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using ShuruStore.Core;
+using ShuruStore.Core.BlockDevices;
 
 namespace ShuruStore.Commands;
 
@@ -47,6 +48,10 @@ internal static class ShuruErrors
     public static ErrorRecord FromUnexpected(Exception e, object? target) => e switch
     {
         ShuruStoreException s => From(s, target),
+        BlockDeviceException { Error: BlockDeviceError.NoSpace } =>
+            new ErrorRecord(e, nameof(ShuruErrorKind.NoSpace), ErrorCategory.WriteError, target),
+        BlockDeviceException { Error: BlockDeviceError.Permission } =>
+            new ErrorRecord(e, "AccessDenied", ErrorCategory.PermissionDenied, target),
         UnauthorizedAccessException => new ErrorRecord(e, "AccessDenied", ErrorCategory.PermissionDenied, target),
         FileNotFoundException or DirectoryNotFoundException => new ErrorRecord(e, "PathNotFound", ErrorCategory.ObjectNotFound, target),
         IOException => new ErrorRecord(e, nameof(ShuruErrorKind.IOError), ErrorCategory.DeviceError, target),

@@ -103,8 +103,15 @@ public sealed class ShuruNbdServer : IDisposable
     public void Stop()
     {
         ServerRegistry.Forget(this);
-        _engine.Server.Event -= OnServerEvent;
-        _engine.Stop();
+        try
+        {
+            _engine.Stop();
+        }
+        finally
+        {
+            // Unsubscribe only now, so the last events (clients closed, stopped) reach -Verbose.
+            _engine.Server.Event -= OnServerEvent;
+        }
     }
 
     /// <inheritdoc />
