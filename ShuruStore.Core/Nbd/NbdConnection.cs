@@ -73,6 +73,14 @@ internal sealed class NbdConnection
         }
     }
 
+    /// <summary>Waits, without a deadline, until no request runs on the device any more. Called
+    /// after <see cref="Abort"/> so the device is never closed under a running request.</summary>
+    public void WaitDrained(TimeSpan bound)
+    {
+        var deadline = DateTime.UtcNow + bound;
+        WaitIdle(deadline);
+    }
+
     /// <summary>Closes the socket, which ends the reader loop; in-flight work is abandoned
     /// (its replies are dropped).</summary>
     public void Abort()
@@ -84,6 +92,7 @@ internal sealed class NbdConnection
 
     private void Run()
     {
+        NbdServer.EnterServerThread();
         string endReason = "client disconnected";
         try
         {
@@ -203,8 +212,12 @@ internal sealed class NbdConnection
     /// <summary>Runs one request on a thread-pool thread. No lock is held while the device works.</summary>
     internal void Execute(NbdRequest r)
     {
+        NbdServer.EnterServerThread();
         try
         {
+            // After Abort the client is gone and the device may be about to close: queued work
+            // is dropped instead of touching the device.
+            if (_abandon) return;
             uint error = Validate(r, out string? message);
             if (error != 0)
             {
@@ -227,6 +240,7 @@ internal sealed class NbdConnection
         {
             if (r.Payload is not null) ArrayPool<byte>.Shared.Return(r.Payload);
             ReleaseSlot(r.Cost);
+            NbdServer.LeaveServerThread();
         }
     }
 
@@ -270,7 +284,8 @@ internal sealed class NbdConnection
         if (r.Offset > size || r.Length > size - r.Offset)
         {
             message = $"request [{r.Offset}, +{r.Length}) lies beyond the end of the {size}-byte export";
-            return r.Type == CmdWrite ? ENOSPC : EINVAL;
+            // Write-type requests past the end are ENOSPC (proto.md); reads, trims and the rest EINVAL.
+            return r.Type is CmdWrite or CmdWriteZeroes ? ENOSPC : EINVAL;
         }
         return 0;
     }

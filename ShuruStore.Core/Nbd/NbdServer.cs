@@ -93,32 +93,60 @@ public sealed class NbdServer : IDisposable
     /// threads are joined and the socket file is removed. Idempotent.</summary>
     public void Stop()
     {
+        bool anotherStopRuns;
         lock (_stateLock)
         {
             if (_state is NbdServerState.Stopped) return;
             if (_state is NbdServerState.Created)
             {
                 _state = NbdServerState.Stopped;
+                _stoppedEvent.Set();
                 return;
             }
+            anotherStopRuns = _state is NbdServerState.Stopping;
             _state = NbdServerState.Stopping;
-            Raise(NbdServerEventKind.Stopping, $"stopping; {_connections.Count} connection(s) open");
-
-            try { _listener?.Dispose(); } catch (Exception) { /* closing anyway */ }
-            // A handler of Event may call Stop from a server thread: never join ourselves.
-            if (_acceptThread is not null && _acceptThread != Thread.CurrentThread) _acceptThread.Join();
-
-            var deadline = DateTime.UtcNow + Options.ShutdownGrace;
-            var conns = _connections.Values.ToArray();
-            foreach (var c in conns) c.WaitIdle(deadline);
-            foreach (var c in conns) c.Abort();
-            foreach (var c in conns)
-                if (c.Thread != Thread.CurrentThread) c.Thread.Join();
-            RemoveSocketFile();
-            _state = NbdServerState.Stopped;
         }
+        if (anotherStopRuns)
+        {
+            // A server thread (an Event handler) must not wait for the other Stop, which joins
+            // this very thread; any other caller returns only once the server is really down.
+            if (t_serverThreadDepth == 0) _stoppedEvent.Wait();
+            return;
+        }
+
+        // No lock from here on: connection threads raise events (whose handlers may call Stop)
+        // while they end, and they are joined below.
+        Raise(NbdServerEventKind.Stopping, $"stopping; {_connections.Count} connection(s) open");
+        try { _listener?.Dispose(); } catch (Exception) { /* closing anyway */ }
+        if (_acceptThread is not null && _acceptThread != Thread.CurrentThread) _acceptThread.Join();
+
+        var deadline = DateTime.UtcNow + Options.ShutdownGrace;
+        var conns = _connections.Values.ToArray();
+        foreach (var c in conns) c.WaitIdle(deadline);
+        foreach (var c in conns) c.Abort();
+        foreach (var c in conns)
+            if (c.Thread != Thread.CurrentThread) c.Thread.Join();
+        // Requests already on the device finish before Stop returns, so the owner can close the
+        // device safely (queued ones see the abort and skip the device).
+        if (t_serverThreadDepth == 0)
+            foreach (var c in conns) c.WaitDrained(DrainBound);
+        RemoveSocketFile();
+        lock (_stateLock) _state = NbdServerState.Stopped;
+        _stoppedEvent.Set();
         Raise(NbdServerEventKind.Stopped, "stopped");
     }
+
+    /// <summary>How long Stop waits for device calls still running after the clients are gone.</summary>
+    private static readonly TimeSpan DrainBound = TimeSpan.FromSeconds(30);
+
+    private readonly ManualResetEventSlim _stoppedEvent = new(false);
+
+    /// <summary>Nesting depth of server work on this thread (connection readers, request workers):
+    /// lets Stop tell a call from its own threads from a call by the owner.</summary>
+    [ThreadStatic] private static int t_serverThreadDepth;
+
+    internal static void EnterServerThread() => t_serverThreadDepth++;
+    internal static void LeaveServerThread() => t_serverThreadDepth--;
 
     public void Dispose() => Stop();
 
@@ -131,6 +159,7 @@ public sealed class NbdServer : IDisposable
 
     private void AcceptLoop()
     {
+        EnterServerThread();
         while (true)
         {
             Socket client;

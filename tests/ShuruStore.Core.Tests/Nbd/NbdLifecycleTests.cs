@@ -158,6 +158,36 @@ public class NbdLifecycleTests
     }
 
     [Fact]
+    public void Owner_stop_does_not_deadlock_with_a_handler_that_stops_on_connection_close()
+    {
+        using var t = new NbdTestServer();
+        t.Server.Event += (_, e) =>
+        {
+            if (e.Kind == NbdServerEventKind.ConnectionClosed) t.Server.Stop();
+        };
+        using var c = t.Client();
+        c.ReadGreeting();
+        // The owner's Stop closes the connection; the handler's Stop runs on the connection
+        // thread that the owner's Stop joins. A generous bound detects a hang, not slowness.
+        var stop = Task.Run(() => t.Server.Stop());
+        Assert.True(stop.Wait(TimeSpan.FromSeconds(30)), "Stop deadlocked with a handler that stops the server");
+        Assert.Equal(NbdServerState.Stopped, t.Server.State);
+    }
+
+    [Fact]
+    public void A_second_stop_returns_only_when_the_server_is_down()
+    {
+        using var t = new NbdTestServer();
+        using var c = t.Client();
+        c.ReadGreeting();
+        var first = Task.Run(() => t.Server.Stop());
+        t.Server.Stop();
+        Assert.Equal(NbdServerState.Stopped, t.Server.State);
+        Assert.False(File.Exists(t.SocketPath));
+        Assert.True(first.Wait(TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
     public void Negotiation_failures_are_reported_as_events()
     {
         using var t = new NbdTestServer();

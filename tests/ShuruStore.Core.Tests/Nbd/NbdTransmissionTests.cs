@@ -41,7 +41,7 @@ public class NbdTransmissionTests
         c.SendRequest(Trim, Size, 1, cookie: 3);
         Assert.Equal(22u, c.ReadReply().Error);
         c.SendRequest(Zero, ulong.MaxValue - 5, 10, cookie: 4);
-        Assert.Equal(22u, c.ReadReply().Error);
+        Assert.Equal(28u, c.ReadReply().Error); // write-type: ENOSPC
         c.SendRequest(Cache, Size + 1, 0, cookie: 5);
         Assert.Equal(22u, c.ReadReply().Error);
         c.SendRequest(Write, ulong.MaxValue, 1, cookie: 6, payload: [1]);

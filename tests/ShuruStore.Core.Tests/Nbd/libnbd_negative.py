@@ -40,7 +40,7 @@ MiB = 1024 * 1024
 expect_errno("read past end", errno.EINVAL, lambda: h.pread(1024, size - 512))
 expect_errno("write past end", errno.ENOSPC, lambda: h.pwrite(b"x" * 1024, size - 512))
 expect_errno("trim past end", errno.EINVAL, lambda: h.trim(1024, size - 512))
-expect_errno("zero past end", errno.EINVAL, lambda: h.zero(1024, size))
+expect_errno("zero past end", errno.ENOSPC, lambda: h.zero(1024, size))
 expect_errno("cache past end", errno.EINVAL, lambda: h.cache(1024, size))
 expect_errno("block status past end", errno.EINVAL, lambda: h.block_status(1024, size, lambda *a: 0))
 expect_ok("zero-length read", lambda: h.pread(0, 0))
