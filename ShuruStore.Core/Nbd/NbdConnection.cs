@@ -100,7 +100,10 @@ internal sealed class NbdConnection
             // handler may even call Stop() without the server joining an unstarted thread.
             _server.Raise(NbdServerEventKind.ConnectionOpened, $"connection {Id} opened", Id);
             var handshake = new NbdHandshake(_socket, _device, _options, () => _stopping);
+            // Negotiation is bounded in time; transmission is not (a VM may sit idle for hours).
+            _socket.ReceiveTimeout = (int)Math.Min(int.MaxValue, _options.NegotiationTimeout.TotalMilliseconds);
             _session = handshake.Run();
+            _socket.ReceiveTimeout = 0;
             if (_session is null)
             {
                 _server.Raise(NbdServerEventKind.NegotiationFailed, $"connection {Id}: negotiation ended: {handshake.FailureReason}", Id);

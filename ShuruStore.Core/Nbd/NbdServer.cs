@@ -176,6 +176,13 @@ public sealed class NbdServer : IDisposable
                 client.Dispose();
                 return;
             }
+            if (_connections.Count >= Options.MaxConnections)
+            {
+                Raise(NbdServerEventKind.NegotiationFailed,
+                    $"connection refused: {Options.MaxConnections} clients are already connected (the limit)");
+                client.Dispose();
+                continue;
+            }
             long id = Interlocked.Increment(ref _nextId);
             Interlocked.Increment(ref _totalConnections);
             var conn = new NbdConnection(this, client, id);

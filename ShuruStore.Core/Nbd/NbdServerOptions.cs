@@ -19,4 +19,13 @@ public sealed class NbdServerOptions
 
     /// <summary>How long <see cref="NbdServer.Stop"/> waits for in-flight requests.</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Most clients served at once; further connections are closed at once. Each
+    /// connection costs a thread and up to 64 MiB of requests in flight, so this bounds what
+    /// clients can make the server hold.</summary>
+    public int MaxConnections { get; init; } = 64;
+
+    /// <summary>How long a client may take between handshake messages before the server gives up
+    /// on it (a client that connects and says nothing must not hold a thread forever).</summary>
+    public TimeSpan NegotiationTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }

@@ -132,6 +132,12 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
             return;
         }
 
+        if (ParameterSetName == ChunkStoreSet && !ReadOnly && StatePath is null)
+        {
+            // As in shuru, the live map of an un-checkpointed disk lives in memory only.
+            WriteWarning($"Server '{name}' keeps its live disk map in memory only: writes not saved with Save-ShuruCheckpoint " +
+                         "are lost when it stops or crashes, even after the guest's FLUSH. Use -StatePath to keep them durable.");
+        }
         var handle = new ShuruNbdServer(name, engine, runspace);
         ServerRegistry.Add(runspace, handle);
         WriteVerbose($"Server '{name}' serves {what} ({ByteSize.Format(handle.DiskSize)}) at {handle.Uri}");

@@ -48,6 +48,16 @@ Describe 'A VM disk from a base image' {
         } finally { $r | Stop-ShuruNbdServer -Confirm:$false }
     }
 
+    It 'warns that a writable disk without -StatePath keeps its live map in memory only' {
+        $s = Start-ShuruNbdServer $Base $Cas -SocketPath (Join-Path $Dir 'warn.sock') -Name warned -WarningVariable w -WarningAction SilentlyContinue
+        $s | Stop-ShuruNbdServer -Confirm:$false
+        $w | Should -HaveCount 1
+        "$w" | Should -Match 'StatePath'
+        $t = Start-ShuruNbdServer $Base $Cas -SocketPath (Join-Path $Dir 'warn.sock') -StatePath (Join-Path $Dir 'warn.state') -WarningVariable w2 -WarningAction SilentlyContinue
+        $t | Stop-ShuruNbdServer -Confirm:$false
+        $w2 | Should -HaveCount 0
+    }
+
     It 'grows the disk with -DiskSize 32MB and never shrinks it' {
         $s = Start-ShuruNbdServer $Base $Cas -SocketPath (Join-Path $Dir 'g.sock') -DiskSize 32MB -Name grown
         $s.DiskSize | Should -Be 32MB

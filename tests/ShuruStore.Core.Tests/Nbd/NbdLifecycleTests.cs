@@ -188,6 +188,35 @@ public class NbdLifecycleTests
     }
 
     [Fact]
+    public void Clients_past_the_connection_limit_are_closed_and_the_others_keep_working()
+    {
+        using var t = new NbdTestServer(maxConnections: 2);
+        using var a = t.Client();
+        a.ReadGreeting();
+        using var b = t.Client();
+        b.ReadGreeting();
+        using var refused = t.Client();
+        Assert.True(refused.IsClosedByServer());
+        lock (t.Events) Assert.Contains(t.Events, e => e.Message.Contains("limit"));
+        a.Dispose();
+        // A slot frees when a client leaves.
+        SpinWait.SpinUntil(() => t.Server.GetStatistics().ActiveConnections < 2, TimeSpan.FromSeconds(20));
+        using var next = t.Client().Connect(structured: false);
+    }
+
+    [Fact]
+    public void A_client_that_stalls_during_negotiation_is_dropped()
+    {
+        using var t = new NbdTestServer(negotiationTimeout: TimeSpan.FromMilliseconds(300));
+        using var c = t.Client();
+        c.ReadGreeting();
+        // Sends nothing more: the server must give up on it instead of holding its thread forever.
+        Assert.True(c.IsClosedByServer());
+        SpinWait.SpinUntil(() => t.Server.GetStatistics().ActiveConnections == 0, TimeSpan.FromSeconds(20));
+        Assert.Equal(0, t.Server.GetStatistics().ActiveConnections);
+    }
+
+    [Fact]
     public void Negotiation_failures_are_reported_as_events()
     {
         using var t = new NbdTestServer();

@@ -6,7 +6,8 @@ namespace ShuruStore.Core.Tests.Nbd;
 /// <summary>A server on a fresh short socket path in its own temp directory.</summary>
 internal sealed class NbdTestServer : IDisposable
 {
-    public NbdTestServer(IBlockDevice? device = null, string? description = null, TimeSpan? grace = null, bool start = true)
+    public NbdTestServer(IBlockDevice? device = null, string? description = null, TimeSpan? grace = null, bool start = true,
+        int maxConnections = 64, TimeSpan? negotiationTimeout = null)
     {
         Dir = Path.Combine("/tmp", "nbdt-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(Dir);
@@ -16,6 +17,8 @@ internal sealed class NbdTestServer : IDisposable
             SocketPath = Path.Combine(Dir, "s.sock"),
             Description = description,
             ShutdownGrace = grace ?? TimeSpan.FromSeconds(5),
+            MaxConnections = maxConnections,
+            NegotiationTimeout = negotiationTimeout ?? TimeSpan.FromSeconds(30),
         });
         Server.Event += (_, e) => { lock (Events) Events.Add(e); };
         if (start) Server.Start();
