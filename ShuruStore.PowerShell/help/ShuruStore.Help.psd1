@@ -43,7 +43,10 @@
     }
     'Stop-ShuruNbdServer' = @{
         Synopsis    = 'Stops NBD servers of this session cleanly.'
-        Description = @('Stops accepting clients, lets requests in flight finish (requests arriving meanwhile get ESHUTDOWN), closes the connections, removes the socket file, then flushes the disk and closes it. A stopped server is forgotten by the session.')
+        Description = @(
+            'Stops accepting clients, lets requests in flight finish (requests arriving meanwhile get ESHUTDOWN), closes the connections, removes the socket file, then flushes the disk and closes it. A stopped server is forgotten by the session.'
+            'A chunk-store disk started without -StatePath keeps its live map in memory only, as shuru does: save a checkpoint with Save-ShuruCheckpoint before stopping it, or the writes since the last checkpoint are gone.'
+        )
         Parameters  = @{
             Server   = 'Server handles to stop, typically from the pipeline.'
             Name     = 'Names of servers to stop. Wildcards are permitted.'
