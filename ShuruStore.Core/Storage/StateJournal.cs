@@ -191,17 +191,33 @@ internal sealed class StateJournal : IDisposable
     /// <summary>Replaces this journal by a compacted one.</summary>
     public void Compact(Header header, IEnumerable<(long Chunk, ChunkHash? Hash)> snapshot)
     {
-        var fresh = Create(_path, header, snapshot);
+        StateJournal fresh;
+        try
+        {
+            fresh = Create(_path, header, snapshot);
+        }
+        catch (Exception e)
+        {
+            // The new file may already have replaced the old one on disk, in which case appends
+            // to the old (now unlinked) file would be answered and then lost. Refuse them all.
+            _brokenReason = $"compacting the live-state file '{_path}' failed ({e.Message}); restart the server to resume from it";
+            throw;
+        }
         _file.Dispose();
         _file = fresh._file;
         RecordCount = fresh.RecordCount;
     }
+
+    /// <summary>Set when a failed compaction left this object writing to a file that may no longer
+    /// be the one on disk.</summary>
+    private string? _brokenReason;
 
     /// <summary>Appends records and fsyncs. On failure the file is cut back to where it was so a
     /// half-written record never sits in front of later ones.</summary>
     public void Append(IReadOnlyList<(long Chunk, ChunkHash? Hash)> records)
     {
         if (records.Count == 0) return;
+        if (_brokenReason is not null) throw new IOException(_brokenReason);
         long start = _file.Position;
         var buf = new byte[records.Count * RecordSize];
         for (int i = 0; i < records.Count; i++) EncodeRecord(buf.AsSpan(i * RecordSize, RecordSize), records[i].Chunk, records[i].Hash);
