@@ -15,6 +15,8 @@ internal static partial class NativeIO
     private static partial int fsync(int fd);
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int syncfs(int fd);
 
     private const int O_RDONLY = 0;
     private const int O_DIRECTORY_LINUX = 0x10000;
@@ -31,6 +33,24 @@ internal static partial class NativeIO
         {
             if (fsync(fd) != 0)
                 throw new IOException($"fsync of directory '{dir}' failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+        finally { close(fd); }
+    }
+
+    /// <summary>Whether <see cref="SyncFileSystemOf"/> is available (Linux <c>syncfs</c>).</summary>
+    public static bool HasSyncFs => OperatingSystem.IsLinux();
+
+    /// <summary>Linux <c>syncfs</c> on the filesystem holding <paramref name="dir"/>: one call makes
+    /// every file written there so far durable (data and metadata), far cheaper than one fsync per
+    /// small file. Since Linux 5.8 it reports writeback errors of that filesystem.</summary>
+    public static void SyncFileSystemOf(string dir)
+    {
+        int fd = open(dir, O_RDONLY | O_DIRECTORY_LINUX);
+        if (fd < 0) throw new IOException($"cannot open directory '{dir}' to syncfs it (errno {Marshal.GetLastPInvokeError()})");
+        try
+        {
+            if (syncfs(fd) != 0)
+                throw new IOException($"syncfs of '{dir}' failed (errno {Marshal.GetLastPInvokeError()})");
         }
         finally { close(fd); }
     }
