@@ -774,13 +774,14 @@ public sealed class CowDisk : IBlockDevice
         long end = Math.Min(Size, offset + length);
         const long MaxChunksPerCall = 1 << 20; // the client asks again for the rest
         long pos = offset;
+        var baseRun = new BaseDataRun();
         ExtentFlags? runFlags = null;
         long runStart = offset;
         for (long scanned = 0; pos < end && scanned < MaxChunksPerCall; scanned++)
         {
             long chunk = pos / CS;
             long next = Math.Min(end, (chunk + 1) * CS);
-            var f = Classify(chunk);
+            var f = Classify(chunk, ref baseRun);
             if (runFlags != f)
             {
                 if (runFlags is { } rf) extents.Add(new Extent(pos - runStart, rf));
@@ -792,7 +793,40 @@ public sealed class CowDisk : IBlockDevice
         else extents.Add(new Extent(Math.Max(1, end - offset), ExtentFlags.Hole | ExtentFlags.Zero));
     }
 
-    private ExtentFlags Classify(long chunk)
+    /// <summary>The base image's next data run [Start, End) at or after the last chunk asked
+    /// about, from SEEK_DATA / SEEK_HOLE; End == 0 means not looked up yet.</summary>
+    private struct BaseDataRun
+    {
+        public long Start, End;
+        public bool Unknown; // lseek unsupported: every base chunk counts as data
+    }
+
+    /// <summary>Whether the base has data in a chunk (a chunk entirely in a hole of a sparse base
+    /// reads as zeros, so BLOCK_STATUS may call it a hole and sparse copies skip it).</summary>
+    private bool BaseHasData(long chunk, ref BaseDataRun run)
+    {
+        if (!OperatingSystem.IsLinux() || run.Unknown) return true;
+        long start = chunk * CS, end = Math.Min(start + CS, _baseLength);
+        if (start >= run.End)
+        {
+            int fd = (int)_base!.DangerousGetHandle();
+            long ds = LinuxFileCalls.lseek(fd, start, LinuxFileCalls.SEEK_DATA);
+            if (ds < 0)
+            {
+                if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != LinuxFileCalls.ENXIO) { run.Unknown = true; return true; }
+                run.Start = run.End = long.MaxValue; // no data from here to the end
+            }
+            else
+            {
+                long de = LinuxFileCalls.lseek(fd, ds, LinuxFileCalls.SEEK_HOLE);
+                run.Start = ds;
+                run.End = de < 0 ? long.MaxValue : Math.Max(de, ds + 1);
+            }
+        }
+        return run.Start < end;
+    }
+
+    private ExtentFlags Classify(long chunk, ref BaseDataRun baseRun)
     {
         lock (Stripe(chunk))
         {
@@ -803,7 +837,7 @@ public sealed class CowDisk : IBlockDevice
         }
         foreach (var (_, p) in _parents)
             if (p.EntryAt(chunk) is { } ph) return ph.IsZeroChunk ? ExtentFlags.Zero : ExtentFlags.Data;
-        return _base is not null && chunk * CS < _baseLength ? ExtentFlags.Data : ExtentFlags.Hole | ExtentFlags.Zero;
+        return _base is not null && chunk * CS < _baseLength && BaseHasData(chunk, ref baseRun) ? ExtentFlags.Data : ExtentFlags.Hole | ExtentFlags.Zero;
     }
 
     // ---- lifetime ----
