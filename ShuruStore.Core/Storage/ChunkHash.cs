@@ -100,12 +100,8 @@ public readonly struct ChunkHash : IEquatable<ChunkHash>
     {
         Span<byte> raw = stackalloc byte[Size];
         CopyTo(raw);
-        const string digits = "0123456789abcdef";
-        for (int i = 0; i < Size; i++)
-        {
-            dest[2 * i] = (byte)digits[raw[i] >> 4];
-            dest[2 * i + 1] = (byte)digits[raw[i] & 15];
-        }
+        if (!Convert.TryToHexStringLower(raw, dest[..HexLength], out _))
+            throw new ArgumentException("the destination needs 64 bytes", nameof(dest));
     }
 
     /// <summary>The 64 lowercase hex characters (the chunk's file name).</summary>
