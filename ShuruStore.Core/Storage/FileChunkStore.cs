@@ -120,6 +120,7 @@ public sealed class FileChunkStore : IChunkStore
         var temps = new List<(int Index, string Tmp, string Path)>(chunks.Count);
         var seen = new Dictionary<ChunkHash, int>();
         var duplicates = new List<(int Index, int First)>();
+        int dirFd = NativeIO.OpenForSyncFs(ChunksPath); // before the writes, see OpenForSyncFs
         try
         {
             for (int i = 0; i < chunks.Count; i++)
@@ -137,7 +138,7 @@ public sealed class FileChunkStore : IChunkStore
             int created = 0;
             if (temps.Count > 0)
             {
-                NativeIO.SyncFileSystemOf(ChunksPath); // every temp file above is now durable
+                NativeIO.SyncFileSystem(dirFd, ChunksPath); // every temp file above is now durable
                 BeforeBatchRename?.Invoke();
                 foreach (var (index, tmp, path) in temps)
                 {
@@ -163,6 +164,7 @@ public sealed class FileChunkStore : IChunkStore
                 if (!stored[index]) try { File.Delete(tmp); } catch { /* ignored by readers anyway */ }
             throw;
         }
+        finally { NativeIO.CloseFd(dirFd); }
     }
 
     public void Sync()

@@ -37,23 +37,30 @@ internal static partial class NativeIO
         finally { close(fd); }
     }
 
-    /// <summary>Whether <see cref="SyncFileSystemOf"/> is available (Linux <c>syncfs</c>).</summary>
+    /// <summary>Whether <see cref="SyncFileSystem"/> is available (Linux <c>syncfs</c>).</summary>
     public static bool HasSyncFs => OperatingSystem.IsLinux();
 
-    /// <summary>Linux <c>syncfs</c> on the filesystem holding <paramref name="dir"/>: one call makes
-    /// every file written there so far durable (data and metadata), far cheaper than one fsync per
-    /// small file. Since Linux 5.8 it reports writeback errors of that filesystem.</summary>
-    public static void SyncFileSystemOf(string dir)
+    /// <summary>Opens a directory for <see cref="SyncFileSystem"/>. Open it <em>before</em> writing
+    /// the files it must make durable: <c>syncfs</c> reports a writeback error only to descriptors
+    /// opened before the error happened (Linux 5.8+), so background writeback failing on a file
+    /// written earlier is never missed.</summary>
+    public static int OpenForSyncFs(string dir)
     {
         int fd = open(dir, O_RDONLY | O_DIRECTORY_LINUX);
         if (fd < 0) throw new IOException($"cannot open directory '{dir}' to syncfs it (errno {Marshal.GetLastPInvokeError()})");
-        try
-        {
-            if (syncfs(fd) != 0)
-                throw new IOException($"syncfs of '{dir}' failed (errno {Marshal.GetLastPInvokeError()})");
-        }
-        finally { close(fd); }
+        return fd;
     }
+
+    /// <summary>Linux <c>syncfs</c> on the filesystem of <paramref name="fd"/>: one call makes every
+    /// file written there durable (data and metadata), far cheaper than one fsync per small file.</summary>
+    public static void SyncFileSystem(int fd, string dir)
+    {
+        if (syncfs(fd) != 0)
+            throw new IOException($"syncfs of '{dir}' failed (errno {Marshal.GetLastPInvokeError()})");
+    }
+
+    /// <summary>Closes a descriptor from <see cref="OpenForSyncFs"/>.</summary>
+    public static void CloseFd(int fd) => close(fd);
 
     /// <summary>Publishes a file atomically: writes a recognisable temp file next to it, fsyncs it,
     /// renames it over <paramref name="path"/> and fsyncs the directory. Readers see the old file
