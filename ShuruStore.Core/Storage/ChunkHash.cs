@@ -72,13 +72,10 @@ public readonly struct ChunkHash : IEquatable<ChunkHash>
     {
         hash = default;
         if (text.Length != HexLength) return false;
+        // Vectorised hex decoding; it also accepts upper case, which a chunk name must not use.
+        if (text.IndexOfAnyInRange((byte)'A', (byte)'F') >= 0) return false;
         Span<byte> raw = stackalloc byte[Size];
-        for (int i = 0; i < Size; i++)
-        {
-            int hi = Nibble((char)text[2 * i]), lo = Nibble((char)text[2 * i + 1]);
-            if ((hi | lo) < 0) return false;
-            raw[i] = (byte)((hi << 4) | lo);
-        }
+        if (Convert.FromHexString(text, raw, out _, out int written) != System.Buffers.OperationStatus.Done || written != Size) return false;
         hash = FromBytes(raw);
         return true;
     }
