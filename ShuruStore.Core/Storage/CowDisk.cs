@@ -37,7 +37,7 @@ public sealed class CowDisk : IBlockDevice
     private readonly long _budget;
     // Dirty chunk buffers are reused, not left to the GC: a 64 KiB array per write churned gen2.
     // Never more arrays live than the budget allows at once, so the pool adds nothing to the peak.
-    private readonly ArrayPool<byte> _chunkPool;
+    private readonly ChunkBufferPool _chunkPool;
     // Dirty chunks are stored in batches that share one durability barrier (FileChunkStore.WriteMany).
     private const int StoreBatchChunks = 128;
     private readonly SemaphoreSlim _spillGate = new(2, 2);
@@ -68,7 +68,7 @@ public sealed class CowDisk : IBlockDevice
         _store = store; _ownsStore = ownsStore; Size = size; _live = live; _boot = boot; _parents = parents;
         BootIndexPath = bootPath; BaseImagePath = basePath; _base = baseHandle; _baseLength = baseLength;
         _readOnly = o.ReadOnly; _budget = Math.Max(CS, o.DirtyBudgetBytes); _stateHeader = header;
-        _chunkPool = ArrayPool<byte>.Create(CS, (int)Math.Min(_budget / CS + StoreBatchChunks, 1 << 20));
+        _chunkPool = new ChunkBufferPool((int)Math.Min(_budget / CS + StoreBatchChunks, 1 << 20));
         CasPath = Path.GetFullPath(o.CasPath);
         StatePath = o.StatePath is null ? null : Path.GetFullPath(o.StatePath);
     }
@@ -405,7 +405,7 @@ public sealed class CowDisk : IBlockDevice
                 {
                     if (!_dirty.TryGetValue(chunk, out var buf))
                     {
-                        buf = _chunkPool.Rent(CS);
+                        buf = _chunkPool.Rent();
                         // A whole-chunk write does not need the old content (a pooled buffer
                         // still needs its tail cleared at the end of an odd-sized disk).
                         if (!whole) ReadChunk(chunk, buf, ingest: false);
@@ -868,5 +868,26 @@ public sealed class CowDisk : IBlockDevice
             _base?.Dispose();
             if (_ownsStore) _store.Dispose();
         }
+    }
+}
+
+/// <summary>64 KiB dirty-chunk buffers, reused. New ones live on the pinned object heap: dirty
+/// buffers survive several GCs, and on the normal heap every gen0/gen1 collection copied them
+/// while promoting. Contents are not zeroed (writers fill or clear every byte they use).</summary>
+internal sealed class ChunkBufferPool(int maxRetained)
+{
+    private readonly ConcurrentStack<byte[]> _free = new();
+    private int _count;
+
+    public byte[] Rent()
+    {
+        if (_free.TryPop(out var b)) { Interlocked.Decrement(ref _count); return b; }
+        return GC.AllocateUninitializedArray<byte>(ChunkHasher.ChunkSize, pinned: true);
+    }
+
+    public void Return(byte[] buffer)
+    {
+        if (Interlocked.Increment(ref _count) > maxRetained) { Interlocked.Decrement(ref _count); return; }
+        _free.Push(buffer);
     }
 }
