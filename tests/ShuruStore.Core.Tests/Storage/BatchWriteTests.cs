@@ -40,6 +40,22 @@ public class BatchWriteTests
     }
 
     [Fact]
+    public void RenameNoReplaceNeverOverwritesAName()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        using var t = new TempDir();
+        NativeIO.CreateFileNoSync(t["a"], "first"u8);
+        NativeIO.CreateFileNoSync(t["b"], "second"u8);
+        Assert.Throws<IOException>(() => NativeIO.CreateFileNoSync(t["a"], "again"u8)); // O_EXCL
+        Assert.False(NativeIO.RenameNoReplace(t["b"], t["a"]));   // the name exists: left alone
+        Assert.Equal("first", File.ReadAllText(t["a"]));
+        Assert.True(File.Exists(t["b"]));
+        Assert.True(NativeIO.RenameNoReplace(t["b"], t["c"]));
+        Assert.Equal("second", File.ReadAllText(t["c"]));
+        Assert.False(File.Exists(t["b"]));
+    }
+
+    [Fact]
     public void CrashBetweenBatchWriteAndRenameLeavesOnlyTempFiles()
     {
         using var t = new TempDir();
