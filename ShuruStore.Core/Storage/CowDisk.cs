@@ -760,7 +760,11 @@ public sealed class CowDisk : IBlockDevice
         var index = new ChunkIndexFile(Size, BootIndexPath, BaseImagePath, snapshot);
         index.Save(full);
         long set = snapshot.LongCount(e => e is not null);
-        return new CheckpointInfo(full, BootIndexPath, BaseImagePath, Size, snapshot.LongLength, set, snapshot.LongLength - set);
+        var parents = BootIndexPath is null ? _parents : [(BootIndexPath, _boot!), .. _parents];
+        return new CheckpointInfo(full, BootIndexPath, BaseImagePath, Size, snapshot.LongLength, set, snapshot.LongLength - set)
+        {
+            Chain = IndexChain.ForCheckpoint(full, index, parents, BaseImagePath),
+        };
 
         ShuruStoreException Wrap(BlockDeviceException e) =>
             new(e.Error == BlockDeviceError.NoSpace ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError, e.Message, CasPath, e);

@@ -189,6 +189,38 @@ public class CowDiskTests
     }
 
     [Fact]
+    public void CheckpointChainEqualsTheChainLoadedFromTheFile()
+    {
+        using var t = new TempDir();
+        MakeBase(t);
+        using (var d = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas, DiskSize = 10 * CS }))
+        {
+            d.Write(CS, TempDir.Pattern(CS, 7), WriteFlags.None);
+            var lazy = d.SaveCheckpoint(t["cp1.idx"]);
+            AssertSameAsLoaded(lazy, t["cp1.idx"]);
+        }
+        using (var d = CowDisk.Open(new() { IndexPath = t["cp1.idx"], CasPath = t.Cas }))
+        {
+            d.Write(5 * CS, TempDir.Pattern(CS, 8), WriteFlags.None);
+            d.Trim(0, CS, WriteFlags.None);
+            AssertSameAsLoaded(d.SaveCheckpoint(t["cp2.idx"]), t["cp2.idx"]);
+        }
+        using (var d = CowDisk.Open(new() { IndexPath = t["cp2.idx"], CasPath = t.Cas }))
+            AssertSameAsLoaded(d.SaveCheckpoint(t["cp3.idx"]), t["cp3.idx"]);
+
+        static void AssertSameAsLoaded(CheckpointInfo info, string path)
+        {
+            Assert.NotNull(info.Chain);
+            var fromDisk = IndexChainView.Open(path);
+            var held = IndexChainView.FromChain(info.Chain!);
+            Assert.Equal(fromDisk.Summarize(), held.Summarize());
+            Assert.Equal(fromDisk.Chain.AllPaths, held.Chain.AllPaths);
+            Assert.Equal(fromDisk.Chain.BaseImagePath, held.Chain.BaseImagePath);
+            Assert.Equal(fromDisk.Chain.Top.ToBytes(), held.Chain.Top.ToBytes());
+        }
+    }
+
+    [Fact]
     public void MissingOrCorruptChunkIsEioNamingTheChunk()
     {
         using var t = new TempDir();
