@@ -72,13 +72,10 @@ public readonly struct ChunkHash : IEquatable<ChunkHash>
     {
         hash = default;
         if (text.Length != HexLength) return false;
+        // Vectorised hex decoding; it also accepts upper case, which a chunk name must not use.
+        if (text.IndexOfAnyInRange((byte)'A', (byte)'F') >= 0) return false;
         Span<byte> raw = stackalloc byte[Size];
-        for (int i = 0; i < Size; i++)
-        {
-            int hi = Nibble((char)text[2 * i]), lo = Nibble((char)text[2 * i + 1]);
-            if ((hi | lo) < 0) return false;
-            raw[i] = (byte)((hi << 4) | lo);
-        }
+        if (Convert.FromHexString(text, raw, out _, out int written) != System.Buffers.OperationStatus.Done || written != Size) return false;
         hash = FromBytes(raw);
         return true;
     }
@@ -100,12 +97,8 @@ public readonly struct ChunkHash : IEquatable<ChunkHash>
     {
         Span<byte> raw = stackalloc byte[Size];
         CopyTo(raw);
-        const string digits = "0123456789abcdef";
-        for (int i = 0; i < Size; i++)
-        {
-            dest[2 * i] = (byte)digits[raw[i] >> 4];
-            dest[2 * i + 1] = (byte)digits[raw[i] & 15];
-        }
+        if (!Convert.TryToHexStringLower(raw, dest[..HexLength], out _))
+            throw new ArgumentException("the destination needs 64 bytes", nameof(dest));
     }
 
     /// <summary>The 64 lowercase hex characters (the chunk's file name).</summary>

@@ -35,6 +35,13 @@ public sealed class CowDisk : IBlockDevice
     private readonly bool _ownsStore;
     private readonly bool _readOnly;
     private readonly long _budget;
+    // Dirty chunk buffers are reused, not left to the GC: a 64 KiB array per write churned gen2.
+    // Never more arrays live than the budget allows at once, so the pool adds nothing to the peak.
+    private readonly ChunkBufferPool _chunkPool;
+    // Dirty chunks are stored in batches that share one durability barrier (FileChunkStore.WriteMany).
+    private const int StoreBatchChunks = 128;
+    private readonly SemaphoreSlim _spillGate = new(2, 2);
+    private readonly ConcurrentDictionary<long, byte> _spillClaims = new();
     private readonly object _flushLock = new();
     // Writers hold it shared for a whole request; a checkpoint holds it exclusively so no
     // multi-chunk write is half in the cut.
@@ -61,6 +68,7 @@ public sealed class CowDisk : IBlockDevice
         _store = store; _ownsStore = ownsStore; Size = size; _live = live; _boot = boot; _parents = parents;
         BootIndexPath = bootPath; BaseImagePath = basePath; _base = baseHandle; _baseLength = baseLength;
         _readOnly = o.ReadOnly; _budget = Math.Max(CS, o.DirtyBudgetBytes); _stateHeader = header;
+        _chunkPool = new ChunkBufferPool((int)Math.Min(_budget / CS + StoreBatchChunks, 1 << 20));
         CasPath = Path.GetFullPath(o.CasPath);
         StatePath = o.StatePath is null ? null : Path.GetFullPath(o.StatePath);
     }
@@ -256,15 +264,26 @@ public sealed class CowDisk : IBlockDevice
     {
         while (true)
         {
-            while (_ingestQueue.TryDequeue(out var item))
+            // A batch at a time: the pieces share one durability barrier (FileChunkStore.WriteMany).
+            var items = new List<(long Chunk, byte[] Data)>();
+            while (true)
             {
-                Interlocked.Decrement(ref _ingestQueueCount);
-                try { if (Volatile.Read(ref _disposed) == 0) Ingest(item.Chunk, item.Data); }
+                items.Clear();
+                while (items.Count < StoreBatchChunks && _ingestQueue.TryDequeue(out var item))
+                {
+                    Interlocked.Decrement(ref _ingestQueueCount);
+                    items.Add(item);
+                }
+                if (items.Count == 0) break;
+                try { if (Volatile.Read(ref _disposed) == 0) Ingest(items); }
                 catch { /* ingestion is a cache: a failure leaves the base providing the data */ }
                 finally
                 {
-                    _ingestPending.TryRemove(item.Chunk, out _);
-                    Interlocked.Increment(ref _ingestDone);
+                    foreach (var item in items)
+                    {
+                        _ingestPending.TryRemove(item.Chunk, out _);
+                        Interlocked.Increment(ref _ingestDone);
+                    }
                 }
             }
             Volatile.Write(ref _ingestRunning, 0);
@@ -280,10 +299,17 @@ public sealed class CowDisk : IBlockDevice
         while (Volatile.Read(ref _ingestRunning) != 0) spin.SpinOnce(sleep1Threshold: 10);
     }
 
-    private void Ingest(long chunk, byte[] data)
+    private void Ingest(List<(long Chunk, byte[] Data)> items)
     {
-        var hash = ChunkHasher.Hash(data);
-        _store.Write(hash, data); // short at the end of the base, as shuru stores it
+        var batch = new List<(ChunkHash, ReadOnlyMemory<byte>)>(items.Count);
+        foreach (var (_, data) in items) batch.Add((ChunkHasher.Hash(data), data)); // short at the end of the base, as shuru stores it
+        var stored = new bool[batch.Count];
+        try { _store.WriteMany(batch, stored); }
+        finally { for (int i = 0; i < items.Count; i++) if (stored[i]) Record(items[i].Chunk, batch[i].Item1); }
+    }
+
+    private void Record(long chunk, ChunkHash hash)
+    {
         lock (Stripe(chunk))
         {
             // A write (or zeroing) since the read wins: never overwrite it with older base data.
@@ -379,9 +405,11 @@ public sealed class CowDisk : IBlockDevice
                 {
                     if (!_dirty.TryGetValue(chunk, out var buf))
                     {
-                        buf = new byte[CS];
-                        // A whole-chunk write does not need the old content.
+                        buf = _chunkPool.Rent();
+                        // A whole-chunk write does not need the old content (a pooled buffer
+                        // still needs its tail cleared at the end of an odd-sized disk).
                         if (!whole) ReadChunk(chunk, buf, ingest: false);
+                        else if (n < CS) buf.AsSpan(n).Clear();
                         _dirty[chunk] = buf;
                         Interlocked.Add(ref _dirtyBytes, CS);
                     }
@@ -408,7 +436,7 @@ public sealed class CowDisk : IBlockDevice
         if (through) EnsureZeroChunkStored();
         lock (Stripe(chunk))
         {
-            if (_dirty.TryRemove(chunk, out _)) Interlocked.Add(ref _dirtyBytes, -CS);
+            if (_dirty.TryRemove(chunk, out var old)) { Interlocked.Add(ref _dirtyBytes, -CS); _chunkPool.Return(old); }
             var entry = through ? ChunkHash.ZeroChunk : (ChunkHash?)null;
             if (_live[chunk] != entry) { _live[chunk] = entry; _changed[chunk] = 1; }
             if (hole) _holes[chunk] = 1; else _holes.TryRemove(chunk, out _);
@@ -489,68 +517,123 @@ public sealed class CowDisk : IBlockDevice
 
     // ---- storing dirty chunks ----
 
-    /// <summary>Hashes and stores one dirty chunk and records it in the live map. On failure the
-    /// dirty buffer is kept (shuru dropped every remaining unsaved chunk).</summary>
-    private void StoreDirty(long chunk)
+    /// <summary>Hashes and stores a batch of dirty chunks under one durability barrier (see
+    /// <see cref="IChunkStore.WriteMany"/>) and records them in the live map. Holds the batch's
+    /// stripes (taken in ascending order, as a checkpoint takes them) so no write changes a buffer
+    /// between hashing and recording; until its name exists a chunk reads from its dirty buffer.
+    /// On failure every dirty buffer of the batch is kept (shuru dropped every remaining unsaved chunk).</summary>
+    private void StoreDirtyBatch(IReadOnlyList<long> chunks)
     {
-        lock (Stripe(chunk))
+        var stripes = new SortedSet<int>();
+        foreach (var c in chunks) stripes.Add((int)(c % StripeCount));
+        var held = new List<object>(stripes.Count);
+        try
         {
-            if (!_dirty.TryGetValue(chunk, out var buf)) return;
-            ChunkHash? entry;
-            if (ChunkHasher.IsAllZero(buf))
+            foreach (var st in stripes) { Monitor.Enter(_stripes[st]); held.Add(_stripes[st]); }
+            var items = new List<(long Chunk, ChunkHash? Entry, int Batch)>(chunks.Count);
+            var batch = new List<(ChunkHash, ReadOnlyMemory<byte>)>(chunks.Count);
+            foreach (var chunk in chunks)
             {
-                bool through = ShowsThrough(chunk);
-                if (through) EnsureZeroChunkStored();
-                entry = through ? ChunkHash.ZeroChunk : null;
+                if (!_dirty.TryGetValue(chunk, out var buf)) continue;
+                if (ChunkHasher.IsAllZero(buf.AsSpan(0, CS)))
+                {
+                    bool through = ShowsThrough(chunk);
+                    if (through) EnsureZeroChunkStored();
+                    items.Add((chunk, through ? ChunkHash.ZeroChunk : null, -1));
+                }
+                else
+                {
+                    // Always a full 64 KiB chunk (also at the end of an odd-sized disk), as shuru writes them.
+                    var h = ChunkHasher.Hash(buf.AsSpan(0, CS));
+                    items.Add((chunk, h, batch.Count));
+                    batch.Add((h, buf.AsMemory(0, CS)));
+                }
             }
-            else
+            var stored = new bool[batch.Count];
+            Exception? failure = null;
+            if (batch.Count > 0)
             {
-                // Always a full 64 KiB chunk (also at the end of an odd-sized disk), as shuru writes them.
-                var h = ChunkHasher.Hash(buf);
-                try { if (_store.Write(h, buf)) Interlocked.Increment(ref _written); }
+                try { Interlocked.Add(ref _written, _store.WriteMany(batch, stored)); }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                { throw StoreFailure(e, $"cannot store chunk {h} (disk chunk {chunk}) in '{CasPath}'"); }
-                entry = h;
+                { failure = StoreFailure(e, $"cannot store {batch.Count - stored.Count(x => x)} chunk(s) (disk chunks {items[0].Chunk}..{items[^1].Chunk}) in '{CasPath}'"); }
             }
-            _live[chunk] = entry;
-            _changed[chunk] = 1;
-            _dirty.TryRemove(chunk, out _);
-            Interlocked.Add(ref _dirtyBytes, -CS);
+            // Record what is stored; a chunk that failed keeps its dirty buffer.
+            foreach (var (chunk, entry, bi) in items)
+            {
+                if (bi >= 0 && !stored[bi]) continue;
+                _live[chunk] = entry;
+                _changed[chunk] = 1;
+                if (_dirty.TryRemove(chunk, out var buf)) _chunkPool.Return(buf);
+                Interlocked.Add(ref _dirtyBytes, -CS);
+            }
+            if (failure is not null) throw failure;
+        }
+        finally
+        {
+            for (int i = held.Count - 1; i >= 0; i--) Monitor.Exit(held[i]);
         }
     }
 
-    /// <summary>Over budget: store dirty chunks early (their live entries change; nothing else).</summary>
+    /// <summary>Over budget: store dirty chunks early, a batch at a time (their live entries change;
+    /// nothing else). At most two writers spill at once, on disjoint chunks; the others wait here,
+    /// which is what bounds the memory.</summary>
     private void Spill()
     {
-        foreach (var chunk in _dirty.Keys)
+        _spillGate.Wait();
+        try
         {
-            if (Interlocked.Read(ref _dirtyBytes) <= _budget) return;
-            StoreDirty(chunk);
-            Interlocked.Increment(ref _spilled);
+            while (Interlocked.Read(ref _dirtyBytes) > _budget)
+            {
+                var claimed = new List<long>(StoreBatchChunks);
+                foreach (var kv in _dirty)
+                {
+                    if (claimed.Count >= StoreBatchChunks) break;
+                    if (_spillClaims.TryAdd(kv.Key, 0)) claimed.Add(kv.Key);
+                }
+                if (claimed.Count == 0) return;
+                try
+                {
+                    claimed.Sort();
+                    StoreDirtyBatch(claimed);
+                    Interlocked.Add(ref _spilled, claimed.Count);
+                }
+                finally { foreach (var c in claimed) _spillClaims.TryRemove(c, out _); }
+            }
         }
+        finally { _spillGate.Release(); }
     }
 
-    /// <summary>Stores every dirty chunk. <paramref name="parallel"/>: several chunks at once, since
-    /// each costs an fsync and the filesystem batches concurrent ones. Never parallel while this
-    /// thread holds stripe locks (the helpers would wait for them forever).</summary>
+    /// <summary>Stores every dirty chunk, in batches. <paramref name="parallel"/>: a few batches at
+    /// once, so hashing and writing overlap the syncs. Never parallel while this thread holds
+    /// stripe locks (the helpers would wait for them forever).</summary>
     private void StoreAllDirty(bool parallel)
     {
+        var keys = new List<long>(_dirty.Count);
+        foreach (var kv in _dirty) keys.Add(kv.Key);
+        keys.Sort();
+        StoreBatches(keys, parallel);
+    }
+
+    private void StoreBatches(List<long> chunks, bool parallel)
+    {
         Exception? first = null;
-        var keys = _dirty.Keys; // a snapshot
-        if (parallel && keys.Count > 8)
+        var batches = new List<List<long>>();
+        for (int i = 0; i < chunks.Count; i += StoreBatchChunks)
+            batches.Add(chunks.GetRange(i, Math.Min(StoreBatchChunks, chunks.Count - i)));
+        if (parallel && batches.Count > 1)
         {
-            Parallel.ForEach(keys, new ParallelOptions { MaxDegreeOfParallelism = 8 }, chunk =>
+            Parallel.ForEach(batches, new ParallelOptions { MaxDegreeOfParallelism = 4 }, batch =>
             {
-                try { StoreDirty(chunk); }
+                try { StoreDirtyBatch(batch); }
                 catch (Exception e) { Interlocked.CompareExchange(ref first, e, null); }
             });
         }
         else
         {
-            foreach (var chunk in keys)
+            foreach (var batch in batches)
             {
-                try { StoreDirty(chunk); }
-                catch (Exception e) { first ??= e; } // keep going: one bad chunk does not drop the others
+                try { StoreDirtyBatch(batch); }
+                catch (Exception e) { first ??= e; } // keep going: one bad batch does not drop the others
             }
         }
         if (first is not null) throw first;
@@ -570,7 +653,12 @@ public sealed class CowDisk : IBlockDevice
         lock (_flushLock)
         {
             if (firstChunk == 0 && endChunk == long.MaxValue) StoreAllDirty(parallel: true);
-            else for (long c = firstChunk; c < Math.Min(endChunk, ChunkCount); c++) StoreDirty(c);
+            else
+            {
+                var range = new List<long>();
+                for (long c = firstChunk; c < Math.Min(endChunk, ChunkCount); c++) if (_dirty.ContainsKey(c)) range.Add(c);
+                StoreBatches(range, parallel: false);
+            }
             List<(long, ChunkHash?)>? records = null;
             if (_journal is not null)
             {
@@ -672,7 +760,11 @@ public sealed class CowDisk : IBlockDevice
         var index = new ChunkIndexFile(Size, BootIndexPath, BaseImagePath, snapshot);
         index.Save(full);
         long set = snapshot.LongCount(e => e is not null);
-        return new CheckpointInfo(full, BootIndexPath, BaseImagePath, Size, snapshot.LongLength, set, snapshot.LongLength - set);
+        var parents = BootIndexPath is null ? _parents : [(BootIndexPath, _boot!), .. _parents];
+        return new CheckpointInfo(full, BootIndexPath, BaseImagePath, Size, snapshot.LongLength, set, snapshot.LongLength - set)
+        {
+            Chain = IndexChain.ForCheckpoint(full, index, parents, BaseImagePath),
+        };
 
         ShuruStoreException Wrap(BlockDeviceException e) =>
             new(e.Error == BlockDeviceError.NoSpace ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError, e.Message, CasPath, e);
@@ -701,13 +793,14 @@ public sealed class CowDisk : IBlockDevice
         long end = Math.Min(Size, offset + length);
         const long MaxChunksPerCall = 1 << 20; // the client asks again for the rest
         long pos = offset;
+        var baseRun = new BaseDataRun();
         ExtentFlags? runFlags = null;
         long runStart = offset;
         for (long scanned = 0; pos < end && scanned < MaxChunksPerCall; scanned++)
         {
             long chunk = pos / CS;
             long next = Math.Min(end, (chunk + 1) * CS);
-            var f = Classify(chunk);
+            var f = Classify(chunk, ref baseRun);
             if (runFlags != f)
             {
                 if (runFlags is { } rf) extents.Add(new Extent(pos - runStart, rf));
@@ -719,7 +812,40 @@ public sealed class CowDisk : IBlockDevice
         else extents.Add(new Extent(Math.Max(1, end - offset), ExtentFlags.Hole | ExtentFlags.Zero));
     }
 
-    private ExtentFlags Classify(long chunk)
+    /// <summary>The base image's next data run [Start, End) at or after the last chunk asked
+    /// about, from SEEK_DATA / SEEK_HOLE; End == 0 means not looked up yet.</summary>
+    private struct BaseDataRun
+    {
+        public long Start, End;
+        public bool Unknown; // lseek unsupported: every base chunk counts as data
+    }
+
+    /// <summary>Whether the base has data in a chunk (a chunk entirely in a hole of a sparse base
+    /// reads as zeros, so BLOCK_STATUS may call it a hole and sparse copies skip it).</summary>
+    private bool BaseHasData(long chunk, ref BaseDataRun run)
+    {
+        if (!OperatingSystem.IsLinux() || run.Unknown) return true;
+        long start = chunk * CS, end = Math.Min(start + CS, _baseLength);
+        if (start >= run.End)
+        {
+            int fd = (int)_base!.DangerousGetHandle();
+            long ds = LinuxFileCalls.lseek(fd, start, LinuxFileCalls.SEEK_DATA);
+            if (ds < 0)
+            {
+                if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != LinuxFileCalls.ENXIO) { run.Unknown = true; return true; }
+                run.Start = run.End = long.MaxValue; // no data from here to the end
+            }
+            else
+            {
+                long de = LinuxFileCalls.lseek(fd, ds, LinuxFileCalls.SEEK_HOLE);
+                run.Start = ds;
+                run.End = de < 0 ? long.MaxValue : Math.Max(de, ds + 1);
+            }
+        }
+        return run.Start < end;
+    }
+
+    private ExtentFlags Classify(long chunk, ref BaseDataRun baseRun)
     {
         lock (Stripe(chunk))
         {
@@ -730,7 +856,7 @@ public sealed class CowDisk : IBlockDevice
         }
         foreach (var (_, p) in _parents)
             if (p.EntryAt(chunk) is { } ph) return ph.IsZeroChunk ? ExtentFlags.Zero : ExtentFlags.Data;
-        return _base is not null && chunk * CS < _baseLength ? ExtentFlags.Data : ExtentFlags.Hole | ExtentFlags.Zero;
+        return _base is not null && chunk * CS < _baseLength && BaseHasData(chunk, ref baseRun) ? ExtentFlags.Data : ExtentFlags.Hole | ExtentFlags.Zero;
     }
 
     // ---- lifetime ----
@@ -761,5 +887,26 @@ public sealed class CowDisk : IBlockDevice
             _base?.Dispose();
             if (_ownsStore) _store.Dispose();
         }
+    }
+}
+
+/// <summary>64 KiB dirty-chunk buffers, reused. New ones live on the pinned object heap: dirty
+/// buffers survive several GCs, and on the normal heap every gen0/gen1 collection copied them
+/// while promoting. Contents are not zeroed (writers fill or clear every byte they use).</summary>
+internal sealed class ChunkBufferPool(int maxRetained)
+{
+    private readonly ConcurrentStack<byte[]> _free = new();
+    private int _count;
+
+    public byte[] Rent()
+    {
+        if (_free.TryPop(out var b)) { Interlocked.Decrement(ref _count); return b; }
+        return GC.AllocateUninitializedArray<byte>(ChunkHasher.ChunkSize, pinned: true);
+    }
+
+    public void Return(byte[] buffer)
+    {
+        if (Interlocked.Increment(ref _count) > maxRetained) { Interlocked.Decrement(ref _count); return; }
+        _free.Push(buffer);
     }
 }

@@ -26,7 +26,11 @@ public sealed class CowDiskOptions
 /// <summary>What <see cref="CowDisk.SaveCheckpoint"/> wrote.</summary>
 public sealed record CheckpointInfo(
     string Path, string? ParentPath, string? FallbackPath, long DiskSize, long ChunkCount,
-    long ChunksSet, long ZeroEntries);
+    long ChunksSet, long ZeroEntries)
+{
+    /// <summary>The saved index with its chain as the disk holds it (no need to read the file back).</summary>
+    public IndexChain? Chain { get; init; }
+}
 
 /// <summary>Counters of a running <see cref="CowDisk"/>.</summary>
 public readonly record struct CowDiskStatistics(

@@ -20,6 +20,14 @@ public interface IChunkStore : IDisposable
     /// never rewritten. Returns true if this call created it.</summary>
     bool Write(ChunkHash hash, ReadOnlySpan<byte> data);
 
+    /// <summary>Stores several chunks, each as <see cref="Write"/> would (write-once, idempotent).
+    /// An implementation may make a batch durable together (one sync for all of it), but a name
+    /// still only appears once its content is durable. <paramref name="stored"/>[i] becomes true
+    /// once chunk i is present (created or already there). Returns how many this call created.
+    /// A failure is thrown after the chunks that could be stored are; the others may be written again.</summary>
+    int WriteMany(IReadOnlyList<(ChunkHash Hash, ReadOnlyMemory<byte> Data)> chunks, bool[] stored) =>
+        ChunkStoreExtensions.WriteEach(this, chunks, stored);
+
     /// <summary>Makes every chunk written so far durable (including its directory entry).</summary>
     void Sync();
 
@@ -37,5 +45,24 @@ public static class ChunkStoreExtensions
         if (!store.TryRead(hash, destination, out int len))
             throw new ShuruStoreException(ShuruErrorKind.ChunkMissing, $"chunk {hash} is missing from the chunk store");
         return len;
+    }
+
+    /// <summary><see cref="IChunkStore.WriteMany"/> one <see cref="IChunkStore.Write"/> at a time,
+    /// trying every chunk before throwing the first failure.</summary>
+    public static int WriteEach(IChunkStore store, IReadOnlyList<(ChunkHash Hash, ReadOnlyMemory<byte> Data)> chunks, bool[] stored)
+    {
+        int created = 0;
+        Exception? first = null;
+        for (int i = 0; i < chunks.Count; i++)
+        {
+            try
+            {
+                if (store.Write(chunks[i].Hash, chunks[i].Data.Span)) created++;
+                stored[i] = true;
+            }
+            catch (Exception e) { first ??= e; }
+        }
+        if (first is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
+        return created;
     }
 }

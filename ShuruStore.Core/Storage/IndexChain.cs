@@ -28,6 +28,12 @@ public sealed class IndexChain
     /// <summary>Absolute paths of every index in the chain, top first.</summary>
     public IEnumerable<string> AllPaths => Parents.Select(p => p.Path).Prepend(Path);
 
+    /// <summary>The chain of a checkpoint just saved from a running disk, from the indexes the disk
+    /// already holds (its parent is the disk's booted index, whose chain was resolved at open), so
+    /// describing a checkpoint does not read back the file it just wrote.</summary>
+    internal static IndexChain ForCheckpoint(string path, ChunkIndexFile top, IReadOnlyList<(string Path, ChunkIndexFile Index)> parents, string? basePath) =>
+        new(path, top, parents, basePath);
+
     /// <summary>Loads <paramref name="indexPath"/> and every parent.</summary>
     public static IndexChain Load(string indexPath, int maxDepth = DefaultMaxDepth)
     {

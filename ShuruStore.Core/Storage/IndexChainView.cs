@@ -52,6 +52,9 @@ public sealed class IndexChainView
         }
     }
 
+    /// <summary>A view of an already resolved chain (e.g. <see cref="CheckpointInfo.Chain"/>).</summary>
+    public static IndexChainView FromChain(IndexChain chain) => new(chain ?? throw new ArgumentNullException(nameof(chain)));
+
     /// <summary>Loads an index and its parents (cycles and missing parents are errors).</summary>
     public static IndexChainView Open(string indexPath) => new(IndexChain.Load(indexPath));
 

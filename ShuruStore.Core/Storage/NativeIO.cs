@@ -15,6 +15,14 @@ internal static partial class NativeIO
     private static partial int fsync(int fd);
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int syncfs(int fd);
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int openCreate(string path, int flags, int mode);
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial nint pwrite(int fd, byte* buf, nint count, long offset);
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int renameat2(int olddirfd, string oldpath, int newdirfd, string newpath, uint flags);
 
     private const int O_RDONLY = 0;
     private const int O_DIRECTORY_LINUX = 0x10000;
@@ -33,6 +41,90 @@ internal static partial class NativeIO
                 throw new IOException($"fsync of directory '{dir}' failed (errno {Marshal.GetLastPInvokeError()})");
         }
         finally { close(fd); }
+    }
+
+    /// <summary>Whether <see cref="SyncFileSystem"/> is available (Linux <c>syncfs</c>).</summary>
+    public static bool HasSyncFs => OperatingSystem.IsLinux();
+
+    /// <summary>Opens a directory for <see cref="SyncFileSystem"/>. Open it <em>before</em> writing
+    /// the files it must make durable: <c>syncfs</c> reports a writeback error only to descriptors
+    /// opened before the error happened (Linux 5.8+), so background writeback failing on a file
+    /// written earlier is never missed.</summary>
+    public static int OpenForSyncFs(string dir)
+    {
+        int fd = open(dir, O_RDONLY | O_DIRECTORY_LINUX);
+        if (fd < 0) throw new IOException($"cannot open directory '{dir}' to syncfs it (errno {Marshal.GetLastPInvokeError()})");
+        return fd;
+    }
+
+    /// <summary>Linux <c>syncfs</c> on the filesystem of <paramref name="fd"/>: one call makes every
+    /// file written there durable (data and metadata), far cheaper than one fsync per small file.</summary>
+    public static void SyncFileSystem(int fd, string dir)
+    {
+        if (syncfs(fd) != 0)
+            throw new IOException($"syncfs of '{dir}' failed (errno {Marshal.GetLastPInvokeError()})");
+    }
+
+    /// <summary>Closes a descriptor from <see cref="OpenForSyncFs"/>.</summary>
+    public static void CloseFd(int fd) => close(fd);
+
+    // Linux open(2) flags and renameat2(2) (same values on x86-64 and arm64).
+    private const int O_WRONLY = 0x1, O_CREAT = 0x40, O_EXCL = 0x80, O_CLOEXEC = 0x80000;
+    private const int AT_FDCWD = -100;
+    private const uint RENAME_NOREPLACE = 1;
+    private const int EEXIST = 17, EINVAL = 22, ENOSYS = 38;
+    private static int s_noReplaceUnsupported;
+
+    private static IOException Errno(string what, string path)
+    {
+        int errno = Marshal.GetLastPInvokeError();
+        return new IOException($"{what} '{path}' failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
+    }
+
+    /// <summary>Linux: creates <paramref name="path"/> (which must not exist) holding
+    /// <paramref name="data"/>, no fsync: open + pwrite + close, without the flock, fstat and
+    /// lseek calls a <see cref="Microsoft.Win32.SafeHandles.SafeFileHandle"/> adds (a batch of
+    /// 64 KiB chunk files is dominated by per-file system calls).</summary>
+    public static unsafe void CreateFileNoSync(string path, ReadOnlySpan<byte> data)
+    {
+        int fd = openCreate(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0x1a4 /* 0644 */);
+        if (fd < 0) throw Errno("creating", path);
+        try
+        {
+            fixed (byte* p = data)
+            {
+                long done = 0;
+                while (done < data.Length)
+                {
+                    nint n = pwrite(fd, p + done, (nint)(data.Length - done), done);
+                    if (n < 0)
+                    {
+                        if (Marshal.GetLastPInvokeError() == 4 /* EINTR */) continue;
+                        throw Errno("writing", path);
+                    }
+                    done += n;
+                }
+            }
+        }
+        finally { close(fd); }
+    }
+
+    /// <summary>Linux: renames <paramref name="from"/> to <paramref name="to"/> unless
+    /// <paramref name="to"/> exists (renameat2 RENAME_NOREPLACE, one system call). Returns false
+    /// when <paramref name="to"/> exists. Falls back to <see cref="File.Move(string, string, bool)"/>
+    /// on filesystems without RENAME_NOREPLACE.</summary>
+    public static bool RenameNoReplace(string from, string to)
+    {
+        if (Volatile.Read(ref s_noReplaceUnsupported) == 0)
+        {
+            if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0) return true;
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == EEXIST) return false;
+            if (errno != EINVAL && errno != ENOSYS) throw Errno("renaming", from);
+            Volatile.Write(ref s_noReplaceUnsupported, 1);
+        }
+        try { File.Move(from, to, overwrite: false); return true; }
+        catch (IOException) when (File.Exists(to)) { return false; }
     }
 
     /// <summary>Publishes a file atomically: writes a recognisable temp file next to it, fsyncs it,

@@ -72,7 +72,8 @@ public sealed class SaveShuruCheckpointCommand : PSCmdlet
             server.RecordCheckpoint(target);
             WriteVerbose($"Checkpoint of '{server.Name}' saved to {target} in {clock.Elapsed.TotalMilliseconds:0.#} ms " +
                          $"({info.ChunksSet} of {info.ChunkCount} entries set, parent {info.ParentPath ?? "none"}).");
-            WriteObject(ShuruChunkIndexFactory.FromView(Core.Storage.IndexChainView.Open(target)));
+            var view = info.Chain is { } chain ? Core.Storage.IndexChainView.FromChain(chain) : Core.Storage.IndexChainView.Open(target);
+            WriteObject(ShuruChunkIndexFactory.FromView(view));
         }
         catch (ShuruStoreException e)
         {

@@ -33,11 +33,14 @@ public class ChunkHashTests
     [InlineData("3bdeaf8f8e98780b318106aafdc3ca257f73df123d97b69112b26044c91a7d566")]
     [InlineData("../../../../etc/passwd000000000000000000000000000000000000000000")]
     [InlineData("3bdeaf8f8e98780b318106aafdc3ca257f73df123d97b69112b26044c91a7d5g")]
+    [InlineData("3bdeaf8f8e98780b318106aafdc3ca257f73df123d97b69112b26044c91a7d5F")]
+    [InlineData("3bdeaf8f8e98780b318106aafdc3ca257f73df123d97b69112b26044c91a7d5 ")]
     [InlineData("")]
     public void ParseRejectsAnythingButSixtyFourLowercaseHex(string text)
     {
         Assert.False(ChunkHash.TryParse(text, out _));
         Assert.Throws<FormatException>(() => ChunkHash.Parse(text));
+        Assert.False(ChunkHash.TryParseUtf8(System.Text.Encoding.UTF8.GetBytes(text), out _)); // the index loader's path
     }
 
     [Fact]

@@ -152,6 +152,75 @@ public class CowDiskTests
     }
 
     [Fact]
+    public void HolesOfASparseBaseAreReportedAsHoles()
+    {
+        using var t = new TempDir();
+        using (var f = File.Create(t["sparse.img"]))
+        {
+            f.SetLength(16 * CS);                       // a sparse base: holes except chunks 3 and 9
+            f.Position = 3 * CS + 100; f.Write(TempDir.Pattern(10, 5));
+            f.Position = 9 * CS; f.Write(TempDir.Pattern(2 * CS, 6)); // chunks 9 and 10
+        }
+        using var d = CowDisk.Open(new() { BaseImagePath = t["sparse.img"], CasPath = t.Cas });
+        var ex = new List<Extent>();
+        d.GetExtents(0, d.Size, ex);
+        Assert.Equal(d.Size, ex.Sum(e => e.Length));
+        // Wherever the base has data the chunk must be data; holes are only an optimisation
+        // (a filesystem without SEEK_HOLE reports everything as data).
+        long pos = 0;
+        foreach (var e in ex)
+        {
+            for (long c = pos / CS; c < (pos + e.Length) / CS; c++)
+                if (c is 3 or 9 or 10) Assert.Equal(ExtentFlags.Data, e.Flags);
+            pos += e.Length;
+        }
+        if (OperatingSystem.IsLinux())
+            Assert.Equal(new List<Extent>
+            {
+                new(3 * CS, ExtentFlags.Hole | ExtentFlags.Zero),
+                new(CS, ExtentFlags.Data),
+                new(5 * CS, ExtentFlags.Hole | ExtentFlags.Zero),
+                new(2 * CS, ExtentFlags.Data),
+                new(5 * CS, ExtentFlags.Hole | ExtentFlags.Zero),
+            }, ex);
+        var back = new byte[16 * CS];
+        d.Read(0, back);                                 // and the holes read as zeros
+        Assert.True(back.AsSpan(0, 3 * CS).IndexOfAnyExcept((byte)0) < 0);
+    }
+
+    [Fact]
+    public void CheckpointChainEqualsTheChainLoadedFromTheFile()
+    {
+        using var t = new TempDir();
+        MakeBase(t);
+        using (var d = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas, DiskSize = 10 * CS }))
+        {
+            d.Write(CS, TempDir.Pattern(CS, 7), WriteFlags.None);
+            var lazy = d.SaveCheckpoint(t["cp1.idx"]);
+            AssertSameAsLoaded(lazy, t["cp1.idx"]);
+        }
+        using (var d = CowDisk.Open(new() { IndexPath = t["cp1.idx"], CasPath = t.Cas }))
+        {
+            d.Write(5 * CS, TempDir.Pattern(CS, 8), WriteFlags.None);
+            d.Trim(0, CS, WriteFlags.None);
+            AssertSameAsLoaded(d.SaveCheckpoint(t["cp2.idx"]), t["cp2.idx"]);
+        }
+        using (var d = CowDisk.Open(new() { IndexPath = t["cp2.idx"], CasPath = t.Cas }))
+            AssertSameAsLoaded(d.SaveCheckpoint(t["cp3.idx"]), t["cp3.idx"]);
+
+        static void AssertSameAsLoaded(CheckpointInfo info, string path)
+        {
+            Assert.NotNull(info.Chain);
+            var fromDisk = IndexChainView.Open(path);
+            var held = IndexChainView.FromChain(info.Chain!);
+            Assert.Equal(fromDisk.Summarize(), held.Summarize());
+            Assert.Equal(fromDisk.Chain.AllPaths, held.Chain.AllPaths);
+            Assert.Equal(fromDisk.Chain.BaseImagePath, held.Chain.BaseImagePath);
+            Assert.Equal(fromDisk.Chain.Top.ToBytes(), held.Chain.Top.ToBytes());
+        }
+    }
+
+    [Fact]
     public void MissingOrCorruptChunkIsEioNamingTheChunk()
     {
         using var t = new TempDir();
