@@ -75,7 +75,12 @@ public sealed class FileChunkStore : IChunkStore
     {
         if (_readOnly) throw new InvalidOperationException("the chunk store is open read-only");
         string path = PathOf(hash);
-        if (File.Exists(path)) return false; // write-once: never rewrite
+        bool replace = false;
+        switch (Existing(path, data.Length))
+        {
+            case ExistingChunk.Intact: return false; // write-once: never rewrite
+            case ExistingChunk.Torn: replace = true; break;
+        }
         string tmp = Path.Combine(ChunksPath, $".tmp-{hash}-{Guid.NewGuid():N}");
         try
         {
@@ -84,9 +89,12 @@ public sealed class FileChunkStore : IChunkStore
                 RandomAccess.Write(handle, data, 0);
                 RandomAccess.FlushToDisk(handle);
             }
+            // Marked before the rename: a concurrent writer that finds the name already there
+            // relies on the next Sync covering this directory entry.
+            Volatile.Write(ref _dirDirty, 1);
             try
             {
-                File.Move(tmp, path, overwrite: false);
+                File.Move(tmp, path, overwrite: replace);
             }
             catch (IOException) when (File.Exists(path))
             {
@@ -100,8 +108,25 @@ public sealed class FileChunkStore : IChunkStore
             try { File.Delete(tmp); } catch { /* ignored by readers anyway */ }
             throw;
         }
-        Volatile.Write(ref _dirDirty, 1);
         return true;
+    }
+
+    private enum ExistingChunk { Absent, Intact, Torn }
+
+    /// <summary>
+    /// What is already stored under a name. A file of the wrong length is a torn chunk (shuru
+    /// 0.1.2 wrote chunks in place, so a crash could leave one): it is replaced, atomically, by
+    /// the right bytes under the same name instead of making that chunk unreadable for good.
+    /// An intact file may have been renamed by a concurrent writer whose directory entry is not
+    /// yet synced, so it marks the directory for the next <see cref="Sync"/>.
+    /// </summary>
+    private ExistingChunk Existing(string path, int expectedLength)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists) return ExistingChunk.Absent;
+        if (info.Length != expectedLength) return ExistingChunk.Torn;
+        Volatile.Write(ref _dirDirty, 1);
+        return ExistingChunk.Intact;
     }
 
     /// <summary>Test hook: runs after a batch's temp files are durable and before any is renamed
@@ -117,7 +142,7 @@ public sealed class FileChunkStore : IChunkStore
     {
         if (_readOnly) throw new InvalidOperationException("the chunk store is open read-only");
         if (chunks.Count <= 1 || !NativeIO.HasSyncFs) return ChunkStoreExtensions.WriteEach(this, chunks, stored);
-        var temps = new List<(int Index, string Tmp, string Path)>(chunks.Count);
+        var temps = new List<(int Index, string Tmp, string Path, bool Replace)>(chunks.Count);
         var seen = new Dictionary<ChunkHash, int>();
         var duplicates = new List<(int Index, int First)>();
         int dirFd = NativeIO.OpenForSyncFs(ChunksPath); // before the writes, see OpenForSyncFs
@@ -129,10 +154,11 @@ public sealed class FileChunkStore : IChunkStore
                 if (seen.TryGetValue(hash, out int firstIndex)) { duplicates.Add((i, firstIndex)); continue; } // same content twice
                 seen[hash] = i;
                 string path = PathOf(hash);
-                if (File.Exists(path)) { stored[i] = true; continue; } // write-once: never rewrite
+                var existing = Existing(path, data.Length);
+                if (existing == ExistingChunk.Intact) { stored[i] = true; continue; } // write-once: never rewrite
                 // Random.Shared, not a Guid: a Guid costs a read of the kernel's random source per chunk.
                 string tmp = Path.Combine(ChunksPath, $".tmp-{hash}-{Random.Shared.NextInt64():x16}");
-                temps.Add((i, tmp, path));
+                temps.Add((i, tmp, path, existing == ExistingChunk.Torn));
                 NativeIO.CreateFileNoSync(tmp, data.Span);
             }
             int created = 0;
@@ -140,13 +166,15 @@ public sealed class FileChunkStore : IChunkStore
             {
                 NativeIO.SyncFileSystem(dirFd, ChunksPath); // every temp file above is now durable
                 BeforeBatchRename?.Invoke();
-                foreach (var (index, tmp, path) in temps)
+                Volatile.Write(ref _dirDirty, 1); // before the renames, as in Write
+                foreach (var (index, tmp, path, replace) in temps)
                 {
-                    if (NativeIO.RenameNoReplace(tmp, path))
+                    if (replace)
                     {
-                        Volatile.Write(ref _dirDirty, 1);
+                        File.Move(tmp, path, overwrite: true); // a torn chunk: same name, right bytes
                         created++;
                     }
+                    else if (NativeIO.RenameNoReplace(tmp, path)) created++;
                     else File.Delete(tmp); // another writer published the same content first
                     stored[index] = true;
                 }
@@ -156,7 +184,7 @@ public sealed class FileChunkStore : IChunkStore
         }
         catch
         {
-            foreach (var (index, tmp, _) in temps)
+            foreach (var (index, tmp, _, _) in temps)
                 if (!stored[index]) try { File.Delete(tmp); } catch { /* ignored by readers anyway */ }
             throw;
         }
@@ -165,10 +193,17 @@ public sealed class FileChunkStore : IChunkStore
 
     public void Sync()
     {
-        if (Interlocked.Exchange(ref _dirDirty, 0) == 0) return;
-        try { NativeIO.FsyncDirectory(ChunksPath); }
-        catch { Volatile.Write(ref _dirDirty, 1); throw; }
+        // Serialised: a second caller must not return while the first caller's directory fsync,
+        // which covers its renames too, is still running.
+        lock (_syncLock)
+        {
+            if (Interlocked.Exchange(ref _dirDirty, 0) == 0) return;
+            try { NativeIO.FsyncDirectory(ChunksPath); }
+            catch { Volatile.Write(ref _dirDirty, 1); throw; }
+        }
     }
+
+    private readonly object _syncLock = new();
 
     public IEnumerable<ChunkHash> Enumerate()
     {
