@@ -430,14 +430,17 @@ public sealed class CowDisk : IBlockDevice
 
     /// <summary>Records a whole chunk as zeros without storing anything: the zero-chunk hash when
     /// something below would otherwise show through, else ZERO.</summary>
-    private void ZeroChunk(long chunk, bool hole)
+    /// <param name="hole">Report the chunk as a hole afterwards (TRIM, plain WRITE_ZEROES).</param>
+    /// <param name="keepAllocated">WRITE_ZEROES with NO_HOLE: record the zero chunk even when
+    /// nothing below shows through, so the range stays allocated (never reported as a hole).</param>
+    private void ZeroChunk(long chunk, bool hole, bool keepAllocated = false)
     {
-        bool through = ShowsThrough(chunk);
-        if (through) EnsureZeroChunkStored();
+        bool named = keepAllocated || ShowsThrough(chunk);
+        if (named) EnsureZeroChunkStored();
         lock (Stripe(chunk))
         {
             if (_dirty.TryRemove(chunk, out var old)) { Interlocked.Add(ref _dirtyBytes, -CS); _chunkPool.Return(old); }
-            var entry = through ? ChunkHash.ZeroChunk : (ChunkHash?)null;
+            var entry = named ? ChunkHash.ZeroChunk : (ChunkHash?)null;
             if (_live[chunk] != entry) { _live[chunk] = entry; _changed[chunk] = 1; }
             if (hole) _holes[chunk] = 1; else _holes.TryRemove(chunk, out _);
         }
@@ -475,7 +478,7 @@ public sealed class CowDisk : IBlockDevice
             throw new BlockDeviceException(BlockDeviceError.NotSupported, "zeroing a partial 64 KiB chunk is a read-modify-write, no faster than writing");
         bool hole = (flags & WriteFlags.NoHole) == 0;
         _cutLock.EnterReadLock();
-        try { ForWholeChunks(offset, length, c => ZeroChunk(c, hole), partial: (o, n) => WriteCore(o, ZeroBuffer.AsSpan(0, n))); }
+        try { ForWholeChunks(offset, length, c => ZeroChunk(c, hole, keepAllocated: !hole), partial: (o, n) => WriteCore(o, ZeroBuffer.AsSpan(0, n))); }
         finally { _cutLock.ExitReadLock(); }
         AfterWrite(flags, offset, length);
     }

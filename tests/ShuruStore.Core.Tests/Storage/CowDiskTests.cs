@@ -152,6 +152,25 @@ public class CowDiskTests
     }
 
     [Fact]
+    public void NoHoleZeroesStayAllocatedWhereNothingIsBelow()
+    {
+        // Found by review: past the base, NO_HOLE zeroing was recorded as "no entry" and then
+        // reported as a hole, which the protocol forbids.
+        using var t = new TempDir();
+        MakeBase(t);
+        using var d = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas, DiskSize = 10 * CS });
+        d.WriteZeroes(8 * CS, CS, WriteFlags.NoHole);
+        d.WriteZeroes(9 * CS, CS, WriteFlags.None);
+        var ex = new List<Extent>();
+        d.GetExtents(8 * CS, 2 * CS, ex);
+        Assert.Equal(new Extent(CS, ExtentFlags.Zero), ex[0]);
+        Assert.Equal(ExtentFlags.Hole | ExtentFlags.Zero, ex[1].Flags);
+        var buf = new byte[CS];
+        d.Read(8 * CS, buf);
+        Assert.True(buf.AsSpan().IndexOfAnyExcept((byte)0) < 0);
+    }
+
+    [Fact]
     public void HolesOfASparseBaseAreReportedAsHoles()
     {
         using var t = new TempDir();
