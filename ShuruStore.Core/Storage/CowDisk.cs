@@ -383,6 +383,7 @@ public sealed class CowDisk : IBlockDevice
     public void Write(long offset, ReadOnlySpan<byte> data, WriteFlags flags)
     {
         CheckWritable();
+        MakeRoomFor(data.Length);
         _cutLock.EnterReadLock();
         try { WriteCore(offset, data); }
         finally { _cutLock.ExitReadLock(); }
@@ -421,9 +422,19 @@ public sealed class CowDisk : IBlockDevice
         }
     }
 
+    /// <summary>
+    /// Spills chunks to the store before a write is applied when it would take unsaved data past
+    /// the budget. If the store cannot take them (disk full), the write fails before it changes
+    /// anything: memory stays bounded while the store is full, and a failed write never reads
+    /// back (found by review: spilling after applying did neither).
+    /// </summary>
+    private void MakeRoomFor(long bytes)
+    {
+        if (Interlocked.Read(ref _dirtyBytes) + Math.Min(bytes, _budget) > _budget) Spill(_budget - Math.Min(bytes, _budget));
+    }
+
     private void AfterWrite(WriteFlags flags, long offset, long length)
     {
-        if (Interlocked.Read(ref _dirtyBytes) > _budget) Spill();
         // FUA: only this request's chunks need storing; the journal append covers every change.
         if ((flags & WriteFlags.Fua) != 0) FlushCore(offset / CS, (offset + length + CS - 1) / CS);
     }
@@ -580,12 +591,12 @@ public sealed class CowDisk : IBlockDevice
     /// <summary>Over budget: store dirty chunks early, a batch at a time (their live entries change;
     /// nothing else). At most two writers spill at once, on disjoint chunks; the others wait here,
     /// which is what bounds the memory.</summary>
-    private void Spill()
+    private void Spill(long target)
     {
         _spillGate.Wait();
         try
         {
-            while (Interlocked.Read(ref _dirtyBytes) > _budget)
+            while (Interlocked.Read(ref _dirtyBytes) > target)
             {
                 var claimed = new List<long>(StoreBatchChunks);
                 foreach (var kv in _dirty)

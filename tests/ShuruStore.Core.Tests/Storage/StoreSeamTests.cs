@@ -79,6 +79,34 @@ public class StoreSeamTests
     }
 
     [Fact]
+    public void WhileTheStoreIsFullWritesFailBeforeApplyingAndMemoryStaysBounded()
+    {
+        // Found by review: writes were applied, then the spill failed, so memory grew past the
+        // budget without bound and a write reported as failed still read back.
+        using var t = new TempDir();
+        using var store = new HookStore(new FileChunkStore(t.Cas));
+        using var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 64 * CS, ChunkStore = store, DirtyBudgetBytes = 4 * CS });
+        store.BeforeWrite = _ => throw new IOException("No space left on device");
+        int failed = 0;
+        var piece = TempDir.Pattern(CS, 9);
+        for (int i = 0; i < 40; i++)
+        {
+            try { d.Write(i * (long)CS, piece, WriteFlags.None); }
+            catch (BlockDeviceException e) when (e.Error == BlockDeviceError.NoSpace) { failed++; }
+            Assert.True(d.Statistics.DirtyBytes <= 4L * CS, $"dirty {d.Statistics.DirtyBytes} bytes past the 4-chunk budget");
+        }
+        Assert.True(failed >= 35, $"only {failed} writes failed");
+        var back = new byte[CS];
+        d.Read(39L * CS, back);
+        Assert.True(back.AsSpan().IndexOfAnyExcept((byte)0) < 0, "a failed write must not read back");
+        store.BeforeWrite = null; // space returns
+        d.Write(39L * CS, piece, WriteFlags.None);
+        d.Flush();
+        d.Read(39L * CS, back);
+        Assert.Equal(piece, back);
+    }
+
+    [Fact]
     public void WholeChunkWriteDoesNotReadTheOldChunk()
     {
         using var t = new TempDir();
