@@ -50,6 +50,20 @@ internal static partial class LinuxFileCalls
     public const int S_IFMT = 0xF000;
     public const int S_IFSOCK = 0xC000;
 
+    private const uint STATX_INO = 0x100;
+
+    /// <summary>Device and inode of a path without following a final symlink (0, 0 when it
+    /// cannot be examined): tells whether a path still names the file we created.</summary>
+    public static unsafe (ulong Device, ulong Inode) GetFileIdentity(string path)
+    {
+        byte* buf = stackalloc byte[256];
+        new Span<byte>(buf, 256).Clear();
+        if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO, buf) != 0) return (0, 0);
+        ulong ino = *(ulong*)(buf + 32);                                   // stx_ino
+        ulong dev = ((ulong)*(uint*)(buf + 136) << 32) | *(uint*)(buf + 140); // stx_dev_major, stx_dev_minor
+        return (dev, ino);
+    }
+
     /// <summary>File type bits (S_IFMT) of a path without following a final symlink,
     /// or -1 with the errno when the path cannot be examined.</summary>
     public static unsafe int GetFileType(string path, out int errno)
