@@ -27,6 +27,8 @@ BeforeAll {
         param([uint64] $Size = 1MB, [Nullable[uint64]] $Count, [byte[]] $Parent = @(), [Nullable[uint32]] $ParentLen,
               [byte[]] $Fallback = @(), [Nullable[uint32]] $FallbackLen, [object[]] $Entries, [int] $Truncate = -1)
         $ms = [System.IO.MemoryStream]::new(); $w = [System.IO.BinaryWriter]::new($ms)
+        if ($null -eq $Parent) { $Parent = [byte[]]@() }
+        if ($null -eq $Fallback) { $Fallback = [byte[]]@() }
         if ($null -eq $Entries) { $Entries = @('ZERO') * [int][Math]::Ceiling($Size / 65536) }
         $w.Write($Size); $w.Write([uint64]$(if ($null -ne $Count) { $Count } else { $Entries.Count }))
         $w.Write([uint32]$(if ($null -ne $ParentLen) { $ParentLen } else { $Parent.Length })); $w.Write($Parent)
@@ -131,14 +133,13 @@ Describe 'Hostile index files' {
         $script:Valid = Set-Index 'valid.idx' $valid
     }
 
-    It 'rejects <Name> with IndexInvalid naming the file, before any large allocation' -ForEach @(
+    It 'rejects <Name> with IndexInvalid naming the file, before any large allocation' -ForEach (@(
         'empty', 'truncated header', 'truncated entries', 'huge disk size', 'huge count, legal size, short file',
         'count not matching size', 'parent length 4 GiB', 'enormous parent path', 'fallback length 4 GiB',
         'enormous fallback path', 'NUL in parent path', 'invalid UTF-8 in fallback', 'hash length 4 GiB', 'hash of 1 MB',
         'hash too short', 'hash uppercase', 'hash not hex', '../ in a hash', 'absolute path as hash', 'zero sentinel misspelt'
-    ) {
-        $name = $_
-        $c = $Cases | Where-Object { $_.Name -eq $name }
+    ) | ForEach-Object { @{ Name = $_ } }) {
+        $c = $Cases | Where-Object { $_.Name -eq $Name }
         $r = Test-IndexLoad $c.Path
         $r.Id | Should -Be 'IndexInvalid'
         $r.Message | Should -Match ([regex]::Escape($c.Path))
@@ -162,14 +163,14 @@ Describe 'Hostile index files' {
         $r.Message | Should -Match 'deeper'
     }
 
-    It 'loads or cleanly rejects 400 random mutations of a valid index (seeded)' {
+    It 'loads or cleanly rejects 150 random mutations of a valid index (seeded)' {
         $rng = [System.Random]::new(42)
         $parent = Set-Index 'mut-parent.idx' (New-RawIndex -Fallback (U8 $Base))
         $entries = @(foreach ($i in 0..15) { if ($i % 3) { 'ZERO' } else { ($i.ToString('x2') * 32) } })
         $seedBytes = New-RawIndex -Parent (U8 $parent) -Fallback (U8 $Base) -Entries $entries
         $allowed = 'IndexInvalid', 'IndexChainCycle', 'ParentIndexMissing', 'IndexNotFound', ''
         $seen = @{}
-        foreach ($n in 1..400) {
+        foreach ($n in 1..150) {
             $b = [System.Collections.Generic.List[byte]]::new([byte[]]$seedBytes)
             foreach ($k in 1..$rng.Next(1, 6)) {
                 $i = $rng.Next($b.Count)
@@ -177,7 +178,7 @@ Describe 'Hostile index files' {
                     0 { $b[$i] = [byte]($b[$i] -bxor (1 -shl $rng.Next(8))) }
                     1 { $b[$i] = [byte](0, 0xff, 0x2f, 0x2e)[$rng.Next(4)] }
                     2 { $b.RemoveRange($i, [Math]::Min($rng.Next(1, 9), $b.Count - $i)) }
-                    3 { $v = [BitConverter]::GetBytes([uint32](0, 0xffffffff, 0x7fffffff, 64, 65536)[$rng.Next(5)]); $b.InsertRange($i, $v); $b.RemoveRange($i + 4, [Math]::Min(4, $b.Count - $i - 4)) }
+                    3 { $v = [BitConverter]::GetBytes([uint32](0, 4294967295, 2147483647, 64, 65536)[$rng.Next(5)]); $b.InsertRange($i, $v); $b.RemoveRange($i + 4, [Math]::Min(4, $b.Count - $i - 4)) }
                 }
             }
             $p = Set-Index 'mutant.idx' $b.ToArray()
@@ -187,7 +188,7 @@ Describe 'Hostile index files' {
             $seen[$r.Id] = 1 + $seen[$r.Id]
         }
         Write-Host ("mutants: " + (($seen.GetEnumerator() | Sort-Object Name | ForEach-Object { "$($_.Name -replace '^$', 'loaded')=$($_.Value)" }) -join ', '))
-        $seen['IndexInvalid'] | Should -BeGreaterThan 100
+        $seen['IndexInvalid'] | Should -BeGreaterThan 50
     }
 }
 
