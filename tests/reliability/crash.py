@@ -188,7 +188,7 @@ def main():
     audit = ChunkAudit(cas)
     stats = dict(iterations=0, kills=0, kills_in_checkpoint=0, writes_acked=0, zeroes_acked=0, flushes=0,
                  checkpoints_saved=0, checkpoints_verified=0, checkpoints_booted=0, unreported_checkpoints_complete=0,
-                 chunks_audited=0, bad_chunks=0, temp_files=0, blocks_verified=0, blocks_lost=0)
+                 chunks_audited=0, bad_chunks=0, state_max_bytes=0, state_compactions_seen=0, temp_files=0, blocks_verified=0, blocks_lost=0)
     problems = []
     saved = []   # (path, cut)
     t_end = time.time() + a.seconds
@@ -210,6 +210,7 @@ def main():
         model.rebase([match(img[b * BLOCK:(b + 1) * BLOCK], b, cut[b], base) or ('b',) for b in range(nblocks)])
 
     iteration = 0
+    last_state = [0]
     srv = start()
     while time.time() < t_end and not problems:
         iteration += 1
@@ -262,6 +263,10 @@ def main():
                 except Exception as e:
                     problems.append('interrupted checkpoint %s is damaged: %s' % (path, e))
         stats['chunks_audited'] += audit.run()
+        ssize = os.path.getsize(state) if os.path.exists(state) else 0
+        stats['state_max_bytes'] = max(stats['state_max_bytes'], ssize)
+        if ssize < last_state[0]: stats['state_compactions_seen'] += 1
+        last_state[0] = ssize
         for path, cut in saved[-8:]:    # the newest ones every time, all of them at the end
             check_image(read_index_image(path, cas), cut, base, 'checkpoint ' + path, stats, problems)
             stats['checkpoints_verified'] += 1

@@ -169,6 +169,11 @@ def scenario_journal(work, rng):
         e = err_of(h.flush)
         check(e in (ENOSPC, EIO), 'journal: FLUSH answers ENOSPC/EIO when the state file cannot grow (got %r)' % e)
         check(bytes(h.pread(len(data), 1 << 20)) == data, 'journal: the data still reads back')
+        ckf = os.path.join(mnt, 'ck-on-full.idx')
+        r = srv.checkpoint(ckf)
+        check(r is not None and r.startswith('FAILED'), 'journal: a checkpoint onto the full filesystem fails (%s)' % r)
+        left = [n for n in os.listdir(mnt) if n not in ('live.state', 'filler')]
+        check(not left, 'journal: a failed checkpoint leaves no file behind (%s)' % left)
         os.unlink(filler)
         e = err_of(h.flush)
         check(e is None, 'journal: FLUSH succeeds once space returns (got %r)' % e)
