@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Protocol fuzzer: random and mutated handshakes and requests, one fresh connection per input,
-for a bounded time, while a canary client does verified writes and reads on its own range.
+"""Protocol fuzzer: random and mutated handshakes and requests, one fresh connection per input
+(--parallel connections at a time), for a bounded time, while a canary client does verified writes and reads on its own range.
 
 Promises checked: the server never crashes (process alive), never hangs (every fuzz connection
 is closed or answered within a few seconds after the fuzzer's EOF, the canary never stalls,
@@ -147,6 +147,27 @@ def run_input(path, data, eof_wait):
     return result, replied
 
 
+def hog(path, kind):
+    """A stalled client: after GO it either pipelines 64 READs of 32 MiB and never reads a reply,
+    or sends a 32 MiB WRITE header and only half its payload. Returns the socket (kept open)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.settimeout(10)
+    s.recv(18)
+    s.sendall(struct.pack('>I', 3) + struct.pack('>QII', IHAVEOPT, 7, 12) + struct.pack('>I', 6) + b'export' + struct.pack('>H', 0))
+    time.sleep(0.1)
+    s.recv(65536)
+    s.setblocking(False)
+    try:
+        if kind == 'read':
+            s.sendall(b''.join(struct.pack('>IHHQQI', REQ_MAGIC, 0, 0, j, 0, 32 << 20) for j in range(64)))
+        else:
+            s.sendall(struct.pack('>IHHQQI', REQ_MAGIC, 0, 1, 1, 0, 32 << 20) + bytes([0x5a]) * (16 << 20))
+    except BlockingIOError:
+        pass
+    return s
+
+
 def canary(uri, stop, st, problems, rng):
     try:
         h = connect(uri)
@@ -181,6 +202,8 @@ def main():
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--max-rss-mib', type=int, default=512)
     ap.add_argument('--eof-wait', type=float, default=3.0, help='how long the server may keep a fuzz connection after EOF')
+    ap.add_argument('--parallel', type=int, default=2, help='fuzzing connections at a time')
+    ap.add_argument('--hogs', type=int, default=4, help='stalled clients held open during the run (half reads, half writes)')
     ap.add_argument('--json')
     a = ap.parse_args()
     rng = random.Random(a.seed)
@@ -195,28 +218,38 @@ def main():
     ct = threading.Thread(target=canary, args=(srv.uri, stop, st, problems, random.Random(a.seed + 1)))
     ct.start()
     log('fuzz: seed %d, %d s, server pid %d' % (a.seed, a.seconds, srv.pid))
+    hogs = [hog(sock, 'read' if i % 2 == 0 else 'write') for i in range(a.hogs)]
+    time.sleep(1)
+    st['rss_with_hogs_mib'] = srv.rss_kib() // 1024
     t_end = time.time() + a.seconds
     open_seeds = []
-    while time.time() < t_end:
-        seed = rng.getrandbits(32)
-        data = make_input(random.Random(seed))
-        r, replied = run_input(sock, data, a.eof_wait)
-        st['inputs'] += 1
-        st['transmission_replies'] += replied
-        st[{'closed': 'closed', 'open': 'still_open', 'refused': 'refused'}[r]] += 1
-        if r == 'open' and len(open_seeds) < 5: open_seeds.append(seed)
-        if r == 'refused':
-            problems.append('connection refused after input %d' % st['inputs'])
-        if st['inputs'] % 20 == 0:
-            rss = srv.rss_kib() // 1024
-            st['max_rss_mib'] = max(st['max_rss_mib'], rss)
-            if not srv.alive():
-                problems.append('server died (input seed %d)' % seed); break
-            if rss > a.max_rss_mib:
-                problems.append('server RSS %d MiB > %d MiB' % (rss, a.max_rss_mib)); break
-            if time.time() - st['canary_last'] > 30:
-                problems.append('canary stalled for 30 s'); break
-        if problems: break
+    lock = threading.Lock()
+
+    def fuzzer(frng):
+        while time.time() < t_end and not problems:
+            seed = frng.getrandbits(32)
+            data = make_input(random.Random(seed))
+            r, replied = run_input(sock, data, a.eof_wait)
+            with lock:
+                st['inputs'] += 1
+                st['transmission_replies'] += replied
+                st[{'closed': 'closed', 'open': 'still_open', 'refused': 'refused'}[r]] += 1
+                if r == 'open' and len(open_seeds) < 5: open_seeds.append(seed)
+                if r == 'refused': problems.append('connection refused (input seed %d)' % seed)
+
+    fz = [threading.Thread(target=fuzzer, args=(random.Random(rng.getrandbits(64)),), daemon=True) for _ in range(a.parallel)]
+    for t in fz: t.start()
+    while any(t.is_alive() for t in fz):
+        time.sleep(0.5)
+        rss = srv.rss_kib() // 1024
+        st['max_rss_mib'] = max(st['max_rss_mib'], rss)
+        if not srv.alive():
+            problems.append('server died'); break
+        if rss > a.max_rss_mib:
+            problems.append('server RSS %d MiB > %d MiB' % (rss, a.max_rss_mib)); break
+        if time.time() - st['canary_last'] > 30:
+            problems.append('canary stalled for 30 s'); break
+    for t in fz: t.join(a.eof_wait + 60)
     stop.set()
     ct.join(120)
     if ct.is_alive(): problems.append('canary hung')
@@ -226,11 +259,12 @@ def main():
     t = time.time()
     rc = srv.stop(60) if alive else None
     if alive and rc != 0: problems.append('clean stop failed (%r)' % rc)
-    st['stop_seconds'] = round(time.time() - t, 1)
+    st['stop_seconds'] = round(time.time() - t, 1)      # with the stalled clients still connected
+    for hs in hogs: hs.close()
     if open_seeds: st['open_input_seeds'] = open_seeds
     if st['still_open'] > 0: problems.append('%d connection(s) kept open %.0f s after EOF' % (st['still_open'], a.eof_wait))
     del st['canary_last']
-    st.update(seconds=a.seconds, seed=a.seed, problems=problems[:20], ok=not problems)
+    st.update(seconds=a.seconds, seed=a.seed, parallel=a.parallel, hogs=a.hogs, problems=problems[:20], ok=not problems)
     print(json.dumps(st, indent=1))
     if a.json:
         with open(a.json, 'w') as f: json.dump(st, f, indent=1)
