@@ -70,6 +70,8 @@ public sealed class ChunkIndexFile
     public static ChunkIndexFile Load(string path)
     {
         string full = Path.GetFullPath(path);
+        if (BlockDevices.LinuxFileCalls.DescribeNonFile(full) is { } what)
+            throw new ShuruStoreException(ShuruErrorKind.IndexInvalid, $"index '{full}' is {what}, not a file", full);
         FileStream fs;
         try { fs = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16); }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
