@@ -10,11 +10,12 @@ running server; a missing or unreadable base image at start.
   chunk    a chunk file deleted / altered under a running server: EIO for that 64 KiB range
            only, the neighbours read fine, the server keeps serving; rewriting the chunk heals it.
   base     a missing base image, a directory as base, an index whose base is gone: refused at
-           start with BaseImageMissing naming the path.
+           start with BaseImageMissing naming the path; a FIFO or device where a base image, an
+           index, a parent index or a state file is expected: refused, never a hang in open().
 
 Usage: faults.py [--seed N] [--rounds N] [--json OUT]   (exit 0 = every promise kept)
 """
-import argparse, errno, json, os, random, shutil, subprocess, sys, tempfile, time
+import argparse, errno, json, os, random, shutil, struct, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reliab import BLOCK, CHUNK, ChunkAudit, Server, close, connect, log, parse_index, read_index_image
 import nbd
@@ -265,6 +266,32 @@ def scenario_base(work, rng):
     check(s.error is not None and 'BaseImageMissing' in s.error and bp in s.error, 'base: index whose base is gone refused (%s)' % s.error)
     check(not os.path.exists(sock), 'base: no socket left behind by a refused start')
     stats['base_faults'] += 4
+    # Special files where a file is expected: refused at once, never a start that hangs in open().
+    os.rename(bp + '.gone', bp)
+    fifo = os.path.join(work, 'a.fifo'); os.mkfifo(fifo)
+    for what, kw, kind in (('a FIFO as base image', dict(rootfs=fifo), 'BaseImageMissing'),
+                           ('a character device as base image', dict(rootfs='/dev/zero'), 'BaseImageMissing'),
+                           ('a FIFO as index', dict(rootfs=bp, index=fifo), 'IndexInvalid'),
+                           ('a FIFO as live-state file', dict(rootfs=bp, state=fifo), 'StateInvalid')):
+        try:
+            s = Server(sock, cas, timeout=30, **kw)
+        except RuntimeError:
+            check(False, 'base: %s hangs the start' % what); continue
+        check(s.error is not None and kind in s.error, 'base: %s refused with %s (%s)' % (what, kind, s.error))
+        if s.error is None: s.stop()
+        stats['base_faults'] += 1
+    # An index whose parent is a FIFO.
+    idx = os.path.join(work, 'fifo-parent.idx')
+    with open(idx, 'wb') as f:
+        p = fifo.encode()
+        f.write(struct.pack('<QQI', 1 << 20, 16, len(p)) + p + struct.pack('<I', 0) + struct.pack('<I4s', 4, b'ZERO') * 16)
+    try:
+        s = Server(sock, cas, rootfs=bp, index=idx, timeout=30)
+        check(s.error is not None and 'IndexInvalid' in s.error, 'base: an index whose parent is a FIFO refused (%s)' % s.error)
+        if s.error is None: s.stop()
+    except RuntimeError:
+        check(False, 'base: an index whose parent is a FIFO hangs the start')
+    stats['base_faults'] += 1
 
 
 def main():
