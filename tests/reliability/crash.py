@@ -36,12 +36,12 @@ class Model:
             self.t += 1
             return self.t
 
-    def issue(self, first, count, key_of):
+    def issue(self, first, count, key_of, fua=False):
         with self.lock:
             self.t += 1
             recs = []
             for b in range(first, first + count):
-                r = [key_of(b), self.t, None]
+                r = [key_of(b), self.t, None, fua]
                 self.writes[b].append(r)
                 recs.append(r)
             return recs
@@ -52,14 +52,15 @@ class Model:
             for r in recs:
                 r[2] = self.t
 
-    def allowed(self, b, t0, t1):
-        """Keys block b may show in a cut taken between t0 (request sent) and t1 (reply seen)."""
+    def allowed(self, b, t0, t1, fua=False):
+        """Keys block b may show in a cut taken between t0 (request sent) and t1 (reply seen).
+        With fua (crash recovery), an answered FUA write is durable by itself."""
         last = self.baseline[b]
         maybe = []
-        for key, issued, ans in self.writes[b]:
-            if ans is not None and ans < t0:
+        for key, issued, ans, is_fua in self.writes[b]:
+            if ans is not None and (ans < t0 or (fua and is_fua)):
                 last = key
-                maybe = []          # a newer answered write supersedes earlier maybes
+                maybe = []          # a newer durable/answered write supersedes earlier maybes
             elif issued < t1:
                 maybe.append(key)
         return tuple(dict.fromkeys([last] + maybe))
@@ -135,12 +136,24 @@ def writer(idx, uri, model, region, rng, stop, ctl, stats):
                 with model.lock:
                     model.gen += 1
                     g = model.gen
-                recs = model.issue(first, n, lambda b: ('p', g))
+                fua = rng.random() < 0.15
+                recs = model.issue(first, n, lambda b: ('p', g), fua)
                 data = b''.join(struct.pack('<QQ', b, g) * (BLOCK // 16) for b in range(first, first + n))
-                h.pwrite(data, first * BLOCK)
+                h.pwrite(data, first * BLOCK, nbd.CMD_FLAG_FUA if fua else 0)
                 model.answered(recs)
                 stats['writes_acked'] += 1
-            elif op < 0.76:
+                stats['fua_writes_acked'] += fua
+            elif op < 0.73:
+                # TRIM of whole 64 KiB chunks: they read as zeros (partial chunks are left alone).
+                per = CHUNK // BLOCK
+                c = rng.randrange(lo // per, hi // per)
+                n = per * rng.choice((1, 1, 2))
+                if (c * per + n) > hi: n = per
+                recs = model.issue(c * per, n, lambda b: ('z',))
+                h.trim(n * BLOCK, c * CHUNK)
+                model.answered(recs)
+                stats['trims_acked'] += 1
+            elif op < 0.78:
                 n = rng.choice((1, 16, 32))
                 first = rng.randrange(lo, hi - n + 1)
                 recs = model.issue(first, n, lambda b: ('z',))
@@ -186,7 +199,7 @@ def main():
         f.write(base)
     model = Model(nblocks)
     audit = ChunkAudit(cas)
-    stats = dict(iterations=0, kills=0, kills_in_checkpoint=0, writes_acked=0, zeroes_acked=0, flushes=0,
+    stats = dict(iterations=0, kills=0, kills_in_checkpoint=0, writes_acked=0, fua_writes_acked=0, trims_acked=0, zeroes_acked=0, flushes=0,
                  checkpoints_saved=0, checkpoints_verified=0, checkpoints_booted=0, unreported_checkpoints_complete=0,
                  chunks_audited=0, bad_chunks=0, state_max_bytes=0, state_compactions_seen=0, temp_files=0, blocks_verified=0, blocks_lost=0)
     problems = []
@@ -205,7 +218,7 @@ def main():
         close(h)
         with model.lock:
             t0 = INF if strict else model.durable_t
-            cut = [model.allowed(b, t0, INF) for b in range(nblocks)]
+            cut = [model.allowed(b, t0, INF, fua=True) for b in range(nblocks)]
         check_image(img, cut, base, what, stats, problems)
         model.rebase([match(img[b * BLOCK:(b + 1) * BLOCK], b, cut[b], base) or ('b',) for b in range(nblocks)])
 
