@@ -79,7 +79,7 @@ Describe 'Faults: full filesystem, damaged chunks, missing base (seeded)' {
         $r.ExitCode | Should -Be 0
         $r.full_rounds | Should -Be 1
         $r.journal_rounds | Should -Be 1
-        $r.chunk_faults | Should -Be 4
+        $r.chunk_faults | Should -Be 5
     }
 }
 

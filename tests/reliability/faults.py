@@ -44,6 +44,23 @@ def err_of(fn):
         return n or -1
 
 
+def read_err(h, length, offset, timeout=10):
+    """Like err_of(pread) but never waits more than timeout s: 'hang' when no reply came."""
+    buf = nbd.Buffer(length)
+    try:
+        cookie = h.aio_pread(buf, offset)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            h.poll(100)
+            if h.aio_command_completed(cookie):
+                return None
+        return 'hang'
+    except nbd.Error as e:
+        n = e.errno
+        if isinstance(n, str): n = getattr(errno, n, -1)
+        return n or -1
+
+
 def scenario_full(work, rng, full_mib, rnd):
     mnt = os.path.join(work, 'full%d' % rnd)
     os.makedirs(mnt)
@@ -210,15 +227,19 @@ def scenario_chunk(work, rng):
     ck = os.path.join(work, 'chunk.idx')
     check(srv.checkpoint(ck) == 'SAVED', 'chunk: checkpoint')
     entries = parse_index(ck)[3]
-    for victim, how in ((3, 'deleted'), (7, 'altered'), (9, 'truncated'), (11, 'replaced by a directory')):
+    for victim, how in ((3, 'deleted'), (7, 'altered'), (9, 'truncated'), (11, 'replaced by a directory'), (13, 'replaced by a FIFO')):
         p = os.path.join(cas, 'chunks', entries[victim])
         if how == 'deleted': os.unlink(p)
         elif how == 'altered':
             b = bytearray(open(p, 'rb').read()); b[rng.randrange(len(b))] ^= 0x40
             os.chmod(p, 0o644); open(p, 'wb').write(b)
         elif how == 'truncated': os.truncate(p, 1000)
+        elif how == 'replaced by a FIFO': os.unlink(p); os.mkfifo(p)
         else: os.unlink(p); os.mkdir(p)
-        e = err_of(lambda: h.pread(CHUNK, victim * CHUNK))
+        e = read_err(h, CHUNK, victim * CHUNK)
+        if e == 'hang':
+            check(False, 'chunk %s: reading it hangs' % how)
+            return
         check(e == EIO, 'chunk %s: reading it is EIO (got %r)' % (how, e))
         e = err_of(lambda: h.pread(4096, victim * CHUNK + CHUNK - 4096))
         check(e == EIO, 'chunk %s: any part of its range is EIO (got %r)' % (how, e))
