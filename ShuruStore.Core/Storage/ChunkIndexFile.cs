@@ -119,11 +119,18 @@ public sealed class ChunkIndexFile
         if ((ulong)(fileLength - pos) / 8 < numChunks)
             throw Invalid(file, pos, $"num_chunks {numChunks} needs at least {numChunks * 8} bytes of entries, the file has {fileLength - pos} left");
 
-        var entries = new ChunkHash?[(long)numChunks];
+        // The map is one array in memory: beyond Array.MaxLength entries it cannot exist.
+        if (numChunks > (ulong)Array.MaxLength)
+            throw Invalid(file, 8, $"num_chunks {numChunks} exceeds the supported maximum of {Array.MaxLength} entries");
+
+        // A (sparse) file can be long enough for any count: grow the array as entries prove valid,
+        // so a bad entry is refused before a large allocation.
+        var entries = new ChunkHash?[(int)Math.Min(numChunks, 1UL << 16)];
         Span<byte> hashText = stackalloc byte[ChunkHash.HexLength];
         Span<byte> b4 = stackalloc byte[4];
         for (long i = 0; i < (long)numChunks; i++)
         {
+            if (i == entries.Length) Array.Resize(ref entries, (int)Math.Min(numChunks, (ulong)entries.Length * 2));
             long at = pos;
             ReadExact(b4);
             uint len = BinaryPrimitives.ReadUInt32LittleEndian(b4);
