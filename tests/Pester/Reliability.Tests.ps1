@@ -149,6 +149,23 @@ Describe 'Hostile index files' {
         Test-Path (Join-Path $Dir 'h.sock') | Should -BeFalse
     }
 
+    It 'rejects a sparse index claiming <Chunks> entries, with a bad entry after 1000 good ones, before a large allocation' -ForEach @(
+        @{ Chunks = 1L -shl 26; Size = 1L -shl 42 }, @{ Chunks = 1L -shl 34; Size = 1L -shl 50 }
+    ) {
+        $p = Join-Path $Dir "sparse-$Chunks.idx"
+        $fs = [System.IO.File]::Create($p)
+        try {
+            $w = [System.IO.BinaryWriter]::new($fs)
+            $w.Write([uint64]$Size); $w.Write([uint64]$Chunks); $w.Write([uint32]0); $w.Write([uint32]0)
+            foreach ($i in 1..1000) { $w.Write([uint32]4); $w.Write((U8 'ZERO')) }
+            $w.Flush(); $fs.SetLength(24 + $Chunks * 8 + 16)   # sparse: long enough for any check on the length
+        } finally { $fs.Dispose() }
+        $r = Test-IndexLoad $p
+        $r.Id | Should -Be 'IndexInvalid'
+        $r.Message | Should -Match ([regex]::Escape($p))
+        $r.Allocated | Should -BeLessThan 16MB
+    }
+
     It 'rejects a parent cycle (a -> b -> a) and a chain deeper than the bound' {
         $a = Join-Path $Dir 'cyc-a.idx'; $b = Join-Path $Dir 'cyc-b.idx'
         $null = Set-Index 'cyc-a.idx' (New-RawIndex -Parent (U8 $b))
