@@ -30,6 +30,7 @@ class Model:
         self.writes = [[] for _ in range(nblocks)]
         self.durable_t = 0   # send time of the last FLUSH whose reply arrived
         self.gen = 0
+        self.wlog = []       # (gen, first block, blocks, record): multi-block pattern writes
 
     def tick(self):
         with self.lock:
@@ -74,6 +75,13 @@ class Model:
             self.baseline = list(keys)
             self.writes = [[] for _ in keys]
             self.durable_t = 0
+            self.wlog = []
+
+    def straddling(self, t0, t1):
+        """Multi-block writes that may or may not be in a cut taken between t0 and t1."""
+        with self.lock:
+            return [(g, first, n) for g, first, n, r in self.wlog
+                    if r[1] < t1 and not (r[2] is not None and r[2] < t0)]
 
 
 def block_bytes(key, b, base):
@@ -119,6 +127,25 @@ def check_image(img, cut, base, what, stats, problems, limit=5):
     return bad
 
 
+def gen_of(content, b, base):
+    """The pattern generation a block holds, -1 for base content, None for zeros or other."""
+    if content == base[b * BLOCK:(b + 1) * BLOCK] and content != bytes(BLOCK): return -1
+    blk, g = struct.unpack_from('<QQ', content)
+    if blk == b and content == struct.pack('<QQ', blk, g) * (BLOCK // 16): return g
+    return None
+
+
+def check_atomic(img, straddling, base, what, stats, problems):
+    """A checkpoint is a cut between whole writes: a multi-block write is all in or all out."""
+    for g, first, n in straddling:
+        gens = [gen_of(img[b * BLOCK:(b + 1) * BLOCK], b, base) for b in range(first, first + n)]
+        stats['straddling_writes_checked'] += 1
+        if g in gens and any(x is not None and x < g for x in gens):
+            stats['torn_writes'] += 1
+            problems.append('%s: write gen %d (blocks %d..%d) is half in the cut: %s' % (what, g, first, first + n - 1, gens))
+            return
+
+
 def writer(idx, uri, model, region, rng, stop, ctl, stats):
     """Sequential writes/zeroes/flushes in its own region; writer 0 also asks for checkpoints."""
     import nbd
@@ -138,6 +165,8 @@ def writer(idx, uri, model, region, rng, stop, ctl, stats):
                     g = model.gen
                 fua = rng.random() < 0.15
                 recs = model.issue(first, n, lambda b: ('p', g), fua)
+                if n > 1:
+                    with model.lock: model.wlog.append((g, first, n, recs[0]))
                 data = b''.join(struct.pack('<QQ', b, g) * (BLOCK // 16) for b in range(first, first + n))
                 h.pwrite(data, first * BLOCK, nbd.CMD_FLAG_FUA if fua else 0)
                 model.answered(recs)
@@ -201,9 +230,10 @@ def main():
     audit = ChunkAudit(cas)
     stats = dict(iterations=0, kills=0, kills_in_checkpoint=0, writes_acked=0, fua_writes_acked=0, trims_acked=0, zeroes_acked=0, flushes=0,
                  checkpoints_saved=0, checkpoints_verified=0, checkpoints_booted=0, unreported_checkpoints_complete=0,
-                 chunks_audited=0, bad_chunks=0, state_max_bytes=0, state_compactions_seen=0, temp_files=0, blocks_verified=0, blocks_lost=0)
+                 chunks_audited=0, bad_chunks=0, state_max_bytes=0, state_compactions_seen=0, temp_files=0, blocks_verified=0, blocks_lost=0, straddling_writes_checked=0, torn_writes=0)
     problems = []
     saved = []   # (path, cut)
+    straddle = {}  # path -> multi-block writes in flight during its checkpoint
     t_end = time.time() + a.seconds
     log('crash: seed %d, %d s, disk %d MiB, dir %s' % (a.seed, a.seconds, a.disk_mib, work))
 
@@ -245,6 +275,7 @@ def main():
             if r == 'SAVED':
                 del pending[path]
                 saved.append((path, m.cut(t0, t1)))
+                straddle[path] = m.straddling(t0, t1)
                 stats['checkpoints_saved'] += 1
             elif r is not None:
                 problems.append('checkpoint %s failed: %s' % (path, r))
@@ -281,7 +312,9 @@ def main():
         if ssize < last_state[0]: stats['state_compactions_seen'] += 1
         last_state[0] = ssize
         for path, cut in saved[-8:]:    # the newest ones every time, all of them at the end
-            check_image(read_index_image(path, cas), cut, base, 'checkpoint ' + path, stats, problems)
+            img = read_index_image(path, cas)
+            check_image(img, cut, base, 'checkpoint ' + path, stats, problems)
+            check_atomic(img, straddle.get(path, []), base, 'checkpoint ' + path, stats, problems)
             stats['checkpoints_verified'] += 1
         srv = start()
 
@@ -300,7 +333,9 @@ def main():
     srv.stop()
     stats['chunks_audited'] += audit.run()
     for path, cut in saved:
-        check_image(read_index_image(path, cas), cut, base, 'checkpoint ' + path, stats, problems)
+        img = read_index_image(path, cas)
+        check_image(img, cut, base, 'checkpoint ' + path, stats, problems)
+        check_atomic(img, straddle.get(path, []), base, 'checkpoint ' + path, stats, problems)
         stats['checkpoints_verified'] += 1
     # A sample of checkpoints booted by the engine (read-only) and read over NBD.
     for path, cut in rng.sample(saved, min(a.boot_checks, len(saved))):
