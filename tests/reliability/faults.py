@@ -264,6 +264,26 @@ def scenario_chunk(work, rng):
     close(h); ro.stop()
 
 
+def scenario_base_shrinks(work, rng):
+    """The base image truncated under a running server: EIO past the new end, never zeros."""
+    cas, sock = os.path.join(work, 'cas-shrink'), os.path.join(work, 'k.sock')
+    bp = os.path.join(work, 'base-shrink.raw')
+    data = rng.randbytes(4 << 20)
+    with open(bp, 'wb') as f: f.write(data)
+    srv = Server(sock, cas, rootfs=bp)
+    h = connect(srv.uri)
+    check(bytes(h.pread(CHUNK, 0)) == data[:CHUNK], 'shrink: reads the base')
+    os.truncate(bp, 2 << 20)
+    e = read_err(h, CHUNK, 3 << 20)
+    check(e == EIO, 'shrink: a read past the base image\'s new end is EIO, not zeros (got %r)' % e)
+    check(bytes(h.pread(CHUNK, 1 << 20)) == data[1 << 20:(1 << 20) + CHUNK], 'shrink: the rest of the base still reads')
+    check(bytes(h.pread(CHUNK, 0)) == data[:CHUNK], 'shrink: an ingested piece still reads')
+    close(h)
+    check(srv.alive(), 'shrink: server alive')
+    srv.stop()
+    stats['base_faults'] += 1
+
+
 def scenario_base(work, rng):
     cas, sock = os.path.join(work, 'cas-base'), os.path.join(work, 'b.sock')
     missing = os.path.join(work, 'no-such-base.raw')
@@ -327,7 +347,7 @@ def main():
     work = tempfile.mkdtemp(prefix='shuru-faults-', dir='/tmp')
     t = time.time()
     try:
-        if a.only in (None, 'base'): scenario_base(work, rng)
+        if a.only in (None, 'base'): scenario_base(work, rng); scenario_base_shrinks(work, rng)
         if a.only in (None, 'chunk'): scenario_chunk(work, rng)
         if a.only in (None, 'journal'): scenario_journal(work, rng)
         if a.only in (None, 'full'):
