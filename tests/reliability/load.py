@@ -32,9 +32,10 @@ def main():
     fio = ['fio', '--name=load', '--ioengine=nbd', '--uri=' + srv.uri, '--rw=randrw', '--rwmixread=50', '--bs=4k',
            '--size=%d' % REGION, '--offset_increment=%d' % REGION, '--numjobs=%d' % JOBS, '--iodepth=8',
            '--verify=crc32c', '--verify_backlog=64', '--verify_fatal=1', '--do_verify=1',
-           '--time_based', '--runtime=%d' % a.seconds, '--group_reporting=0', '--output-format=json']
+           '--time_based', '--runtime=%d' % a.seconds, '--group_reporting=0', '--output-format=json',
+           '--verify_state_save=0']
     log('load: %d fio jobs for %d s on %s' % (JOBS, a.seconds, srv.uri))
-    p = subprocess.Popen(fio, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(fio, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=work)
     t0 = time.time()
     while p.poll() is None:
         time.sleep(a.interval)

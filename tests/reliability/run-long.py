@@ -61,9 +61,10 @@ def main():
              '| faults | `%s` | %d disk-full rounds (%d ENOSPC, %d EIO replies), %d state-file-full rounds, %d damaged chunks, %d bad base images, %d checks | %s |' % (
                  faults['command'], faults.get('full_rounds', 0), faults.get('enospc_replies', 0), faults.get('eio_replies', 0), faults.get('journal_rounds', 0),
                  faults.get('chunk_faults', 0), faults.get('base_faults', 0), faults.get('checks', 0), '0' if faults.get('ok') else 'see problems'),
-             '| fuzz | `%s` | %d inputs (%d reached transmission replies), %d still open after EOF, %d canary operations, server RSS peak %d MiB | %s |' % (
-                 fuzz['command'], fuzz.get('inputs', 0), fuzz.get('transmission_replies', 0), fuzz.get('still_open', 0), fuzz.get('canary_ops', 0),
-                 fuzz.get('max_rss_mib', 0), '0 (canary)' if fuzz.get('ok') else 'see problems'),
+             '| fuzz | `%s` | %d inputs on %d connections at a time (%d reached transmission replies), %d still open after EOF, %d stalled clients held throughout, %d canary operations, server RSS peak %d MiB, clean stop in %.1f s with the stalled clients connected | %s |' % (
+                 fuzz['command'], fuzz.get('inputs', 0), fuzz.get('parallel', 1), fuzz.get('transmission_replies', 0), fuzz.get('still_open', 0),
+                 fuzz.get('hogs', 0), fuzz.get('canary_ops', 0), fuzz.get('max_rss_mib', 0), fuzz.get('stop_seconds', 0),
+                 '0 (canary)' if fuzz.get('ok') else 'see problems'),
              '| load | `%s` | %d fio jobs x %d s: %d reads, %d writes (%d / %d MiB), %d fio errors; %d checkpoints taken during the run, %d verified | %s |' % (
                  load['command'], load.get('jobs', 0), load.get('seconds', 0), load.get('read_ios', 0), load.get('write_ios', 0), load.get('read_mib', 0),
                  load.get('write_mib', 0), load.get('fio_errors', -1), load.get('checkpoints', 0), load.get('checkpoints_verified', 0),
