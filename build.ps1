@@ -13,6 +13,8 @@
       Serve   Build, import the staged module and serve a disk over NBD on a Unix socket until
               Ctrl+C. With no -ImagePath, a small sample ext4 image is generated on the fly.
       Bench   Runs the benchmark suite against nbdkit and qemu-nbd (not part of Test).
+      Reliability  The long crash, fault, fuzz and load runs (tests/reliability/run-long.py, root,
+              several minutes); writes their figures into docs/reliability.md. Test runs short ones.
 
 .EXAMPLE
     dotnet tool restore && dotnet pwsh -NoProfile -File ./build.ps1 -Task Serve
@@ -22,7 +24,7 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Deps', 'Build', 'Test', 'Serve', 'Bench')]
+    [ValidateSet('Deps', 'Build', 'Test', 'Serve', 'Bench', 'Reliability')]
     [string[]] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
@@ -245,6 +247,12 @@ function Invoke-Bench {
     Invoke-Native bash (Join-Path $Root 'bench/run-bench.sh') $Configuration
 }
 
+function Invoke-Reliability {
+    Invoke-Deps
+    Invoke-Build
+    Invoke-Native /usr/bin/python3 (Join-Path $Root 'tests/reliability/run-long.py')
+}
+
 $script:TestFailed = $false
 foreach ($t in $Task) {
     switch ($t) {
@@ -253,6 +261,7 @@ foreach ($t in $Task) {
         'Test' { Invoke-Test }
         'Serve' { Invoke-Serve }
         'Bench' { Invoke-Bench }
+        'Reliability' { Invoke-Reliability }
     }
 }
 if ($script:TestFailed) { exit 1 }

@@ -50,6 +50,46 @@ internal static partial class LinuxFileCalls
     public const int S_IFMT = 0xF000;
     public const int S_IFSOCK = 0xC000;
 
+    private const uint STATX_INO = 0x100;
+
+    /// <summary>Device and inode of a path without following a final symlink (0, 0 when it
+    /// cannot be examined): tells whether a path still names the file we created.</summary>
+    public static unsafe (ulong Device, ulong Inode) GetFileIdentity(string path)
+    {
+        byte* buf = stackalloc byte[256];
+        new Span<byte>(buf, 256).Clear();
+        if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO, buf) != 0) return (0, 0);
+        ulong ino = *(ulong*)(buf + 32);                                   // stx_ino
+        ulong dev = ((ulong)*(uint*)(buf + 136) << 32) | *(uint*)(buf + 140); // stx_dev_major, stx_dev_minor
+        return (dev, ino);
+    }
+
+    public const int S_IFREG = 0x8000;
+    public const int S_IFBLK = 0x6000;
+    public const int S_IFDIR = 0x4000;
+    public const int S_IFCHR = 0x2000;
+    public const int S_IFIFO = 0x1000;
+
+    /// <summary>Why a path (symlinks followed) cannot be read as a file: "a FIFO", "a socket",
+    /// "a character device", "a directory"; null for a regular file, a block device, or a path
+    /// that cannot be examined (opening it reports that). Opening a FIFO for reading blocks until
+    /// a writer appears, so callers check this first.</summary>
+    public static unsafe string? DescribeNonFile(string path)
+    {
+        byte* buf = stackalloc byte[256];
+        new Span<byte>(buf, 256).Clear();
+        if (statx(AT_FDCWD, path, 0, STATX_TYPE, buf) != 0) return null;
+        return (*(ushort*)(buf + 28) & S_IFMT) switch
+        {
+            S_IFREG or S_IFBLK => null,
+            S_IFIFO => "a FIFO",
+            S_IFSOCK => "a socket",
+            S_IFCHR => "a character device",
+            S_IFDIR => "a directory",
+            _ => "not a regular file",
+        };
+    }
+
     /// <summary>File type bits (S_IFMT) of a path without following a final symlink,
     /// or -1 with the errno when the path cannot be examined.</summary>
     public static unsafe int GetFileType(string path, out int errno)

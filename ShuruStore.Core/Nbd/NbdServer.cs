@@ -21,6 +21,7 @@ public sealed class NbdServer : IDisposable
     private long _totalConnections;
     private volatile NbdServerState _state = NbdServerState.Created;
     private bool _createdSocket;
+    private (ulong Device, ulong Inode) _socketIdentity;
 
     public NbdServer(IBlockDevice device, NbdServerOptions options)
     {
@@ -57,14 +58,35 @@ public sealed class NbdServer : IDisposable
                 throw new InvalidOperationException($"The server cannot be started in state {_state}.");
             string path = UnixSocketPath.Prepare(SocketPath);
             var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            // .NET unlinks the path a listener was bound to when it is disposed, whatever sits there
+            // by then (another server's socket, a user's file). So bind at a private temporary name,
+            // secure it, and publish it at the real path with a link that never replaces anything:
+            // the socket is owner-only before anyone can reach it, and on stop only the file we
+            // created (same inode) is removed.
+            string bindPath = UnixSocketPath.TemporaryNameFor(path);
             try
             {
-                listener.Bind(new UnixDomainSocketEndPoint(path));
-                _createdSocket = true;
+                listener.Bind(new UnixDomainSocketEndPoint(bindPath));
                 // Owner-only: the socket gives full read-write access to the disk.
-                if (!OperatingSystem.IsWindows())
-                    File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                File.SetUnixFileMode(bindPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
                 listener.Listen(128);
+                if (bindPath != path)
+                {
+                    try { File.Move(bindPath, path, overwrite: false); }
+                    catch (IOException) when (File.Exists(path) || Directory.Exists(path) || UnixSocketPath.IsSocket(path))
+                    {
+                        try { File.Delete(bindPath); } catch (IOException) { }
+                        throw new ShuruStoreException(ShuruErrorKind.SocketPathNotSocket,
+                            $"'{path}' appeared while the server was starting; it is left untouched.", path);
+                    }
+                }
+                _createdSocket = true;
+                _socketIdentity = LinuxFileCalls.GetFileIdentity(path);
+            }
+            catch (ShuruStoreException)
+            {
+                listener.Dispose();
+                throw;
             }
             catch (SocketException ex)
             {
@@ -218,8 +240,8 @@ public sealed class NbdServer : IDisposable
         _createdSocket = false;
         try
         {
-            // Only remove it if it is still a socket: never delete someone else's file.
-            if (UnixSocketPath.IsSocket(SocketPath)) File.Delete(SocketPath);
+            // Only remove it if it is still the socket we created: never delete someone else's file.
+            if (UnixSocketPath.IsSocket(SocketPath) && LinuxFileCalls.GetFileIdentity(SocketPath) == _socketIdentity) File.Delete(SocketPath);
         }
         catch (Exception) { /* best effort */ }
     }

@@ -66,6 +66,14 @@ internal static class UnixSocketPath
         }
     }
 
+    /// <summary>A fresh name in the socket's directory to bind at before publishing (the path
+    /// itself when the temporary name would not fit in a socket address).</summary>
+    public static string TemporaryNameFor(string path)
+    {
+        string tmp = Path.Combine(Path.GetDirectoryName(path)!, ".s" + Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)).ToLowerInvariant());
+        return Encoding.UTF8.GetByteCount(tmp) <= MaxPathBytes ? tmp : path;
+    }
+
     public static bool IsSocket(string path) =>
         LinuxFileCalls.GetFileType(path, out _) == LinuxFileCalls.S_IFSOCK;
 }

@@ -71,6 +71,8 @@ public sealed class ChunkIndexFile
     public static ChunkIndexFile Load(string path)
     {
         string full = Path.GetFullPath(path);
+        if (BlockDevices.LinuxFileCalls.DescribeNonFile(full) is { } what)
+            throw new ShuruStoreException(ShuruErrorKind.IndexInvalid, $"index '{full}' is {what}, not a file", full);
         FileStream fs;
         try { fs = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16); }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
@@ -118,11 +120,18 @@ public sealed class ChunkIndexFile
         if ((ulong)(fileLength - pos) / 8 < numChunks)
             throw Invalid(file, pos, $"num_chunks {numChunks} needs at least {numChunks * 8} bytes of entries, the file has {fileLength - pos} left");
 
-        var entries = new ChunkHash?[(long)numChunks];
+        // The map is one array in memory: beyond Array.MaxLength entries it cannot exist.
+        if (numChunks > (ulong)Array.MaxLength)
+            throw Invalid(file, 8, $"num_chunks {numChunks} exceeds the supported maximum of {Array.MaxLength} entries");
+
+        // A (sparse) file can be long enough for any count: grow the array as entries prove valid,
+        // so a bad entry is refused before a large allocation.
+        var entries = new ChunkHash?[(int)Math.Min(numChunks, 1UL << 16)];
         Span<byte> hashText = stackalloc byte[ChunkHash.HexLength];
         Span<byte> b4 = stackalloc byte[4];
         for (long i = 0; i < (long)numChunks; i++)
         {
+            if (i == entries.Length) Array.Resize(ref entries, (int)Math.Min(numChunks, (ulong)entries.Length * 2));
             long at = pos;
             ReadExact(b4);
             uint len = BinaryPrimitives.ReadUInt32LittleEndian(b4);

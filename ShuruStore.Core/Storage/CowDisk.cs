@@ -99,6 +99,8 @@ public sealed class CowDisk : IBlockDevice
         long baseLength = 0;
         if (basePath is not null)
         {
+            if (LinuxFileCalls.DescribeNonFile(basePath) is { } what)
+                throw new ShuruStoreException(ShuruErrorKind.BaseImageMissing, $"base image '{basePath}' is {what}, not a disk image", basePath);
             try
             {
                 baseHandle = File.OpenHandle(basePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
@@ -125,6 +127,8 @@ public sealed class CowDisk : IBlockDevice
             List<(long Chunk, ChunkHash? Hash)> records = [];
             string? statePath = options.StatePath is null ? null : Path.GetFullPath(options.StatePath);
             bool rewriteState = false;
+            if (statePath is not null && LinuxFileCalls.DescribeNonFile(statePath) is { } notFile)
+                throw new ShuruStoreException(ShuruErrorKind.StateInvalid, $"state file '{statePath}' is {notFile}, not a file", statePath);
             if (statePath is not null && File.Exists(statePath))
             {
                 StateJournal.Header h;

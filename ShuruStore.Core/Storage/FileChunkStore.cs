@@ -46,6 +46,9 @@ public sealed class FileChunkStore : IChunkStore
     {
         storedLength = 0;
         string path = PathOf(hash);
+        // Opening a FIFO blocks until a writer appears: anything but a file under a chunk name is damage.
+        if (BlockDevices.LinuxFileCalls.DescribeNonFile(path) is { } what)
+            throw new ShuruStoreException(ShuruErrorKind.ChunkCorrupt, $"chunk {hash} is {what}, not a chunk file", path);
         Microsoft.Win32.SafeHandles.SafeFileHandle handle;
         try { handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete); }
         catch (FileNotFoundException) { return false; }

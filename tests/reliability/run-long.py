@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""The long reliability run (build.ps1 -Task Reliability): crash, faults, fuzz and load with long
+bounds and fresh seeds; writes the figures into docs/reliability.md between the long-run markers.
+Exit 0 only if every script kept every promise.
+
+Usage: run-long.py [--crash-seconds 150] [--fuzz-seconds 120] [--load-seconds 60] [--fault-rounds 2] [--seed N] [--no-docs]
+"""
+import argparse, json, os, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DOC = os.path.join(HERE, '..', '..', 'docs', 'reliability.md')
+BEGIN, END = '<!-- long-run:begin -->', '<!-- long-run:end -->'
+
+
+def run(name, args):
+    out = os.path.join(tempfile.gettempdir(), 'shuru-long-%s-%d.json' % (name.split('.')[0], os.getpid()))
+    cmd = ['/usr/bin/python3', os.path.join(HERE, name)] + args + ['--json', out]
+    print('>', ' '.join(cmd), flush=True)
+    t = time.time()
+    rc = subprocess.call(cmd)
+    r = json.load(open(out)) if os.path.exists(out) else {'ok': False, 'problems': ['no summary']}
+    r['exit'] = rc
+    r['wall_seconds'] = round(time.time() - t)
+    r['command'] = 'tests/reliability/' + name + ' ' + ' '.join(args)
+    return r
+
+
+def crash_row(name, r):
+    return ('| %s | `%s` | %d iterations, %d kills (%d during a checkpoint), %d writes (%d FUA) + %d zero-writes + %d trims answered, '
+            '%d flushes, %d checkpoints saved, verified %d times (%d booted by the engine), %d interrupted checkpoint files found complete, '
+            '%d state-journal compactions seen, %d chunk files hashed (%d bad), %d blocks compared | %d blocks |') % (
+        name, r['command'], r.get('iterations', 0), r.get('kills', 0), r.get('kills_in_checkpoint', 0), r.get('writes_acked', 0),
+        r.get('fua_writes_acked', 0), r.get('zeroes_acked', 0), r.get('trims_acked', 0), r.get('flushes', 0), r.get('checkpoints_saved', 0),
+        r.get('checkpoints_verified', 0), r.get('checkpoints_booted', 0), r.get('unreported_checkpoints_complete', 0),
+        r.get('state_compactions_seen', 0), r.get('chunks_audited', 0), r.get('bad_chunks', 0), r.get('blocks_verified', 0), r.get('blocks_lost', -1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--crash-seconds', type=int, default=150)
+    ap.add_argument('--fuzz-seconds', type=int, default=120)
+    ap.add_argument('--load-seconds', type=int, default=60)
+    ap.add_argument('--fault-rounds', type=int, default=2)
+    ap.add_argument('--seed', type=int, default=int(time.time()) % 100000)
+    ap.add_argument('--no-docs', action='store_true')
+    a = ap.parse_args()
+    s = str(a.seed)
+    crash = run('crash.py', ['--seconds', str(a.crash_seconds), '--seed', s, '--boot-checks', '10'])
+    # A 2 MiB disk: the live-state journal is compacted often, so kills also land in compactions.
+    small = run('crash.py', ['--seconds', str(max(30, a.crash_seconds // 3)), '--seed', s, '--disk-mib', '2', '--boot-checks', '3'])
+    faults = run('faults.py', ['--seed', s, '--rounds', str(a.fault_rounds)])
+    fuzz = run('fuzz.py', ['--seconds', str(a.fuzz_seconds), '--seed', s])
+    load = run('load.py', ['--seconds', str(a.load_seconds), '--interval', '5'])
+    ok = all(r['exit'] == 0 and r.get('ok') for r in (crash, small, faults, fuzz, load))
+    when = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
+    lines = [BEGIN, '',
+             'Last long run: %s, seed %s, `dotnet pwsh -NoProfile -File ./build.ps1 -Task Reliability` (%s).' % (when, s, 'all promises kept' if ok else 'FAILED'),
+             '',
+             '| run | command | figures | data lost |', '|---|---|---|---|',
+             ] + [crash_row(name, r) for name, r in (('crash', crash), ('crash, 2 MiB disk', small))] + [
+             '| faults | `%s` | %d disk-full rounds (%d ENOSPC, %d EIO replies), %d state-file-full rounds, %d damaged chunks, %d bad base images, %d checks | %s |' % (
+                 faults['command'], faults.get('full_rounds', 0), faults.get('enospc_replies', 0), faults.get('eio_replies', 0), faults.get('journal_rounds', 0),
+                 faults.get('chunk_faults', 0), faults.get('base_faults', 0), faults.get('checks', 0), '0' if faults.get('ok') else 'see problems'),
+             '| fuzz | `%s` | %d inputs on %d connections at a time (%d reached transmission replies), %d still open after EOF, %d stalled clients held throughout, %d canary operations, server RSS peak %d MiB, clean stop in %.1f s with the stalled clients connected | %s |' % (
+                 fuzz['command'], fuzz.get('inputs', 0), fuzz.get('parallel', 1), fuzz.get('transmission_replies', 0), fuzz.get('still_open', 0),
+                 fuzz.get('hogs', 0), fuzz.get('canary_ops', 0), fuzz.get('max_rss_mib', 0), fuzz.get('stop_seconds', 0),
+                 '0 (canary)' if fuzz.get('ok') else 'see problems'),
+             '| load | `%s` | %d fio jobs x %d s: %d reads, %d writes (%d / %d MiB), %d fio errors; %d checkpoints taken during the run, %d verified | %s |' % (
+                 load['command'], load.get('jobs', 0), load.get('seconds', 0), load.get('read_ios', 0), load.get('write_ios', 0), load.get('read_mib', 0),
+                 load.get('write_mib', 0), load.get('fio_errors', -1), load.get('checkpoints', 0), load.get('checkpoints_verified', 0),
+                 '0' if load.get('ok') else 'see problems'),
+             '']
+    problems = [p for r in (crash, small, faults, fuzz, load) for p in r.get('problems', [])]
+    if problems:
+        lines += ['Problems:', ''] + ['- ' + p for p in problems[:20]] + ['']
+    lines.append(END)
+    block = '\n'.join(lines)
+    print(block)
+    if not a.no_docs and os.path.exists(DOC):
+        doc = open(DOC).read()
+        if BEGIN in doc and END in doc:
+            doc = doc[:doc.index(BEGIN)] + block + doc[doc.index(END) + len(END):]
+            open(DOC, 'w').write(doc)
+    return 0 if ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
