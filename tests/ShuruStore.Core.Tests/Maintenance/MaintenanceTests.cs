@@ -317,6 +317,7 @@ public class MaintenanceTests
         d.Flush(); // stored, in no index
         var read = new byte[CS];
         d.Read(0, read); // lazily ingested, in no index
+        d.WaitForIngestion(); // ingestion runs in the background: let it land before the mark
 
         // The sweep re-asks the disk: simulate the disk starting to use the orphan between mark and sweep.
         int asked = 0;
