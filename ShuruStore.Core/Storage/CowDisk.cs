@@ -851,6 +851,9 @@ public sealed class CowDisk : IBlockDevice
             if (ds < 0)
             {
                 if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != LinuxFileCalls.ENXIO) { run.Unknown = true; return true; }
+                // ENXIO also means "past the end of the file": if the base shrank under us, the
+                // range is not a hole but missing data, and reading it must be EIO, never zeros.
+                if (RandomAccess.GetLength(_base) < _baseLength) { run.Unknown = true; return true; }
                 run.Start = run.End = long.MaxValue; // no data from here to the end
             }
             else
