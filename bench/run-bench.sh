@@ -17,7 +17,7 @@
 #   --fio-runtime S seconds per fio run (default 3; BENCH_FIO_RUNTIME)
 #   --out FILE      Markdown report (default docs/benchmarks.md; with --quick: WORK/benchmarks.md)
 #   --keep          keep the work dir's images and chunk stores (results are always kept)
-#   --engine        also the engine-level figures (bench/engine.ps1, DRAFT; BENCH_ENGINE=1):
+#   --engine        the engine-level figures (bench/engine.ps1; on by default, BENCH_ENGINE=0 skips them):
 #                   checkpoint of a 4 GiB full disk, start from its index, peak RSS writing it
 #
 # Work dir: BENCH_WORKDIR or a fresh /var/tmp/shuru-bench.XXXXXX (disk-backed: images are 1 GiB+).
@@ -36,7 +36,7 @@ SIZE_MIB="${BENCH_SIZE_MIB:-}"
 FIO_RUNTIME="${BENCH_FIO_RUNTIME:-}"
 OUT=""
 KEEP="${BENCH_KEEP:-0}"
-ENGINE="${BENCH_ENGINE:-0}"
+ENGINE="${BENCH_ENGINE:-1}"   # engine figures are part of the default run (BENCH_ENGINE=0 skips them)
 ENGINE_GIB="${BENCH_ENGINE_GIB:-4}"
 
 die() { echo "run-bench: $*" >&2; exit 1; }
@@ -353,8 +353,6 @@ rotated() {      # prints "$@" rotated left by one more at every round
 #                          into a fresh copy-on-write layer (sparse base, empty CAS), MiB
 #   engine-checkpoint-4g   Save-ShuruCheckpoint of that fully written disk, ms
 #   engine-start-4g        Start-ShuruNbdServer -IndexPath <that index> until nbdinfo answers, ms
-# TODO(integrator): engine.ps1 was written before the engine compiled on this branch: check it
-# against the merged module, then make --engine the default of build.ps1 -Task Bench if wanted.
 engine_figures() {
     [ "$ENGINE" = 1 ] || return 0
     [ "$FAKE" != 1 ] || { log "engine figures skipped: BENCH_FAKE_SHURU=1"; return 0; }
