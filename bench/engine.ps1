@@ -1,7 +1,6 @@
 <#
 .SYNOPSIS
-    Engine-level figures for bench/run-bench.sh --engine (DRAFT: written before the engine
-    compiled on the bench branch; the integrator checks it against the merged module).
+    Engine-level figures for bench/run-bench.sh (on by default; BENCH_ENGINE=0 skips them).
 .DESCRIPTION
     In one pwsh process (Save-ShuruCheckpoint needs the server object):
       1. a chunk-store disk over a sparse base of -SizeGiB, empty CAS; nbdcopy writes -SizeGiB of

@@ -68,7 +68,8 @@ public sealed class NbdServer : IDisposable
             {
                 listener.Bind(new UnixDomainSocketEndPoint(bindPath));
                 // Owner-only: the socket gives full read-write access to the disk.
-                File.SetUnixFileMode(bindPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                if (!OperatingSystem.IsWindows())
+                    File.SetUnixFileMode(bindPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
                 listener.Listen(128);
                 if (bindPath != path)
                 {

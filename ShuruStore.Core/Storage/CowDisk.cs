@@ -445,6 +445,7 @@ public sealed class CowDisk : IBlockDevice
 
     /// <summary>Records a whole chunk as zeros without storing anything: the zero-chunk hash when
     /// something below would otherwise show through, else ZERO.</summary>
+    /// <param name="chunk">The chunk to zero.</param>
     /// <param name="hole">Report the chunk as a hole afterwards (TRIM, plain WRITE_ZEROES).</param>
     /// <param name="keepAllocated">WRITE_ZEROES with NO_HOLE: record the zero chunk even when
     /// nothing below shows through, so the range stays allocated (never reported as a hole).</param>
