@@ -19,8 +19,14 @@ Describe 'A VM disk from a base image' {
             $s.DiskSize | Should -Be 16MB
             $s.BootIndexPath | Should -BeNullOrEmpty
             Invoke-Client qemu-img compare -f raw -F raw $Base $s.Uri | Should -Match 'identical'
-            # Lazy ingestion stored the non-zero pieces as chunks named by their BLAKE3.
-            $chunks = Get-ChildItem (Join-Path $Cas 'chunks') -File
+            # Lazy ingestion stores the non-zero pieces as chunks named by their BLAKE3. It runs in
+            # the background (reads never wait for it), so give it a moment to land.
+            $deadline = [DateTime]::UtcNow.AddSeconds(30)
+            do {
+                $chunks = @(Get-ChildItem (Join-Path $Cas 'chunks') -File -ErrorAction SilentlyContinue | Where-Object Name -NotLike '.*')
+                if ($chunks.Count -gt 0) { break }
+                Start-Sleep -Milliseconds 100
+            } while ([DateTime]::UtcNow -lt $deadline)
             $chunks.Count | Should -BeGreaterThan 0
             $sample = $chunks | Select-Object -First 1
             (Invoke-Client b3sum --no-names $sample.FullName).Trim() | Should -Be $sample.Name
@@ -138,7 +144,7 @@ Describe 'Forks of one checkpoint' {
 
     It 'Get-ShuruChunkStore reports the store' {
         $store = Get-ShuruChunkStore -CasPath $Cas
-        $store.ChunkCount | Should -Be (Get-ChildItem (Join-Path $Cas 'chunks') -File).Count
+        $store.ChunkCount | Should -Be @(Get-ChildItem (Join-Path $Cas 'chunks') -File | Where-Object Name -Match '^[0-9a-f]{64}$').Count
         $store.TotalBytes | Should -BeGreaterThan 0
         $store.HasZeroChunk | Should -BeTrue
     }

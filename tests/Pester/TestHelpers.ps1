@@ -4,6 +4,9 @@ Set-StrictMode -Version 3.0
 $script:RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
 $script:StagedModule = Join-Path $script:RepoRoot 'out/ShuruStore/ShuruStore.psd1'
 Import-Module $script:StagedModule -Force -ErrorAction Stop
+# Most tests start writable disks without -StatePath on purpose; the memory-only warning is
+# tested on its own (ChunkStore.Tests.ps1) and would only clutter the output here.
+$PSDefaultParameterValues['Start-ShuruNbdServer:WarningAction'] = 'SilentlyContinue'
 
 # A fresh directory under /tmp (short: Unix socket paths are limited to 107 bytes).
 function New-TestDirectory {
