@@ -222,7 +222,7 @@ public sealed class CowDisk : IBlockDevice
                 int inChunk = (int)(offset % CS);
                 int n = Math.Min(buffer.Length, CS - inChunk);
                 if (n == CS) ReadChunk(chunk, buffer[..CS], ingest: true);
-                else
+                else if (!TryReadStoredRange(chunk, inChunk, buffer[..n]))
                 {
                     scratch ??= ArrayPool<byte>.Shared.Rent(CS);
                     ReadChunk(chunk, scratch.AsSpan(0, CS), ingest: true);
@@ -232,6 +232,33 @@ public sealed class CowDisk : IBlockDevice
             }
         }
         finally { if (scratch is not null) ArrayPool<byte>.Shared.Return(scratch); }
+    }
+
+    /// <summary>A partial read of a chunk that a stored hash provides (this index or a parent):
+    /// served from the store's range read, which after the first verification reads only the
+    /// range. False when the chunk is dirty or comes from the base (the caller reads it whole).</summary>
+    private bool TryReadStoredRange(long chunk, int inChunk, Span<byte> dest)
+    {
+        ChunkHash? hash;
+        lock (Stripe(chunk))
+        {
+            if (_dirty.ContainsKey(chunk)) return false;
+            hash = _live[chunk];
+        }
+        if (hash is null)
+            foreach (var (_, p) in _parents)
+                if (p.EntryAt(chunk) is { } ph) { hash = ph; break; }
+        if (hash is not { } h) return false;
+        if (h.IsZeroChunk) { dest.Clear(); return true; } // synthesised, never read from disk
+        bool found;
+        try { found = _store.TryReadRange(h, inChunk, dest); }
+        catch (ShuruStoreException e)
+        { throw new BlockDeviceException(BlockDeviceError.IO, $"disk chunk {chunk}: {e.Message}", e); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new BlockDeviceException(BlockDeviceError.IO, $"disk chunk {chunk}: cannot read chunk {h}: {e.Message}", e); }
+        if (!found)
+            throw new BlockDeviceException(BlockDeviceError.IO, $"disk chunk {chunk}: chunk {h} is missing from the chunk store");
+        return true;
     }
 
     /// <summary>Fills <paramref name="dest"/> (64 KiB) with the current content of a chunk.</summary>

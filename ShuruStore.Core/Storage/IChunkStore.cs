@@ -25,6 +25,21 @@ public interface IChunkStore : IDisposable
     /// still only appears once its content is durable. <paramref name="stored"/>[i] becomes true
     /// once chunk i is present (created or already there). Returns how many this call created.
     /// A failure is thrown after the chunks that could be stored are; the others may be written again.</summary>
+    /// <summary>Reads <c>destination.Length</c> bytes at <paramref name="offset"/> within a chunk
+    /// (zero-filled past a short chunk's end). Verified like <see cref="TryRead"/>; a store may
+    /// skip re-hashing a chunk it has verified and that has not changed since. False if absent.</summary>
+    bool TryReadRange(ChunkHash hash, int offset, Span<byte> destination)
+    {
+        byte[] whole = System.Buffers.ArrayPool<byte>.Shared.Rent(ChunkHasher.ChunkSize);
+        try
+        {
+            if (!TryRead(hash, whole.AsSpan(0, ChunkHasher.ChunkSize), out _)) return false;
+            whole.AsSpan(offset, destination.Length).CopyTo(destination);
+            return true;
+        }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(whole); }
+    }
+
     int WriteMany(IReadOnlyList<(ChunkHash Hash, ReadOnlyMemory<byte> Data)> chunks, bool[] stored) =>
         ChunkStoreExtensions.WriteEach(this, chunks, stored);
 

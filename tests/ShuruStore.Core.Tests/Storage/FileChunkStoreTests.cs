@@ -134,3 +134,68 @@ public class TornChunkRepairTests
         Assert.Empty(Directory.GetFiles(store.ChunksPath, ".tmp-*"));
     }
 }
+
+/// <summary>Range reads skip re-hashing a chunk verified before, but only while its file is
+/// unchanged: damage after the first verification is still caught.</summary>
+public class VerifiedRangeReadTests
+{
+    private static (TempDir Dir, FileChunkStore Store, byte[] Data, ChunkHash Hash) Stored()
+    {
+        var dir = new TempDir();
+        var store = new FileChunkStore(dir.Cas);
+        var data = TempDir.Pattern(65536, 77);
+        var hash = ChunkHasher.Hash(data);
+        store.Write(hash, data);
+        return (dir, store, data, hash);
+    }
+
+    [Fact]
+    public void A_range_read_returns_the_range_before_and_after_verification()
+    {
+        var (dir, store, data, hash) = Stored();
+        using (dir) using (store)
+        {
+            var buf = new byte[4096];
+            for (int i = 0; i < 2; i++) // first read verifies, second takes the fast path
+            {
+                Assert.True(((IChunkStore)store).TryReadRange(hash, 8192, buf));
+                Assert.Equal(data.AsSpan(8192, 4096).ToArray(), buf);
+            }
+        }
+    }
+
+    [Fact]
+    public void A_chunk_altered_after_verification_is_corrupt_not_data()
+    {
+        var (dir, store, data, hash) = Stored();
+        using (dir) using (store)
+        {
+            var buf = new byte[4096];
+            Assert.True(((IChunkStore)store).TryReadRange(hash, 0, buf));
+            string path = store.PathOf(hash);
+            var before = File.GetLastWriteTimeUtc(path);
+            var altered = (byte[])data.Clone();
+            altered[100] ^= 0x40;
+            File.WriteAllBytes(path, altered);
+            File.SetLastWriteTimeUtc(path, before.AddSeconds(1)); // a later change, whatever the clock's granularity
+            Assert.Throws<ShuruStoreException>(() => ((IChunkStore)store).TryReadRange(hash, 0, buf));
+            Assert.Throws<ShuruStoreException>(() => store.TryRead(hash, new byte[65536], out _));
+        }
+    }
+
+    [Fact]
+    public void A_chunk_truncated_or_deleted_after_verification_is_caught()
+    {
+        var (dir, store, data, hash) = Stored();
+        using (dir) using (store)
+        {
+            var buf = new byte[4096];
+            Assert.True(((IChunkStore)store).TryReadRange(hash, 0, buf));
+            string path = store.PathOf(hash);
+            using (var f = File.OpenWrite(path)) f.SetLength(1000);
+            Assert.Throws<ShuruStoreException>(() => ((IChunkStore)store).TryReadRange(hash, 0, buf));
+            File.Delete(path);
+            Assert.False(((IChunkStore)store).TryReadRange(hash, 0, buf));
+        }
+    }
+}
