@@ -73,7 +73,7 @@ internal sealed class NbdConnection
         }
     }
 
-    /// <summary>Waits, without a deadline, until no request runs on the device any more. Called
+    /// <summary>Waits (at most <paramref name="bound"/>) until no request runs on the device any more. Called
     /// after <see cref="Abort"/> so the device is never closed under a running request.</summary>
     public void WaitDrained(TimeSpan bound)
     {
