@@ -20,11 +20,6 @@ public interface IChunkStore : IDisposable
     /// never rewritten. Returns true if this call created it.</summary>
     bool Write(ChunkHash hash, ReadOnlySpan<byte> data);
 
-    /// <summary>Stores several chunks, each as <see cref="Write"/> would (write-once, idempotent).
-    /// An implementation may make a batch durable together (one sync for all of it), but a name
-    /// still only appears once its content is durable. <paramref name="stored"/>[i] becomes true
-    /// once chunk i is present (created or already there). Returns how many this call created.
-    /// A failure is thrown after the chunks that could be stored are; the others may be written again.</summary>
     /// <summary>Reads <c>destination.Length</c> bytes at <paramref name="offset"/> within a chunk
     /// (zero-filled past a short chunk's end). Verified like <see cref="TryRead"/>; a store may
     /// skip re-hashing a chunk it has verified and that has not changed since. False if absent.</summary>
@@ -40,6 +35,11 @@ public interface IChunkStore : IDisposable
         finally { System.Buffers.ArrayPool<byte>.Shared.Return(whole); }
     }
 
+    /// <summary>Stores several chunks, each as <see cref="Write"/> would (write-once, idempotent).
+    /// An implementation may make a batch durable together (one sync for all of it), but a name
+    /// still only appears once its content is durable. <paramref name="stored"/>[i] becomes true
+    /// once chunk i is present (created or already there). Returns how many this call created.
+    /// A failure is thrown after the chunks that could be stored are; the others may be written again.</summary>
     int WriteMany(IReadOnlyList<(ChunkHash Hash, ReadOnlyMemory<byte> Data)> chunks, bool[] stored) =>
         ChunkStoreExtensions.WriteEach(this, chunks, stored);
 
