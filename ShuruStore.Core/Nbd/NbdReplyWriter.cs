@@ -24,9 +24,6 @@ internal sealed class NbdReplyWriter
 
     public NbdReplyWriter(Socket socket) => _socket = socket;
 
-    /// <summary>True once a write failed: the peer is gone and later replies are dropped.</summary>
-    public bool Broken => _broken;
-
     public void SimpleReply(ulong cookie, uint error, ReadOnlySpan<byte> data = default)
     {
         lock (_lock)

@@ -8,10 +8,6 @@ namespace ShuruStore.Core.Nbd;
 /// </summary>
 internal static class NbdSocketIO
 {
-    /// <summary>Size of the scratch piece used to discard payloads we refuse: small on purpose,
-    /// so a client cannot make us allocate what it announces.</summary>
-    public const int DiscardPiece = 64 * 1024;
-
     public static bool ReadExact(Socket socket, Span<byte> buffer)
     {
         try
