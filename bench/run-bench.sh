@@ -17,6 +17,8 @@
 #   --fio-runtime S seconds per fio run (default 3; BENCH_FIO_RUNTIME)
 #   --out FILE      Markdown report (default docs/benchmarks.md; with --quick: WORK/benchmarks.md)
 #   --keep          keep the work dir's images and chunk stores (results are always kept)
+#   --workloads L   only these workloads, comma-separated (default all; BENCH_WORKLOADS), for a
+#                   focused comparison while profiling; the cold read always runs
 #   --engine        the engine-level figures (bench/engine.ps1; on by default, BENCH_ENGINE=0 skips them):
 #                   checkpoint of a 4 GiB full disk, start from its index, peak RSS writing it
 #
@@ -36,6 +38,7 @@ SIZE_MIB="${BENCH_SIZE_MIB:-}"
 FIO_RUNTIME="${BENCH_FIO_RUNTIME:-}"
 OUT=""
 KEEP="${BENCH_KEEP:-0}"
+WORKLOADS="${BENCH_WORKLOADS:-}"
 ENGINE="${BENCH_ENGINE:-1}"   # engine figures are part of the default run (BENCH_ENGINE=0 skips them)
 ENGINE_GIB="${BENCH_ENGINE_GIB:-4}"
 
@@ -52,8 +55,9 @@ while [ $# -gt 0 ]; do
         --fio-runtime) FIO_RUNTIME="$2"; shift ;;
         --out) OUT="$2"; shift ;;
         --keep) KEEP=1 ;;
+        --workloads) WORKLOADS="$2"; shift ;;
         --engine) ENGINE=1 ;;
-        -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}"; exit 0 ;;
         Release|Debug) CONFIGURATION="$1" ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
@@ -416,6 +420,7 @@ for REP in $(seq 1 "$REPS"); do
 
     for wl in seq-read-c1 seq-read-c4 randread-qd32 randread-qd1 ttfb sparse-copy \
               seq-write-c1 seq-write-c4 randwrite-qd32; do
+        if [ -n "$WORKLOADS" ] && [[ ",$WORKLOADS," != *",$wl,"* ]]; then continue; fi
         for ROUND in $(seq 1 "$ROUNDS"); do
             case "$wl" in
                 seq-read-c1)   for key in $(rotated "${R_KEYS[@]}"); do on "$key" w_seqread "$wl" 1 "$key" "$(name "$key")"; done ;;
