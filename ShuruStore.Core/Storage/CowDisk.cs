@@ -8,10 +8,12 @@ namespace ShuruStore.Core.Storage;
 /// <summary>
 /// shuru's copy-on-write disk over a content-addressed chunk store, made safe: verified reads,
 /// durable flushes, bounded memory, concurrent access and cycle-free chains.
-/// <para>A chunk reads from, in order: unsaved (dirty) writes in memory, the live map (the booted
-/// index plus everything stored since), the booted index's parents nearest first, the base image
-/// (lazy ingestion), zeros. Writes go to 64 KiB dirty buffers; flush, FUA, checkpoints and the
-/// dirty budget turn them into chunks and live-map entries.</para>
+/// <para>A chunk reads from, in order: unsaved (dirty) writes in memory, unsaved chunks moved to
+/// the spill file, the live map (the booted index plus everything stored since), the booted
+/// index's parents nearest first, the base image (lazy ingestion), zeros. Writes go to 64 KiB
+/// dirty buffers (or in place into the spill file for a chunk already there); past the dirty
+/// budget, buffers move to the spill file; flush, FUA and checkpoints turn both into chunks and
+/// live-map entries.</para>
 /// <para>Locking: one striped lock per chunk guards that chunk's dirty buffer and live entry, so
 /// two writes to one chunk never lose an update and lazy ingestion never overwrites a newer
 /// write. A checkpoint takes every stripe to get a consistent cut.</para>
@@ -26,6 +28,7 @@ public sealed class CowDisk : IBlockDevice
     private readonly ChunkHash?[] _live;                 // guarded by stripe; null = ZERO
     private readonly ChunkIndexFile? _boot;              // the booted index (immutable): journal diffs, show-through
     private readonly ConcurrentDictionary<long, byte[]> _dirty = new();   // mutated under stripe
+    private readonly ConcurrentDictionary<long, byte> _spilledChunks = new(); // unsaved, in the spill file; mutated under stripe
     private readonly ConcurrentDictionary<long, byte> _changed = new();   // live entries not yet journaled
     private readonly ConcurrentDictionary<long, byte> _holes = new();     // zero-hash chunks trimmed/zeroed as holes
     private readonly IReadOnlyList<(string Path, ChunkIndexFile Index)> _parents;
@@ -41,6 +44,8 @@ public sealed class CowDisk : IBlockDevice
     // Dirty chunks are stored in batches that share one durability barrier (FileChunkStore.WriteMany).
     private const int StoreBatchChunks = 128;
     private readonly SemaphoreSlim _spillGate = new(2, 2);
+    private SpillFile? _spillFile;                       // created on the first spill
+    private readonly object _spillFileLock = new();
     private readonly ConcurrentDictionary<long, byte> _spillClaims = new();
     private readonly object _flushLock = new();
     // Writers hold it shared for a whole request; a checkpoint holds it exclusively so no
@@ -192,7 +197,7 @@ public sealed class CowDisk : IBlockDevice
     public bool IsReadOnly => _readOnly;
     /// <summary>Counters.</summary>
     public CowDiskStatistics Statistics => new(Interlocked.Read(ref _written), Interlocked.Read(ref _ingested),
-        Interlocked.Read(ref _spilled), Interlocked.Read(ref _dirtyBytes), _dirty.Count);
+        Interlocked.Read(ref _spilled), Interlocked.Read(ref _dirtyBytes), _dirty.Count + _spilledChunks.Count, _spilledChunks.Count);
 
     private object Stripe(long chunk) => _stripes[(int)(chunk % StripeCount)];
     private int ChunkLength(long chunk) => (int)Math.Min(CS, Size - chunk * CS);
@@ -243,6 +248,7 @@ public sealed class CowDisk : IBlockDevice
         lock (Stripe(chunk))
         {
             if (_dirty.ContainsKey(chunk)) return false;
+            if (_spilledChunks.ContainsKey(chunk)) { ReadSpilled(chunk, inChunk, dest); return true; }
             hash = _live[chunk];
         }
         if (hash is null)
@@ -268,6 +274,7 @@ public sealed class CowDisk : IBlockDevice
         lock (Stripe(chunk))
         {
             if (_dirty.TryGetValue(chunk, out var d)) { d.CopyTo(dest); return; }
+            if (_spilledChunks.ContainsKey(chunk)) { ReadSpilled(chunk, 0, dest[..CS]); return; }
             live = _live[chunk];
         }
         if (live is { } h) { ReadStored(h, chunk, dest); return; }
@@ -344,7 +351,7 @@ public sealed class CowDisk : IBlockDevice
         lock (Stripe(chunk))
         {
             // A write (or zeroing) since the read wins: never overwrite it with older base data.
-            if (_live[chunk] is null && !_dirty.ContainsKey(chunk))
+            if (_live[chunk] is null && !_dirty.ContainsKey(chunk) && !_spilledChunks.ContainsKey(chunk))
             {
                 _live[chunk] = hash;
                 _changed[chunk] = 1;
@@ -435,17 +442,19 @@ public sealed class CowDisk : IBlockDevice
             {
                 lock (Stripe(chunk))
                 {
-                    if (!_dirty.TryGetValue(chunk, out var buf))
+                    if (_dirty.TryGetValue(chunk, out var buf)) piece.CopyTo(buf.AsSpan(inChunk));
+                    else if (_spilledChunks.ContainsKey(chunk)) WriteSpilled(chunk, inChunk, piece); // in place: no memory, no read
+                    else
                     {
                         buf = _chunkPool.Rent();
                         // A whole-chunk write does not need the old content (a pooled buffer
                         // still needs its tail cleared at the end of an odd-sized disk).
                         if (!whole) ReadChunk(chunk, buf, ingest: false);
                         else if (n < CS) buf.AsSpan(n).Clear();
+                        piece.CopyTo(buf.AsSpan(inChunk));
                         _dirty[chunk] = buf;
                         Interlocked.Add(ref _dirtyBytes, CS);
                     }
-                    piece.CopyTo(buf.AsSpan(inChunk));
                     _holes.TryRemove(chunk, out _);
                 }
             }
@@ -454,10 +463,10 @@ public sealed class CowDisk : IBlockDevice
     }
 
     /// <summary>
-    /// Spills chunks to the store before a write is applied when it would take unsaved data past
-    /// the budget. If the store cannot take them (disk full), the write fails before it changes
-    /// anything: memory stays bounded while the store is full, and a failed write never reads
-    /// back (found by review: spilling after applying did neither).
+    /// Spills chunks out of memory (to the spill file) before a write is applied when it would
+    /// take unsaved data past the budget. If they cannot be moved (disk full), the write fails
+    /// before it changes anything: memory stays bounded while the disk is full, and a failed write
+    /// never reads back (found by review: spilling after applying did neither).
     /// </summary>
     private void MakeRoomFor(long bytes)
     {
@@ -483,6 +492,7 @@ public sealed class CowDisk : IBlockDevice
         lock (Stripe(chunk))
         {
             if (_dirty.TryRemove(chunk, out var old)) { Interlocked.Add(ref _dirtyBytes, -CS); _chunkPool.Return(old); }
+            if (_spilledChunks.TryRemove(chunk, out _)) _spillFile!.Release(chunk);
             var entry = named ? ChunkHash.ZeroChunk : (ChunkHash?)null;
             if (_live[chunk] != entry) { _live[chunk] = entry; _changed[chunk] = 1; }
             if (hole) _holes[chunk] = 1; else _holes.TryRemove(chunk, out _);
@@ -553,7 +563,7 @@ public sealed class CowDisk : IBlockDevice
             {
                 if (Volatile.Read(ref _ingestQueueCount) >= IngestQueueLength) break;
                 bool covered;
-                lock (Stripe(c)) covered = _live[c] is not null || _dirty.ContainsKey(c);
+                lock (Stripe(c)) covered = _live[c] is not null || _dirty.ContainsKey(c) || _spilledChunks.ContainsKey(c);
                 if (covered || _parents.Any(p => p.Index.EntryAt(c) is not null)) continue;
                 ReadChunk(c, scratch.AsSpan(0, CS), ingest: true);
             }
@@ -573,25 +583,36 @@ public sealed class CowDisk : IBlockDevice
         var stripes = new SortedSet<int>();
         foreach (var c in chunks) stripes.Add((int)(c % StripeCount));
         var held = new List<object>(stripes.Count);
+        var scratch = new List<byte[]>();
         try
         {
             foreach (var st in stripes) { Monitor.Enter(_stripes[st]); held.Add(_stripes[st]); }
-            var items = new List<(long Chunk, ChunkHash? Entry, int Batch)>(chunks.Count);
+            var items = new List<(long Chunk, ChunkHash? Entry, int Batch, bool Spilled)>(chunks.Count);
             var batch = new List<(ChunkHash, ReadOnlyMemory<byte>)>(chunks.Count);
             foreach (var chunk in chunks)
             {
-                if (!_dirty.TryGetValue(chunk, out var buf)) continue;
+                bool spilled = false;
+                if (!_dirty.TryGetValue(chunk, out var buf))
+                {
+                    if (!_spilledChunks.ContainsKey(chunk)) continue;
+                    // Read back into a scratch buffer for hashing and storing; the chunk stays in
+                    // the spill file until stored, so a failure keeps it there (memory stays bounded).
+                    buf = _chunkPool.Rent();
+                    scratch.Add(buf);
+                    ReadSpilled(chunk, 0, buf.AsSpan(0, CS));
+                    spilled = true;
+                }
                 if (ChunkHasher.IsAllZero(buf.AsSpan(0, CS)))
                 {
                     bool through = ShowsThrough(chunk);
                     if (through) EnsureZeroChunkStored();
-                    items.Add((chunk, through ? ChunkHash.ZeroChunk : null, -1));
+                    items.Add((chunk, through ? ChunkHash.ZeroChunk : null, -1, spilled));
                 }
                 else
                 {
                     // Always a full 64 KiB chunk (also at the end of an odd-sized disk), as shuru writes them.
                     var h = ChunkHasher.Hash(buf.AsSpan(0, CS));
-                    items.Add((chunk, h, batch.Count));
+                    items.Add((chunk, h, batch.Count, spilled));
                     batch.Add((h, buf.AsMemory(0, CS)));
                 }
             }
@@ -603,26 +624,35 @@ public sealed class CowDisk : IBlockDevice
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 { failure = StoreFailure(e, $"cannot store {batch.Count - stored.Count(x => x)} chunk(s) (disk chunks {items[0].Chunk}..{items[^1].Chunk}) in '{CasPath}'"); }
             }
-            // Record what is stored; a chunk that failed keeps its dirty buffer.
-            foreach (var (chunk, entry, bi) in items)
+            // Record what is stored; a chunk that failed keeps its dirty buffer or spill-file copy.
+            foreach (var (chunk, entry, bi, spilled) in items)
             {
                 if (bi >= 0 && !stored[bi]) continue;
                 _live[chunk] = entry;
                 _changed[chunk] = 1;
-                if (_dirty.TryRemove(chunk, out var buf)) _chunkPool.Return(buf);
-                Interlocked.Add(ref _dirtyBytes, -CS);
+                if (spilled)
+                {
+                    _spilledChunks.TryRemove(chunk, out _);
+                    _spillFile!.Release(chunk);
+                }
+                else if (_dirty.TryRemove(chunk, out var buf))
+                {
+                    _chunkPool.Return(buf);
+                    Interlocked.Add(ref _dirtyBytes, -CS);
+                }
             }
             if (failure is not null) throw failure;
         }
         finally
         {
             for (int i = held.Count - 1; i >= 0; i--) Monitor.Exit(held[i]);
+            foreach (var b in scratch) _chunkPool.Return(b);
         }
     }
 
-    /// <summary>Over budget: store dirty chunks early, a batch at a time (their live entries change;
-    /// nothing else). At most two writers spill at once, on disjoint chunks; the others wait here,
-    /// which is what bounds the memory.</summary>
+    /// <summary>Over budget: move dirty chunks to the spill file, a batch at a time (they stay
+    /// unsaved; nothing else changes). At most two writers spill at once, on disjoint chunks; the
+    /// others wait here, which is what bounds the memory.</summary>
     private void Spill(long target)
     {
         _spillGate.Wait();
@@ -640,8 +670,7 @@ public sealed class CowDisk : IBlockDevice
                 try
                 {
                     claimed.Sort();
-                    StoreDirtyBatch(claimed);
-                    Interlocked.Add(ref _spilled, claimed.Count);
+                    MoveToSpillFile(claimed);
                 }
                 finally { foreach (var c in claimed) _spillClaims.TryRemove(c, out _); }
             }
@@ -649,13 +678,62 @@ public sealed class CowDisk : IBlockDevice
         finally { _spillGate.Release(); }
     }
 
+    /// <summary>Moves dirty buffers to the spill file, one chunk at a time under its stripe.</summary>
+    private void MoveToSpillFile(List<long> chunks)
+    {
+        foreach (var chunk in chunks)
+        {
+            lock (Stripe(chunk))
+            {
+                if (!_dirty.TryGetValue(chunk, out var buf)) continue; // stored or zeroed meanwhile
+                WriteSpilled(chunk, 0, buf.AsSpan(0, CS));
+                _spilledChunks[chunk] = 1;
+                _dirty.TryRemove(chunk, out _);
+                _chunkPool.Return(buf);
+                Interlocked.Add(ref _dirtyBytes, -CS);
+                Interlocked.Increment(ref _spilled);
+            }
+        }
+    }
+
+    private SpillFile SpillFileForWrite()
+    {
+        if (Volatile.Read(ref _spillFile) is { } f) return f;
+        lock (_spillFileLock)
+        {
+            if (_spillFile is null)
+            {
+                try { Volatile.Write(ref _spillFile, SpillFile.Create(CasPath)); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                { throw StoreFailure(e, $"cannot create a spill file in '{CasPath}'"); }
+            }
+            return _spillFile!;
+        }
+    }
+
+    private void WriteSpilled(long chunk, int inChunk, ReadOnlySpan<byte> data)
+    {
+        var file = SpillFileForWrite();
+        try { file.Write(chunk, inChunk, data); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw StoreFailure(e, $"disk chunk {chunk}: cannot write to the spill file in '{file.Location}'"); }
+    }
+
+    private void ReadSpilled(long chunk, int inChunk, Span<byte> dest)
+    {
+        try { _spillFile!.Read(chunk, inChunk, dest); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new BlockDeviceException(BlockDeviceError.IO, $"disk chunk {chunk}: cannot read the spill file in '{_spillFile!.Location}': {e.Message}", e); }
+    }
+
     /// <summary>Stores every dirty chunk, in batches. <paramref name="parallel"/>: a few batches at
     /// once, so hashing and writing overlap the syncs. Never parallel while this thread holds
     /// stripe locks (the helpers would wait for them forever).</summary>
     private void StoreAllDirty(bool parallel)
     {
-        var keys = new List<long>(_dirty.Count);
+        var keys = new List<long>(_dirty.Count + _spilledChunks.Count);
         foreach (var kv in _dirty) keys.Add(kv.Key);
+        foreach (var kv in _spilledChunks) keys.Add(kv.Key);
         keys.Sort();
         StoreBatches(keys, parallel);
     }
@@ -702,7 +780,7 @@ public sealed class CowDisk : IBlockDevice
             else
             {
                 var range = new List<long>();
-                for (long c = firstChunk; c < Math.Min(endChunk, ChunkCount); c++) if (_dirty.ContainsKey(c)) range.Add(c);
+                for (long c = firstChunk; c < Math.Min(endChunk, ChunkCount); c++) if (_dirty.ContainsKey(c) || _spilledChunks.ContainsKey(c)) range.Add(c);
                 StoreBatches(range, parallel: false);
             }
             List<(long, ChunkHash?)>? records = null;
@@ -898,7 +976,7 @@ public sealed class CowDisk : IBlockDevice
     {
         lock (Stripe(chunk))
         {
-            if (_dirty.ContainsKey(chunk)) return ExtentFlags.Data;
+            if (_dirty.ContainsKey(chunk) || _spilledChunks.ContainsKey(chunk)) return ExtentFlags.Data;
             if (_live[chunk] is { } h)
                 return !h.IsZeroChunk ? ExtentFlags.Data
                     : _holes.ContainsKey(chunk) ? ExtentFlags.Hole | ExtentFlags.Zero : ExtentFlags.Zero;
@@ -918,6 +996,7 @@ public sealed class CowDisk : IBlockDevice
         WaitIngestionStopped();
         lock (_flushLock) _journal?.Abandon();
         _base?.Dispose();
+        _spillFile?.Dispose();
     }
 
     /// <summary>Closes the disk. With a state file, unsaved writes are flushed first (a clean stop
@@ -934,6 +1013,7 @@ public sealed class CowDisk : IBlockDevice
         {
             _journal?.Dispose();
             _base?.Dispose();
+            _spillFile?.Dispose();
             if (_ownsStore) _store.Dispose();
         }
     }

@@ -32,6 +32,8 @@ public sealed record CheckpointInfo(
     public IndexChain? Chain { get; init; }
 }
 
-/// <summary>Counters of a running <see cref="CowDisk"/>.</summary>
+/// <summary>Counters of a running <see cref="CowDisk"/>. <c>ChunksSpilled</c>: moves of a dirty
+/// chunk out of memory into the spill file (over the dirty budget); <c>DirtyChunks</c>: unsaved
+/// chunks, in memory (<c>DirtyBytes</c>) or in the spill file (<c>SpilledChunks</c>).</summary>
 public readonly record struct CowDiskStatistics(
-    long ChunksWritten, long ChunksIngested, long ChunksSpilled, long DirtyBytes, long DirtyChunks);
+    long ChunksWritten, long ChunksIngested, long ChunksSpilled, long DirtyBytes, long DirtyChunks, long SpilledChunks);

@@ -272,7 +272,7 @@ public class CowDiskTests
     }
 
     [Fact]
-    public void DirtyBudgetSpillsChunksToTheStore()
+    public void DirtyBudgetSpillsChunksToTheSpillFileAndFlushStoresThem()
     {
         using var t = new TempDir();
         using var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 64 * CS, DirtyBudgetBytes = 4 * CS });
@@ -282,9 +282,28 @@ public class CowDiskTests
             d.Write((long)i * CS, data.AsSpan(i * CS, CS), WriteFlags.None);
             Assert.True(d.Statistics.DirtyBytes <= 4 * CS);
         }
+        // Over the budget chunks move to the (nameless) spill file, not to chunk files nobody
+        // may ever reference: nothing is stored until a flush.
         Assert.True(d.Statistics.ChunksSpilled >= 36);
-        Assert.True(ChunkFiles(t) >= 36);
+        Assert.True(d.Statistics.SpilledChunks >= 36);
+        Assert.Equal(40, d.Statistics.DirtyChunks);
+        Assert.Equal(0, ChunkFiles(t));
+        Assert.Equal(["chunks"], Directory.EnumerateFileSystemEntries(t.Cas).Select(Path.GetFileName));
         var back = new byte[40 * CS];
+        d.Read(0, back);
+        Assert.Equal(data, back);
+        // Partial reads and in-place rewrites of spilled chunks.
+        var piece = TempDir.Pattern(3000, 6);
+        d.Write(2L * CS + 100, piece, WriteFlags.None);
+        piece.CopyTo(data, 2 * CS + 100);
+        var part = new byte[5000];
+        d.Read(2L * CS + 50, part);
+        Assert.Equal(data.AsSpan(2 * CS + 50, 5000).ToArray(), part);
+
+        d.Flush();
+        Assert.Equal(0, d.Statistics.DirtyChunks);
+        Assert.Equal(0, d.Statistics.SpilledChunks);
+        Assert.Equal(40, ChunkFiles(t));
         d.Read(0, back);
         Assert.Equal(data, back);
     }

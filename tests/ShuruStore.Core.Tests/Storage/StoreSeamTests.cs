@@ -79,31 +79,33 @@ public class StoreSeamTests
     }
 
     [Fact]
-    public void WhileTheStoreIsFullWritesFailBeforeApplyingAndMemoryStaysBounded()
+    public void WhileTheStoreIsFullMemoryStaysBoundedAndAFailedFlushKeepsEverything()
     {
-        // Found by review: writes were applied, then the spill failed, so memory grew past the
-        // budget without bound and a write reported as failed still read back.
+        // Found by review (then for spills to the store): writes were applied, the spill failed,
+        // and memory grew past the budget without bound. Spills now go to the spill file; a
+        // flush that cannot store must keep every unsaved chunk without pulling them into memory.
         using var t = new TempDir();
         using var store = new HookStore(new FileChunkStore(t.Cas));
         using var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 64 * CS, ChunkStore = store, DirtyBudgetBytes = 4 * CS });
         store.BeforeWrite = _ => throw new IOException("No space left on device");
-        int failed = 0;
-        var piece = TempDir.Pattern(CS, 9);
+        var data = TempDir.Pattern(40 * CS, 9);
         for (int i = 0; i < 40; i++)
         {
-            try { d.Write(i * (long)CS, piece, WriteFlags.None); }
-            catch (BlockDeviceException e) when (e.Error == BlockDeviceError.NoSpace) { failed++; }
+            d.Write(i * (long)CS, data.AsSpan(i * CS, CS), WriteFlags.None);
             Assert.True(d.Statistics.DirtyBytes <= 4L * CS, $"dirty {d.Statistics.DirtyBytes} bytes past the 4-chunk budget");
         }
-        Assert.True(failed >= 35, $"only {failed} writes failed");
-        var back = new byte[CS];
-        d.Read(39L * CS, back);
-        Assert.True(back.AsSpan().IndexOfAnyExcept((byte)0) < 0, "a failed write must not read back");
+        var e = Assert.Throws<BlockDeviceException>(() => d.Flush());
+        Assert.Equal(BlockDeviceError.NoSpace, e.Error);
+        Assert.True(d.Statistics.DirtyBytes <= 4L * CS, $"a failed flush left {d.Statistics.DirtyBytes} dirty bytes in memory");
+        Assert.Equal(40, d.Statistics.DirtyChunks);
+        var back = new byte[40 * CS];
+        d.Read(0, back);
+        Assert.Equal(data, back);
         store.BeforeWrite = null; // space returns
-        d.Write(39L * CS, piece, WriteFlags.None);
         d.Flush();
-        d.Read(39L * CS, back);
-        Assert.Equal(piece, back);
+        Assert.Equal(0, d.Statistics.DirtyChunks);
+        d.Read(0, back);
+        Assert.Equal(data, back);
     }
 
     [Fact]

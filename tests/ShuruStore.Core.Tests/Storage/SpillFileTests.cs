@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using ShuruStore.Core.BlockDevices;
+using ShuruStore.Core.Storage;
+using Xunit;
+
+namespace ShuruStore.Core.Tests.Storage;
+
+/// <summary>The spill file: where unsaved chunks go past the dirty-memory budget.</summary>
+public class SpillFileTests
+{
+    private const int CS = ChunkHasher.ChunkSize;
+
+    [Fact]
+    public void SpillFileIsNamelessAndGivesSpaceBack()
+    {
+        using var t = new TempDir();
+        Directory.CreateDirectory(t.Cas);
+        using var f = SpillFile.Create(t.Cas);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(t.Cas)); // O_TMPFILE: nothing to clean after a crash
+        var data = TempDir.Pattern(CS, 1);
+        f.Write(3, 0, data);
+        f.Write(3, 100, new byte[] { 7, 8, 9 });
+        data[100] = 7; data[101] = 8; data[102] = 9;
+        var back = new byte[CS];
+        f.Read(3, 0, back);
+        Assert.Equal(data, back);
+        f.Release(3);
+        f.Read(3, 0, back); // released: reads as a hole (the disk never asks for a released chunk)
+        Assert.True(back.AsSpan().IndexOfAnyExcept((byte)0) < 0);
+        Assert.Throws<IOException>(() => f.Read(10, 0, back)); // past the end: damage, never zeros
+    }
+
+    [Fact]
+    public void SpilledChunksCountAsUnsavedForExtentsZeroingAndCheckpoints()
+    {
+        using var t = new TempDir();
+        using var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 16 * CS, DirtyBudgetBytes = CS });
+        var data = TempDir.Pattern(6 * CS, 2);
+        for (int i = 0; i < 6; i++) d.Write((long)i * CS, data.AsSpan(i * CS, CS), WriteFlags.None);
+        Assert.True(d.Statistics.SpilledChunks >= 4);
+        var extents = new List<Extent>();
+        d.GetExtents(0, 16 * CS, extents);
+        Assert.Equal(new Extent(6 * CS, ExtentFlags.Data), extents[0]);
+        d.WriteZeroes(CS, CS, WriteFlags.None); // a spilled chunk zeroed: leaves the spill file
+        data.AsSpan(CS, CS).Clear();
+        var info = d.SaveCheckpoint(t["ck.idx"]);
+        Assert.Equal(0, d.Statistics.DirtyChunks);
+        Assert.Equal(5, info.ChunksSet);
+        var back = new byte[6 * CS];
+        d.Read(0, back);
+        Assert.Equal(data, back);
+    }
+
+    [Fact]
+    public void WhenTheSpillFileCannotGrowWritesFailBeforeApplyingAndRecoverOnceSpaceReturns()
+    {
+        // A real full filesystem (as root, like the reliability suite): the spill file shares the
+        // chunk store's filesystem, so a full disk shows up here first.
+        using var t = new TempDir();
+        string mnt = t["mnt"];
+        Directory.CreateDirectory(mnt);
+        Mount($"-t tmpfs -o size=1m tmpfs {mnt}");
+        try
+        {
+            string cas = Path.Combine(mnt, "cas");
+            using var d = CowDisk.Open(new() { CasPath = cas, DiskSize = 64 * CS, DirtyBudgetBytes = 2 * CS });
+            var data = TempDir.Pattern(40 * CS, 3);
+            int failedAt = -1;
+            for (int i = 0; i < 40 && failedAt < 0; i++)
+            {
+                try { d.Write((long)i * CS, data.AsSpan(i * CS, CS), WriteFlags.None); }
+                catch (BlockDeviceException e)
+                {
+                    Assert.Equal(BlockDeviceError.NoSpace, e.Error);
+                    failedAt = i;
+                }
+                Assert.True(d.Statistics.DirtyBytes <= 2L * CS);
+            }
+            Assert.True(failedAt > 2, $"the first spill should fit (failed at {failedAt})");
+            var back = new byte[CS];
+            d.Read((long)failedAt * CS, back);
+            Assert.True(back.AsSpan().IndexOfAnyExcept((byte)0) < 0, "a failed write must not read back");
+            var before = new byte[(long)failedAt * CS];
+            d.Read(0, before);
+            Assert.Equal(data.AsSpan(0, before.Length).ToArray(), before); // answered writes intact
+
+            Mount($"-o remount,size=16m tmpfs {mnt}");
+            for (int i = failedAt; i < 40; i++) d.Write((long)i * CS, data.AsSpan(i * CS, CS), WriteFlags.None);
+            d.Flush();
+            var all = new byte[40 * CS];
+            d.Read(0, all);
+            Assert.Equal(data, all);
+        }
+        finally { Mount($"-l {mnt}", umount: true); }
+    }
+
+    private static void Mount(string args, bool umount = false)
+    {
+        using var p = Process.Start(new ProcessStartInfo(umount ? "umount" : "mount", args) { RedirectStandardError = true })!;
+        string err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0 && !umount)
+            throw new InvalidOperationException($"mount {args} failed ({err.Trim()}): this test needs root, as the reliability suite does");
+    }
+}
