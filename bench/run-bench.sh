@@ -330,6 +330,18 @@ restart_server() {   # key
     fi
 }
 
+# Every write round on ShuruStore's chunk store starts from a fresh copy-on-write layer (server
+# restarted over an empty CAS): otherwise a second round rewrites chunks the first one stored and
+# measures deduplication, not writing (the first report's 1.07 for seq-write-c1 was that).
+fresh_cow_layer() {
+    [ "$SHURU" = 1 ] || return 0
+    stop_group "${GROUP[w/shuru-cow]}"
+    rm -rf "$WORK/cas/w"
+    eval "${SPEC[w/shuru-cow]}"
+    wait_shuru w/shuru-cow
+    wait_nbd w/shuru-cow "${URI[w/shuru-cow]}" "${GROUP[w/shuru-cow]}"
+}
+
 on() {           # key function args...: run a measurement on a live server, retry once
     local key="$1"; shift
     kill -0 -- "-${GROUP[$key]}" 2>/dev/null || restart_server "$key"
@@ -438,9 +450,9 @@ for REP in $(seq 1 "$REPS"); do
                             on "$key" w_sparse "$key" "$(name "$key")"
                         fi
                     done ;;
-                seq-write-c1)  for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_seqwrite "$wl" 1 "$key" "$(name "$key")"; done ;;
-                seq-write-c4)  for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_seqwrite "$wl" 4 "$key" "$(name "$key")"; done ;;
-                randwrite-qd32) for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_fio "$wl" randwrite 32 "$key" "$(name "$key")"; done ;;
+                seq-write-c1)  fresh_cow_layer; for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_seqwrite "$wl" 1 "$key" "$(name "$key")"; done ;;
+                seq-write-c4)  fresh_cow_layer; for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_seqwrite "$wl" 4 "$key" "$(name "$key")"; done ;;
+                randwrite-qd32) fresh_cow_layer; for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_fio "$wl" randwrite 32 "$key" "$(name "$key")"; done ;;
             esac
         done
     done
@@ -488,7 +500,7 @@ json.dump({
     "shuru-flat": "dotnet pwsh -NoProfile -File bench/serve.ps1 -SocketPath SOCK -ImagePath IMG",
     "shuru-cold": "dotnet pwsh -NoProfile -File bench/serve.ps1 -SocketPath SOCK -RootfsPath IMG -CasPath EMPTYDIR   (first full read)",
     "shuru-warm": "same server as shuru-cold, after its first full read",
-    "shuru-cow": "dotnet pwsh -NoProfile -File bench/serve.ps1 -SocketPath SOCK -RootfsPath IMG -CasPath EMPTYDIR   (writes only)",
+    "shuru-cow": "dotnet pwsh -NoProfile -File bench/serve.ps1 -SocketPath SOCK -RootfsPath IMG -CasPath EMPTYDIR   (writes only; restarted over an empty CAS before every write round)",
   },
 }, open(sys.argv[1], "w"), indent=1)
 EOF

@@ -66,6 +66,15 @@ public sealed class CowDisk : IBlockDevice
     private long _ingestQueued, _ingestDone;
     private int _ingestQueueCount, _ingestRunning;
 
+    // Write-behind: a chunk written whole by one request is most likely part of a sequential
+    // stream that will not come back to it, so it is stored right away, in the background: the
+    // hashing and file creation overlap the transfer instead of all waiting for the final flush.
+    // Chunks written piecemeal (random I/O) are not: storing each version of a chunk that is still
+    // being rewritten makes chunk files nobody will reference.
+    private readonly ConcurrentQueue<long> _writeBehindQueue = new();
+    private readonly ConcurrentDictionary<long, byte> _writeBehindPending = new();
+    private int _writeBehindRunning;
+
     private CowDisk(CowDiskOptions o, IChunkStore store, bool ownsStore, long size, ChunkHash?[] live, ChunkIndexFile? boot,
         IReadOnlyList<(string, ChunkIndexFile)> parents, string? bootPath, string? basePath, SafeFileHandle? baseHandle, long baseLength,
         StateJournal.Header header)
@@ -425,6 +434,7 @@ public sealed class CowDisk : IBlockDevice
         _cutLock.EnterReadLock();
         try { WriteCore(offset, data); }
         finally { _cutLock.ExitReadLock(); }
+        StartWriteBehind();
         AfterWrite(flags, offset, data.Length);
     }
 
@@ -456,6 +466,7 @@ public sealed class CowDisk : IBlockDevice
                         Interlocked.Add(ref _dirtyBytes, CS);
                     }
                     _holes.TryRemove(chunk, out _);
+                    if (whole && _writeBehindPending.TryAdd(chunk, 0)) _writeBehindQueue.Enqueue(chunk);
                 }
             }
             data = data[n..]; offset += n;
@@ -660,22 +671,75 @@ public sealed class CowDisk : IBlockDevice
         {
             while (Interlocked.Read(ref _dirtyBytes) > target)
             {
+                // Chunks still being written go to the spill file; chunks waiting for write-behind
+                // (complete) are stored by this writer instead: moving them would only add a copy
+                // out and back in before the same store.
                 var claimed = new List<long>(StoreBatchChunks);
                 foreach (var kv in _dirty)
                 {
                     if (claimed.Count >= StoreBatchChunks) break;
-                    if (_spillClaims.TryAdd(kv.Key, 0)) claimed.Add(kv.Key);
+                    if (!_writeBehindPending.ContainsKey(kv.Key) && _spillClaims.TryAdd(kv.Key, 0)) claimed.Add(kv.Key);
                 }
+                bool store = claimed.Count == 0;
+                if (store)
+                    foreach (var kv in _writeBehindPending)
+                    {
+                        if (claimed.Count >= StoreBatchChunks) break;
+                        if (_spillClaims.TryAdd(kv.Key, 0)) claimed.Add(kv.Key);
+                    }
                 if (claimed.Count == 0) return;
                 try
                 {
                     claimed.Sort();
-                    MoveToSpillFile(claimed);
+                    if (store) StoreDirtyBatch(claimed);
+                    else MoveToSpillFile(claimed);
                 }
                 finally { foreach (var c in claimed) _spillClaims.TryRemove(c, out _); }
             }
         }
         finally { _spillGate.Release(); }
+    }
+
+    private void StartWriteBehind()
+    {
+        if (!_writeBehindQueue.IsEmpty && Interlocked.CompareExchange(ref _writeBehindRunning, 1, 0) == 0)
+            ThreadPool.UnsafeQueueUserWorkItem(static s => ((CowDisk)s!).WriteBehindPump(), this);
+    }
+
+    /// <summary>Stores queued complete chunks, a batch at a time, while there are any (no parked
+    /// worker). A failure (disk full) leaves them unsaved: the next flush stores or reports them.</summary>
+    private void WriteBehindPump()
+    {
+        var batch = new List<long>(StoreBatchChunks);
+        while (true)
+        {
+            while (true)
+            {
+                batch.Clear();
+                while (batch.Count < StoreBatchChunks && _writeBehindQueue.TryDequeue(out var c))
+                {
+                    _writeBehindPending.TryRemove(c, out _);
+                    if (_spillClaims.TryAdd(c, 0)) batch.Add(c);
+                }
+                if (batch.Count == 0) break;
+                try
+                {
+                    batch.Sort();
+                    if (Volatile.Read(ref _disposed) == 0) StoreDirtyBatch(batch);
+                }
+                catch { /* still unsaved (dirty or spilled): the next flush stores it or says why not */ }
+                finally { foreach (var c in batch) _spillClaims.TryRemove(c, out _); }
+            }
+            Volatile.Write(ref _writeBehindRunning, 0);
+            // A chunk queued after the last TryDequeue but before the reset found the pump running.
+            if (_writeBehindQueue.IsEmpty || Interlocked.CompareExchange(ref _writeBehindRunning, 1, 0) != 0) return;
+        }
+    }
+
+    private void WaitWriteBehindStopped()
+    {
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _writeBehindRunning) != 0) spin.SpinOnce(sleep1Threshold: 10);
     }
 
     /// <summary>Moves dirty buffers to the spill file, one chunk at a time under its stripe.</summary>
@@ -994,6 +1058,7 @@ public sealed class CowDisk : IBlockDevice
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         WaitIngestionStopped();
+        WaitWriteBehindStopped();
         lock (_flushLock) _journal?.Abandon();
         _base?.Dispose();
         _spillFile?.Dispose();
@@ -1005,6 +1070,7 @@ public sealed class CowDisk : IBlockDevice
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         WaitIngestionStopped();
+        WaitWriteBehindStopped();
         try
         {
             if (_journal is not null && !_readOnly) FlushCore();

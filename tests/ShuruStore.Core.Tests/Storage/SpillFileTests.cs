@@ -36,7 +36,7 @@ public class SpillFileTests
         using var t = new TempDir();
         using var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 16 * CS, DirtyBudgetBytes = CS });
         var data = TempDir.Pattern(6 * CS, 2);
-        for (int i = 0; i < 6; i++) d.Write((long)i * CS, data.AsSpan(i * CS, CS), WriteFlags.None);
+        for (int i = 0; i < 6; i++) WriteInHalves(d, i, data);
         Assert.True(d.Statistics.SpilledChunks >= 4);
         var extents = new List<Extent>();
         d.GetExtents(0, 16 * CS, extents);
@@ -65,33 +65,42 @@ public class SpillFileTests
             string cas = Path.Combine(mnt, "cas");
             using var d = CowDisk.Open(new() { CasPath = cas, DiskSize = 64 * CS, DirtyBudgetBytes = 2 * CS });
             var data = TempDir.Pattern(40 * CS, 3);
-            int failedAt = -1;
-            for (int i = 0; i < 40 && failedAt < 0; i++)
+            long failedAt = -1; // offset of the first request that failed
+            for (int i = 0; i < 80 && failedAt < 0; i++) // 40 chunks, in halves (random I/O)
             {
-                try { d.Write((long)i * CS, data.AsSpan(i * CS, CS), WriteFlags.None); }
+                long at = (long)i * (CS / 2);
+                try { d.Write(at, data.AsSpan((int)at, CS / 2), WriteFlags.None); }
                 catch (BlockDeviceException e)
                 {
                     Assert.Equal(BlockDeviceError.NoSpace, e.Error);
-                    failedAt = i;
+                    failedAt = at;
                 }
                 Assert.True(d.Statistics.DirtyBytes <= 2L * CS);
             }
-            Assert.True(failedAt > 2, $"the first spill should fit (failed at {failedAt})");
-            var back = new byte[CS];
-            d.Read((long)failedAt * CS, back);
+            Assert.True(failedAt > 4 * CS, $"the first spills should fit (failed at {failedAt})");
+            var back = new byte[CS / 2];
+            d.Read(failedAt, back);
             Assert.True(back.AsSpan().IndexOfAnyExcept((byte)0) < 0, "a failed write must not read back");
-            var before = new byte[(long)failedAt * CS];
+            var before = new byte[failedAt];
             d.Read(0, before);
             Assert.Equal(data.AsSpan(0, before.Length).ToArray(), before); // answered writes intact
 
             Mount($"-o remount,size=16m tmpfs {mnt}");
-            for (int i = failedAt; i < 40; i++) d.Write((long)i * CS, data.AsSpan(i * CS, CS), WriteFlags.None);
+            d.Write(failedAt, data.AsSpan((int)failedAt, 40 * CS - (int)failedAt), WriteFlags.None);
             d.Flush();
             var all = new byte[40 * CS];
             d.Read(0, all);
             Assert.Equal(data, all);
         }
         finally { Mount($"-l {mnt}", umount: true); }
+    }
+
+    /// <summary>Writes chunk <paramref name="i"/> of <paramref name="data"/> in two requests, as
+    /// random I/O does: a chunk written whole in one request goes to write-behind instead.</summary>
+    internal static void WriteInHalves(CowDisk d, int i, byte[] data)
+    {
+        d.Write((long)i * CS, data.AsSpan(i * CS, CS / 2), WriteFlags.None);
+        d.Write((long)i * CS + CS / 2, data.AsSpan(i * CS + CS / 2, CS / 2), WriteFlags.None);
     }
 
     private static void Mount(string args, bool umount = false)

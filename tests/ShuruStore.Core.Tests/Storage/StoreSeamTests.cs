@@ -91,7 +91,7 @@ public class StoreSeamTests
         var data = TempDir.Pattern(40 * CS, 9);
         for (int i = 0; i < 40; i++)
         {
-            d.Write(i * (long)CS, data.AsSpan(i * CS, CS), WriteFlags.None);
+            SpillFileTests.WriteInHalves(d, i, data);
             Assert.True(d.Statistics.DirtyBytes <= 4L * CS, $"dirty {d.Statistics.DirtyBytes} bytes past the 4-chunk budget");
         }
         var e = Assert.Throws<BlockDeviceException>(() => d.Flush());
