@@ -173,6 +173,7 @@ public sealed class CowDisk : IBlockDevice
             }
             disk._journal = journal;
             disk.JournalCompactRecords = 4 * count + 4096;
+            if (!options.ReadOnly) ChunkHasher.WarmUpInBackground(); // writes and lazy ingestion hash chunks
             return disk;
         }
         catch
@@ -675,12 +676,18 @@ public sealed class CowDisk : IBlockDevice
                 // (complete) are stored by this writer instead: moving them would only add a copy
                 // out and back in before the same store.
                 var claimed = new List<long>(StoreBatchChunks);
-                foreach (var kv in _dirty)
+                // Mostly complete chunks (a sequential stream): store them, without first scanning
+                // the dirty set past them for chunks to move.
+                bool store = _writeBehindPending.Count * 2 >= _dirty.Count;
+                if (!store)
                 {
-                    if (claimed.Count >= StoreBatchChunks) break;
-                    if (!_writeBehindPending.ContainsKey(kv.Key) && _spillClaims.TryAdd(kv.Key, 0)) claimed.Add(kv.Key);
+                    foreach (var kv in _dirty)
+                    {
+                        if (claimed.Count >= StoreBatchChunks) break;
+                        if (!_writeBehindPending.ContainsKey(kv.Key) && _spillClaims.TryAdd(kv.Key, 0)) claimed.Add(kv.Key);
+                    }
+                    store = claimed.Count == 0;
                 }
-                bool store = claimed.Count == 0;
                 if (store)
                     foreach (var kv in _writeBehindPending)
                     {
