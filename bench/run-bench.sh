@@ -92,6 +92,11 @@ fi
 
 WORK="${BENCH_WORKDIR:-$(mktemp -d /var/tmp/shuru-bench.XXXXXX)}"
 mkdir -p "$WORK"/{img,sock,cas,results/fio,results/logs}
+# Room for every chunk store of the run (kept to the end, see fresh_write_targets): per rep about
+# 2 read stores and 7 write layers of the disk size, plus the images and the engine's 4 GiB disk.
+NEED_MIB=$(( SIZE_MIB * (REPS * 9 + 6) + ENGINE_GIB * 2048 ))
+FREE_MIB=$(( $(df -Pk "$WORK" | awk 'NR==2{print $4}') / 1024 ))
+[ "$FREE_MIB" -ge "$NEED_MIB" ] || die "the work dir has $FREE_MIB MiB free; this run needs about $NEED_MIB MiB"
 RES="$WORK/results"
 RAW="$RES/raw.csv"
 echo "sample,workload,server,value,unit,aux" > "$RAW"   # sample = rep.round
@@ -226,7 +231,8 @@ EOF
 PEER_KINDS=(nbdkit qemu-nbd)
 W_TARGETS=(nbdkit qemu-nbd)
 [ "$SHURU" = 1 ] && W_TARGETS+=(shuru-flat)
-for s in "${W_TARGETS[@]}"; do cp "$IMG" "$WORK/img/w-$s.raw"; done   # peers write to copies
+fresh_image() { rm -f "$1"; truncate -s "${SIZE_MIB}M" "$1"; }
+for s in "${W_TARGETS[@]}"; do fresh_image "$WORK/img/w-$s.raw"; done   # write targets: see fresh_write_targets
 sync
 
 # ---------------------------------------------------------------------------------------------
@@ -330,16 +336,30 @@ restart_server() {   # key
     fi
 }
 
-# Every write round on ShuruStore's chunk store starts from a fresh copy-on-write layer (server
-# restarted over an empty CAS): otherwise a second round rewrites chunks the first one stored and
-# measures deduplication, not writing (the first report's 1.07 for seq-write-c1 was that).
-fresh_cow_layer() {
-    [ "$SHURU" = 1 ] || return 0
-    stop_group "${GROUP[w/shuru-cow]}"
-    rm -rf "$WORK/cas/w"
-    eval "${SPEC[w/shuru-cow]}"
-    wait_shuru w/shuru-cow
-    wait_nbd w/shuru-cow "${URI[w/shuru-cow]}" "${GROUP[w/shuru-cow]}"
+# Every write round starts every server of the write group on fresh storage: nbdkit, qemu-nbd
+# and ShuruStore's flat mode on a new sparse image, ShuruStore's copy-on-write mode on a new
+# empty chunk store over the base. Writing new storage is what a fresh copy-on-write layer does;
+# measured on these VMs, overwriting an already allocated, page-cached file is 6-10x faster than
+# writing a new one (fresh pages, block allocation), so peers writing over a copy of the image
+# while ShuruStore creates chunk files compared two different jobs. Without a fresh layer every
+# round, later rounds also rewrote stored chunks and measured deduplication, not writing. Old
+# chunk stores are deleted only between reps: on ext4 without a journal (these VMs' root) the
+# inode allocator skips inodes deleted in the last seconds one by one, so creating files right
+# after deleting thousands costs several times more.
+fresh_write_targets() {   # workload
+    local k
+    for k in "${W_KEYS[@]}"; do kill -TERM -- "-${GROUP[$k]}" 2>/dev/null || true; done
+    for k in "${W_KEYS[@]}"; do stop_group "${GROUP[$k]}"; done
+    for k in "${PEER_KINDS[@]}"; do fresh_image "$WORK/img/w-$k.raw"; start_peer "w/$k" "$k" "$WORK/img/w-$k.raw"; done
+    if [ "$SHURU" = 1 ]; then
+        fresh_image "$WORK/img/w-shuru-flat.raw"
+        start_shuru w/shuru-flat -ImagePath "$WORK/img/w-shuru-flat.raw"
+        start_shuru w/shuru-cow -RootfsPath "$IMG" -CasPath "$WORK/cas/w-$REP-$ROUND-$1"
+    fi
+    for k in "${W_KEYS[@]}"; do
+        case "$k" in */shuru-*) wait_shuru "$k" ;; esac
+        wait_nbd "$k" "${URI[$k]}" "${GROUP[$k]}"
+    done
 }
 
 on() {           # key function args...: run a measurement on a live server, retry once
@@ -397,16 +417,16 @@ for REP in $(seq 1 "$REPS"); do
         start_peer "s/$k" "$k" "$SPARSE";           S_KEYS+=("s/$k")
     done
     if [ "$SHURU" = 1 ]; then
-        rm -rf "$WORK/cas"/*
+        # Chunk stores are never deleted during the run (see fresh_write_targets): each rep gets new ones.
         # flat image
         start_shuru r/shuru-flat -ImagePath "$IMG";                  R_KEYS+=(r/shuru-flat)
         start_shuru w/shuru-flat -ImagePath "$WORK/img/w-shuru-flat.raw"; W_KEYS+=(w/shuru-flat)
         start_shuru s/shuru-flat -ImagePath "$SPARSE";               S_KEYS+=(s/shuru-flat)
         # chunk store, lazy on the base: fresh empty CAS, no index (cold; warm after a full read)
-        start_shuru r/shuru-chunk -RootfsPath "$IMG" -CasPath "$WORK/cas/r";    R_KEYS+=(r/shuru-chunk)
-        start_shuru s/shuru-chunk -RootfsPath "$SPARSE" -CasPath "$WORK/cas/s"; S_KEYS+=(s/shuru-chunk)
+        start_shuru r/shuru-chunk -RootfsPath "$IMG" -CasPath "$WORK/cas/r-$REP";    R_KEYS+=(r/shuru-chunk)
+        start_shuru s/shuru-chunk -RootfsPath "$SPARSE" -CasPath "$WORK/cas/s-$REP"; S_KEYS+=(s/shuru-chunk)
         # writes into a fresh copy-on-write layer over the base
-        start_shuru w/shuru-cow -RootfsPath "$IMG" -CasPath "$WORK/cas/w";      W_KEYS+=(w/shuru-cow)
+        start_shuru w/shuru-cow -RootfsPath "$IMG" -CasPath "$WORK/cas/w-$REP";      W_KEYS+=(w/shuru-cow)
     fi
     for key in "${!GROUP[@]}"; do
         case "$key" in
@@ -450,9 +470,9 @@ for REP in $(seq 1 "$REPS"); do
                             on "$key" w_sparse "$key" "$(name "$key")"
                         fi
                     done ;;
-                seq-write-c1)  fresh_cow_layer; for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_seqwrite "$wl" 1 "$key" "$(name "$key")"; done ;;
-                seq-write-c4)  fresh_cow_layer; for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_seqwrite "$wl" 4 "$key" "$(name "$key")"; done ;;
-                randwrite-qd32) fresh_cow_layer; for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_fio "$wl" randwrite 32 "$key" "$(name "$key")"; done ;;
+                seq-write-c1)  fresh_write_targets "$wl"; for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_seqwrite "$wl" 1 "$key" "$(name "$key")"; done ;;
+                seq-write-c4)  fresh_write_targets "$wl"; for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_seqwrite "$wl" 4 "$key" "$(name "$key")"; done ;;
+                randwrite-qd32) fresh_write_targets "$wl"; for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_fio "$wl" randwrite 32 "$key" "$(name "$key")"; done ;;
             esac
         done
     done
@@ -463,7 +483,6 @@ for REP in $(seq 1 "$REPS"); do
         record "peak-rss-${key%%/*}" "$(name "$key")" "$(peak_rss_mib "${GROUP[$key]}")" MiB
     done
     stop_all
-    if [ "$SHURU" = 1 ]; then rm -rf "$WORK/cas"/*; fi
 done
 
 if [ "$SHURU" = 1 ]; then engine_figures; fi
@@ -500,7 +519,7 @@ json.dump({
     "shuru-flat": "dotnet pwsh -NoProfile -File bench/serve.ps1 -SocketPath SOCK -ImagePath IMG",
     "shuru-cold": "dotnet pwsh -NoProfile -File bench/serve.ps1 -SocketPath SOCK -RootfsPath IMG -CasPath EMPTYDIR   (first full read)",
     "shuru-warm": "same server as shuru-cold, after its first full read",
-    "shuru-cow": "dotnet pwsh -NoProfile -File bench/serve.ps1 -SocketPath SOCK -RootfsPath IMG -CasPath EMPTYDIR   (writes only; restarted over an empty CAS before every write round)",
+    "shuru-cow": "dotnet pwsh -NoProfile -File bench/serve.ps1 -SocketPath SOCK -RootfsPath IMG -CasPath EMPTYDIR   (writes only; every write round: a new empty CAS; peers and shuru-flat: a new sparse image)",
   },
 }, open(sys.argv[1], "w"), indent=1)
 EOF
