@@ -23,8 +23,9 @@ namespace ShuruStore.Core.Storage;
 internal sealed class ChunkHandleCache : IDisposable
 {
     private readonly ConcurrentDictionary<ChunkHash, OpenChunkFile> _files;
-    private readonly OpenChunkFile?[] _slots;
-    private readonly Stack<int> _freeSlots;
+    private OpenChunkFile?[]? _slots;          // allocated on the first add: a store that is only written costs nothing
+    private readonly Stack<int> _freeSlots = new(); // slots emptied by Invalidate
+    private int _neverUsed;                         // slots [_neverUsed, Capacity) were never filled
     private readonly object _lock = new();
     private int _count, _hand;
     private bool _disposed;
@@ -33,9 +34,7 @@ internal sealed class ChunkHandleCache : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(capacity);
         Capacity = capacity;
-        _slots = new OpenChunkFile?[capacity];
-        _freeSlots = new Stack<int>(Enumerable.Range(0, capacity).Reverse());
-        _files = new ConcurrentDictionary<ChunkHash, OpenChunkFile>(Environment.ProcessorCount, Math.Min(capacity, 1 << 16));
+        _files = new ConcurrentDictionary<ChunkHash, OpenChunkFile>();
     }
 
     /// <summary>Most files this cache holds open (the process-wide budget may allow fewer).</summary>
@@ -68,8 +67,10 @@ internal sealed class ChunkHandleCache : IDisposable
         lock (_lock)
         {
             if (_disposed || _files.ContainsKey(hash)) return false;
+            _slots ??= new OpenChunkFile?[Capacity];
             int slot;
-            if (_freeSlots.Count > 0 && OpenFileBudget.TryTake()) slot = _freeSlots.Pop();
+            if ((_freeSlots.Count > 0 || _neverUsed < Capacity) && OpenFileBudget.TryTake())
+                slot = _freeSlots.Count > 0 ? _freeSlots.Pop() : _neverUsed++;
             else if (!TryEvict(out slot)) return false; // the victim's budget passes to the newcomer
             var file = new OpenChunkFile(hash, fd, identity, slot);
             _slots[slot] = file;
@@ -99,7 +100,7 @@ internal sealed class ChunkHandleCache : IDisposable
     private bool TryEvict(out int slot)
     {
         slot = -1;
-        if (_count == 0) return false;
+        if (_count == 0 || _slots is null) return false;
         for (int step = 0; step < 2 * _slots.Length; step++)
         {
             int i = _hand;
@@ -115,7 +116,7 @@ internal sealed class ChunkHandleCache : IDisposable
 
     private void Remove(OpenChunkFile file)
     {
-        _slots[file.Slot] = null;
+        _slots![file.Slot] = null;
         _files.TryRemove(KeyValuePair.Create(file.Hash, file));
         _count--;
         file.Retire(); // closed now, or by the last reader still holding it
@@ -129,7 +130,7 @@ internal sealed class ChunkHandleCache : IDisposable
         {
             if (_disposed) return;
             _disposed = true;
-            foreach (var file in _slots)
+            foreach (var file in _slots ?? [])
                 if (file is not null) { Remove(file); OpenFileBudget.Return(); }
         }
         GC.SuppressFinalize(this);

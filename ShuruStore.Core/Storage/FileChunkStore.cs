@@ -118,7 +118,7 @@ public sealed class FileChunkStore : IChunkStore
     private bool ReadCached(OpenChunkFile file, Span<byte> target, int offset)
     {
         int fd = file.Descriptor;
-        if (NativeIO.ReadAt(fd, target, offset, () => PathOf(file.Hash)) != target.Length) return false;
+        if (ReadAt(fd, target, offset, file.Hash) != target.Length) return false;
         return NativeIO.TryStat(fd, out var now, out _) && now.Links > 0 && now.Identity == file.Identity;
     }
 
@@ -141,7 +141,7 @@ public sealed class FileChunkStore : IChunkStore
             if (IsVerified(hash, identity))
             {
                 int stored = (int)Math.Clamp(identity.Length - offset, 0, destination.Length);
-                if (NativeIO.ReadAt(fd, destination[..stored], offset, () => PathOf(hash)) == stored &&
+                if (ReadAt(fd, destination[..stored], offset, hash) == stored &&
                     NativeIO.TryStat(fd, out var after, out _) && after.Links > 0 && after.Identity == identity)
                 {
                     destination[stored..].Clear();
@@ -158,7 +158,7 @@ public sealed class FileChunkStore : IChunkStore
             {
                 var chunk = whole ? destination : rented.AsSpan(0, ChunkHasher.ChunkSize);
                 int length = (int)before.Identity.Length;
-                if (NativeIO.ReadAt(fd, chunk[..length], 0, () => PathOf(hash)) != length || ChunkHasher.Hash(chunk[..length]) != hash)
+                if (ReadAt(fd, chunk[..length], 0, hash) != length || ChunkHasher.Hash(chunk[..length]) != hash)
                     throw Corrupt(hash);
                 chunk[length..].Clear();
                 if (!whole) chunk.Slice(offset, destination.Length).CopyTo(destination);
@@ -175,6 +175,16 @@ public sealed class FileChunkStore : IChunkStore
             finally { if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented); }
         }
         finally { if (!kept) NativeIO.CloseFd(fd); }
+    }
+
+    /// <summary>pread until full or end of file; a read error (EIO from the disk) is an
+    /// <see cref="IOException"/> naming the chunk file, as before.</summary>
+    private int ReadAt(int fd, Span<byte> target, long offset, ChunkHash hash)
+    {
+        int n = NativeIO.ReadAt(fd, target, offset, out int errno);
+        if (n < 0)
+            throw new IOException($"reading chunk '{PathOf(hash)}' failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
+        return n;
     }
 
     /// <summary>The chunk's directory as NUL-free UTF-8 with a trailing '/', so a read builds the

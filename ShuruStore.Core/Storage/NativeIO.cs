@@ -220,9 +220,9 @@ internal static partial class NativeIO
     }
 
     /// <summary>Reads into <paramref name="target"/> at <paramref name="offset"/> until it is full
-    /// or the file ends; returns the bytes read. Throws <see cref="IOException"/> (with the errno)
-    /// on a read error, naming <paramref name="what"/> only then.</summary>
-    public static unsafe int ReadAt(int fd, Span<byte> target, long offset, Func<string> what)
+    /// or the file ends; returns the bytes read, or -1 with the errno on a read error (the caller
+    /// names the file in its exception: building a name or a closure per read would allocate).</summary>
+    public static unsafe int ReadAt(int fd, Span<byte> target, long offset, out int errno)
     {
         int total = 0;
         fixed (byte* p = target)
@@ -232,10 +232,12 @@ internal static partial class NativeIO
                 nint n = pread(fd, p + total, target.Length - total, offset + total);
                 if (n > 0) { total += (int)n; continue; }
                 if (n == 0) break;
-                if (Marshal.GetLastPInvokeError() == EINTR) continue;
-                throw Errno("reading", what());
+                errno = Marshal.GetLastPInvokeError();
+                if (errno == EINTR) continue;
+                return -1;
             }
         }
+        errno = 0;
         return total;
     }
 
