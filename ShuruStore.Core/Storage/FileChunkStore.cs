@@ -5,7 +5,8 @@ namespace ShuruStore.Core.Storage;
 /// Each chunk is written to <c>.tmp-&lt;hex&gt;-&lt;random&gt;</c> in the same directory, fsynced and
 /// renamed, so a crash never leaves a truncated chunk under a valid name; leftover temp files
 /// are ignored (they never parse as a hash). The directory fsync is deferred to
-/// <see cref="Sync"/> so a flush pays for it once, not once per chunk.
+/// <see cref="Sync"/> so a flush pays for it once, not once per chunk. Verified chunk files are
+/// kept open (<see cref="ChunkHandleCache"/>) so a warm read is one pread and one statx.
 /// </summary>
 public sealed class FileChunkStore : IChunkStore
 {
@@ -51,6 +52,8 @@ public sealed class FileChunkStore : IChunkStore
 
     public bool Contains(ChunkHash hash) => File.Exists(PathOf(hash));
 
+    /// <summary>Reads a whole chunk, verified (see <see cref="TryReadRange"/> for when the hash
+    /// is skipped and how a cached open file is checked).</summary>
     public bool TryRead(ChunkHash hash, Span<byte> destination, out int storedLength)
     {
         var whole = destination[..ChunkHasher.ChunkSize];
@@ -207,7 +210,10 @@ public sealed class FileChunkStore : IChunkStore
             _handles.Invalidate(hash);
             return -1;
         }
-        throw new IOException($"opening chunk '{PathOf(hash)}' failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
+        string message = $"opening chunk '{PathOf(hash)}' failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})";
+        // As File.OpenHandle did: callers report a permission problem as one (PermissionDenied).
+        if (errno is NativeIO.EACCES or NativeIO.EPERM) throw new UnauthorizedAccessException(message);
+        throw new IOException(message, errno);
     }
 
     /// <summary>statx of an open chunk file, refusing anything that cannot be a chunk.</summary>

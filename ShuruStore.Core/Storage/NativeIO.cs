@@ -172,7 +172,7 @@ internal static partial class NativeIO
     private const int RLIMIT_NOFILE = 7;
     private const int EINTR = 4;
     /// <summary>errno values a caller of <see cref="OpenForRead"/> distinguishes.</summary>
-    public const int ENOENT = 2, ENOTDIR = 20;
+    public const int EPERM = 1, ENOENT = 2, EACCES = 13, ENOTDIR = 20;
 
     /// <summary>Opens a file read-only by a NUL-terminated UTF-8 path (no string, no managed
     /// handle). O_NONBLOCK: a FIFO under a chunk name must not block the open until a writer
