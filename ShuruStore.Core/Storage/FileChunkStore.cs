@@ -5,7 +5,8 @@ namespace ShuruStore.Core.Storage;
 /// Each chunk is written to <c>.tmp-&lt;hex&gt;-&lt;random&gt;</c> in the same directory, fsynced and
 /// renamed, so a crash never leaves a truncated chunk under a valid name; leftover temp files
 /// are ignored (they never parse as a hash). The directory fsync is deferred to
-/// <see cref="Sync"/> so a flush pays for it once, not once per chunk.
+/// <see cref="Sync"/> so a flush pays for it once, not once per chunk. Verified chunk files are
+/// kept open (<see cref="ChunkHandleCache"/>) so a warm read is one pread and one statx.
 /// </summary>
 public sealed class FileChunkStore : IChunkStore
 {
@@ -14,10 +15,18 @@ public sealed class FileChunkStore : IChunkStore
 
     /// <summary>Opens (and unless read-only, creates) the store under <paramref name="casPath"/>.</summary>
     public FileChunkStore(string casPath, bool readOnly = false)
+        : this(casPath, readOnly, DefaultOpenChunkFiles) { }
+
+    /// <summary>As above, keeping at most <paramref name="openChunkFiles"/> verified chunk files
+    /// open for fast reads (0: none, every read opens its file).</summary>
+    public FileChunkStore(string casPath, bool readOnly, int openChunkFiles)
     {
         CasPath = Path.GetFullPath(casPath);
         ChunksPath = Path.Combine(CasPath, "chunks");
         _readOnly = readOnly;
+        _chunksDirUtf8 = System.Text.Encoding.UTF8.GetBytes(ChunksPath + "/");
+        if (_chunksDirUtf8.AsSpan().Contains((byte)0))
+            throw new ShuruStoreException(ShuruErrorKind.StoreInvalid, $"chunk store '{CasPath}' has a NUL character in its path", CasPath);
         try
         {
             // Read-only over a store that does not exist yet is allowed (e.g. serving a base image
@@ -30,6 +39,7 @@ public sealed class FileChunkStore : IChunkStore
         {
             throw new ShuruStoreException(ShuruErrorKind.StoreInvalid, $"chunk store '{CasPath}' is unusable: {e.Message}", CasPath, e);
         }
+        _handles = new ChunkHandleCache(openChunkFiles);
     }
 
     /// <summary>The store root (holds <c>chunks/</c>).</summary>
@@ -42,114 +52,227 @@ public sealed class FileChunkStore : IChunkStore
 
     public bool Contains(ChunkHash hash) => File.Exists(PathOf(hash));
 
+    /// <summary>Reads a whole chunk, verified (see <see cref="TryReadRange"/> for when the hash
+    /// is skipped and how a cached open file is checked).</summary>
     public bool TryRead(ChunkHash hash, Span<byte> destination, out int storedLength)
     {
-        storedLength = 0;
-        if (OpenChunk(hash, out string path) is not { } handle) return false;
-        using (handle)
+        var whole = destination[..ChunkHasher.ChunkSize];
+        if (_handles.TryAcquire(hash, out var file))
         {
-            var identity = IdentityOf(handle, hash, path);
-            var target = destination[..(int)identity.Length];
-            int total = ReadAt(handle, target, 0);
-            if (total != identity.Length || (!IsVerified(hash, identity) && ChunkHasher.Hash(target) != hash))
-                throw Corrupt(hash, path);
-            RememberVerified(hash, identity);
-            destination[total..ChunkHasher.ChunkSize].Clear();
-            storedLength = total;
-            return true;
+            int length = (int)file.Identity.Length;
+            bool served;
+            try { served = ReadCached(file, whole[..length], 0); }
+            finally { file.Release(); }
+            if (served)
+            {
+                whole[length..].Clear();
+                storedLength = length;
+                return true;
+            }
+            _handles.Invalidate(hash, file);
         }
+        return ReadByName(hash, 0, whole, out storedLength);
     }
 
     /// <summary>
     /// Reads a range of a chunk. The first read of a chunk reads and hashes all of it; later reads
-    /// of a chunk whose file is unchanged since (same length and modification time, checked on the
-    /// open handle) read only the range, so a 4 KiB read costs one pread instead of a 64 KiB read
-    /// and a hash. A file altered, truncated, replaced or deleted under the server is caught (its
-    /// time or length changes, or it is gone) and re-verified: damage is still EIO, never data.
+    /// of a chunk whose file is unchanged since (same inode, length, modification and change time)
+    /// read only the range, so a 4 KiB read costs one pread instead of a 64 KiB read and a hash.
+    /// A verified file stays open (<see cref="ChunkHandleCache"/>), so a warm read is that pread
+    /// and one statx. A file altered, truncated, replaced or deleted under the server is caught
+    /// (its identity changes, or its link count drops to zero) and read again by name: damage is
+    /// still EIO, a deleted chunk still missing, never stale or wrong data.
     /// </summary>
     public bool TryReadRange(ChunkHash hash, int offset, Span<byte> destination)
     {
-        if (OpenChunk(hash, out string path) is not { } handle) return false;
-        using (handle)
+        if (_handles.TryAcquire(hash, out var file))
         {
-            var identity = IdentityOf(handle, hash, path);
-            if (!IsVerified(hash, identity))
+            int stored = (int)Math.Clamp(file.Identity.Length - offset, 0, destination.Length);
+            bool served;
+            try { served = ReadCached(file, destination[..stored], offset); }
+            finally { file.Release(); }
+            if (served)
             {
-                byte[] whole = System.Buffers.ArrayPool<byte>.Shared.Rent(ChunkHasher.ChunkSize);
-                try
-                {
-                    var target = whole.AsSpan(0, (int)identity.Length);
-                    if (ReadAt(handle, target, 0) != identity.Length || ChunkHasher.Hash(target) != hash) throw Corrupt(hash, path);
-                    RememberVerified(hash, identity);
-                    whole.AsSpan((int)identity.Length, ChunkHasher.ChunkSize - (int)identity.Length).Clear();
-                    whole.AsSpan(offset, destination.Length).CopyTo(destination);
-                }
-                finally { System.Buffers.ArrayPool<byte>.Shared.Return(whole); }
+                destination[stored..].Clear(); // a short chunk's tail reads as zeros
                 return true;
             }
-            // Verified and unchanged: read just the range; a short chunk's tail reads as zeros.
-            int stored = (int)Math.Clamp(identity.Length - offset, 0, destination.Length);
-            if (ReadAt(handle, destination[..stored], offset) != stored) throw Corrupt(hash, path);
-            destination[stored..].Clear();
-            return true;
+            _handles.Invalidate(hash, file);
         }
+        return ReadByName(hash, offset, destination, out _);
     }
 
-    /// <summary>What a verified chunk file looked like: if either changes, it is verified again.</summary>
-    private readonly record struct FileIdentity(long Length, long LastWriteTicks);
+    /// <summary>Open chunk files verified in this process; see <see cref="ChunkHandleCache"/>.</summary>
+    private readonly ChunkHandleCache _handles;
 
-    /// <summary>Chunks verified in this process, by name. Bounded: cleared when full (the cost is
-    /// one more hash per chunk, never a wrong read).</summary>
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<ChunkHash, FileIdentity> _verified = new();
+    /// <summary>Chunks held open when nothing else is said: a 1 GiB working set of 64 KiB chunks
+    /// (the process-wide <see cref="OpenFileBudget"/> may allow fewer).</summary>
+    public const int DefaultOpenChunkFiles = 16384;
+
+    /// <summary>Test and diagnostics view: chunk files held open now.</summary>
+    internal int OpenChunkFiles => _handles.Count;
+
+    /// <summary>
+    /// A read through a cached file: the pread first, then the statx. That order is what makes
+    /// the check sound: a write that reached the bytes we read has already moved the file's
+    /// times, so the statx after sees it; a statx before would miss a write landing between
+    /// the two calls. False when the file is no longer what was verified (or no longer has a
+    /// name): the caller drops it and reads by name.
+    /// </summary>
+    private bool ReadCached(OpenChunkFile file, Span<byte> target, int offset)
+    {
+        int fd = file.Descriptor;
+        if (ReadAt(fd, target, offset, file.Hash) != target.Length) return false;
+        return NativeIO.TryStat(fd, out var now, out _) && now.Links > 0 && now.Identity == file.Identity;
+    }
+
+    /// <summary>
+    /// Reads a chunk by opening its name: used on a cache miss and after the cached file changed.
+    /// A file whose identity was verified before (and is unchanged across the read) is read for
+    /// the range only; otherwise all of it is read and hashed. A file that verified and did not
+    /// change while being read is kept open for the next read.
+    /// </summary>
+    private bool ReadByName(ChunkHash hash, int offset, Span<byte> destination, out int storedLength)
+    {
+        storedLength = 0;
+        int fd = OpenByName(hash);
+        if (fd < 0) return false;
+        bool kept = false;
+        try
+        {
+            var before = Status(fd, hash);
+            var identity = before.Identity;
+            if (IsVerified(hash, identity))
+            {
+                int stored = (int)Math.Clamp(identity.Length - offset, 0, destination.Length);
+                if (ReadAt(fd, destination[..stored], offset, hash) == stored &&
+                    NativeIO.TryStat(fd, out var after, out _) && after.Links > 0 && after.Identity == identity)
+                {
+                    destination[stored..].Clear();
+                    storedLength = (int)identity.Length;
+                    kept = _handles.TryAdd(hash, fd, identity);
+                    return true;
+                }
+                // Changed since it was verified, or while we read it: verify what it holds now.
+                before = Status(fd, hash);
+            }
+            bool whole = offset == 0 && destination.Length == ChunkHasher.ChunkSize;
+            byte[]? rented = whole ? null : System.Buffers.ArrayPool<byte>.Shared.Rent(ChunkHasher.ChunkSize);
+            try
+            {
+                var chunk = whole ? destination : rented.AsSpan(0, ChunkHasher.ChunkSize);
+                int length = (int)before.Identity.Length;
+                if (ReadAt(fd, chunk[..length], 0, hash) != length || ChunkHasher.Hash(chunk[..length]) != hash)
+                    throw Corrupt(hash);
+                chunk[length..].Clear();
+                if (!whole) chunk.Slice(offset, destination.Length).CopyTo(destination);
+                storedLength = length;
+                // The bytes are right whatever happens next (they hashed to the name). Trust the
+                // file for later reads only if it did not change while it was read and hashed.
+                if (NativeIO.TryStat(fd, out var after, out _) && after.Links > 0 && after.Identity == before.Identity)
+                {
+                    RememberVerified(hash, before.Identity);
+                    kept = _handles.TryAdd(hash, fd, before.Identity);
+                }
+                return true;
+            }
+            finally { if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented); }
+        }
+        finally { if (!kept) NativeIO.CloseFd(fd); }
+    }
+
+    /// <summary>pread until full or end of file; a read error (EIO from the disk) is an
+    /// <see cref="IOException"/> naming the chunk file, as before.</summary>
+    private int ReadAt(int fd, Span<byte> target, long offset, ChunkHash hash)
+    {
+        int n = NativeIO.ReadAt(fd, target, offset, out int errno);
+        if (n < 0)
+            throw new IOException($"reading chunk '{PathOf(hash)}' failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
+        return n;
+    }
+
+    /// <summary>The chunk's directory as NUL-free UTF-8 with a trailing '/', so a read builds the
+    /// file name on the stack instead of allocating a path string per read.</summary>
+    private readonly byte[] _chunksDirUtf8;
+
+    /// <summary>Opens a chunk file by name; -1 when it does not exist.</summary>
+    private int OpenByName(ChunkHash hash)
+    {
+        int length = _chunksDirUtf8.Length + ChunkHash.HexLength + 1;
+        Span<byte> path = length <= 1024 ? stackalloc byte[length] : new byte[length];
+        _chunksDirUtf8.CopyTo(path);
+        hash.FormatUtf8(path[_chunksDirUtf8.Length..]);
+        path[^1] = 0;
+        int fd = NativeIO.OpenForRead(path, out int errno);
+        if (fd >= 0) return fd;
+        if (errno is NativeIO.ENOENT or NativeIO.ENOTDIR)
+        {
+            _verified.TryRemove(hash, out _);
+            _handles.Invalidate(hash);
+            return -1;
+        }
+        string message = $"opening chunk '{PathOf(hash)}' failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})";
+        // As File.OpenHandle did: callers report a permission problem as one (PermissionDenied).
+        if (errno is NativeIO.EACCES or NativeIO.EPERM) throw new UnauthorizedAccessException(message);
+        throw new IOException(message, errno);
+    }
+
+    /// <summary>statx of an open chunk file, refusing anything that cannot be a chunk.</summary>
+    private NativeIO.FileStatus Status(int fd, ChunkHash hash)
+    {
+        if (!NativeIO.TryStat(fd, out var status, out int errno))
+            throw new IOException($"statx of chunk '{PathOf(hash)}' failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
+        if (status.Type != S_IFREG)
+        {
+            Forget(hash);
+            throw new ShuruStoreException(ShuruErrorKind.ChunkCorrupt, $"chunk {hash} is {DescribeType(status.Type)}, not a chunk file", PathOf(hash));
+        }
+        if (status.Identity.Length > ChunkHasher.ChunkSize)
+        {
+            Forget(hash);
+            throw new ShuruStoreException(ShuruErrorKind.ChunkCorrupt, $"chunk {hash} is {status.Identity.Length} bytes, more than 64 KiB", PathOf(hash));
+        }
+        return status;
+    }
+
+    private const int S_IFREG = 0x8000;
+
+    private static string DescribeType(int type) => type switch
+    {
+        0x1000 => "a FIFO",
+        0xC000 => "a socket",
+        0x2000 => "a character device",
+        0x6000 => "a block device",
+        0x4000 => "a directory",
+        _ => "not a regular file",
+    };
+
+    /// <summary>Chunks verified in this process, by name, with the identity of the file verified.
+    /// Outlives the open file (<see cref="_handles"/> is smaller), so a chunk evicted from the
+    /// handle cache costs an open when read again, not a 64 KiB read and a hash. Bounded: cleared
+    /// when full (the cost is one more hash per chunk, never a wrong read).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ChunkHash, ChunkFileIdentity> _verified = new();
     private const int MaxVerified = 1 << 18; // 256 Ki chunks = 16 GiB of distinct chunks, ~16 MiB of memory
 
-    private bool IsVerified(ChunkHash hash, FileIdentity identity) =>
+    private bool IsVerified(ChunkHash hash, ChunkFileIdentity identity) =>
         _verified.TryGetValue(hash, out var known) && known == identity;
 
-    private void RememberVerified(ChunkHash hash, FileIdentity identity)
+    private void RememberVerified(ChunkHash hash, ChunkFileIdentity identity)
     {
         if (_verified.Count >= MaxVerified) _verified.Clear();
         _verified[hash] = identity;
     }
 
-    private Microsoft.Win32.SafeHandles.SafeFileHandle? OpenChunk(ChunkHash hash, out string path)
-    {
-        path = PathOf(hash);
-        // Opening a FIFO blocks until a writer appears: anything but a file under a chunk name is damage.
-        if (BlockDevices.LinuxFileCalls.DescribeNonFile(path) is { } what)
-        {
-            _verified.TryRemove(hash, out _);
-            throw new ShuruStoreException(ShuruErrorKind.ChunkCorrupt, $"chunk {hash} is {what}, not a chunk file", path);
-        }
-        try { return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete); }
-        catch (FileNotFoundException) { _verified.TryRemove(hash, out _); return null; }
-        catch (DirectoryNotFoundException) { _verified.TryRemove(hash, out _); return null; }
-    }
-
-    private static FileIdentity IdentityOf(Microsoft.Win32.SafeHandles.SafeFileHandle handle, ChunkHash hash, string path)
-    {
-        long len = RandomAccess.GetLength(handle);
-        if (len > ChunkHasher.ChunkSize)
-            throw new ShuruStoreException(ShuruErrorKind.ChunkCorrupt, $"chunk {hash} is {len} bytes, more than 64 KiB", path);
-        return new FileIdentity(len, File.GetLastWriteTimeUtc(handle).Ticks);
-    }
-
-    private static int ReadAt(Microsoft.Win32.SafeHandles.SafeFileHandle handle, Span<byte> target, long offset)
-    {
-        int total = 0;
-        while (total < target.Length)
-        {
-            int n = RandomAccess.Read(handle, target[total..], offset + total);
-            if (n == 0) break;
-            total += n;
-        }
-        return total;
-    }
-
-    private ShuruStoreException Corrupt(ChunkHash hash, string path)
+    /// <summary>Nothing about this chunk's file is trusted any more.</summary>
+    private void Forget(ChunkHash hash)
     {
         _verified.TryRemove(hash, out _);
-        return new ShuruStoreException(ShuruErrorKind.ChunkCorrupt, $"chunk {hash} is corrupt: its content does not hash to its name", path);
+        _handles.Invalidate(hash);
+    }
+
+    private ShuruStoreException Corrupt(ChunkHash hash)
+    {
+        Forget(hash);
+        return new ShuruStoreException(ShuruErrorKind.ChunkCorrupt, $"chunk {hash} is corrupt: its content does not hash to its name", PathOf(hash));
     }
 
     public bool Write(ChunkHash hash, ReadOnlySpan<byte> data)
@@ -176,6 +299,9 @@ public sealed class FileChunkStore : IChunkStore
             try
             {
                 File.Move(tmp, path, overwrite: replace);
+                // A torn file never hashed right, so it was never cached or remembered as
+                // verified; forgetting anyway keeps that true without relying on it.
+                if (replace) Forget(hash);
             }
             catch (IOException) when (File.Exists(path))
             {
@@ -253,6 +379,7 @@ public sealed class FileChunkStore : IChunkStore
                     if (replace)
                     {
                         File.Move(tmp, path, overwrite: true); // a torn chunk: same name, right bytes
+                        Forget(chunks[index].Hash);
                         created++;
                     }
                     else if (NativeIO.RenameNoReplace(tmp, path)) created++;
@@ -293,5 +420,7 @@ public sealed class FileChunkStore : IChunkStore
             if (ChunkHash.TryParse(Path.GetFileName(f.AsSpan()), out var h)) yield return h;
     }
 
-    public void Dispose() { }
+    /// <summary>Closes the chunk files held open for reads (each once no read is using it). A read
+    /// after this still works, uncached.</summary>
+    public void Dispose() => _handles.Dispose();
 }

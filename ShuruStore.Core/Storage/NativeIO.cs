@@ -152,6 +152,106 @@ internal static partial class NativeIO
         FsyncDirectory(dir);
     }
 
+    // ---- Chunk file reads (FileChunkStore keeps verified chunk files open, see ChunkHandleCache) ----
+    // Raw descriptors rather than SafeFileHandle: File.OpenHandle adds an fstat (and the old read
+    // path two more for length and time), and reads of a cached file must cost one pread and one
+    // statx, nothing else. Linux values; the chunk store's read path is Linux-only (statx).
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true)]
+    private static unsafe partial int openRaw(byte* path, int flags);
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true)]
+    private static unsafe partial int statxRaw(int dirfd, byte* path, int flags, uint mask, byte* buffer);
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial nint pread(int fd, byte* buf, nint count, long offset);
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int getrlimit(int resource, ulong* limits);
+
+    private const int O_NONBLOCK = 0x800;
+    private const int AT_EMPTY_PATH = 0x1000;
+    private const uint STATX_TYPE = 0x1, STATX_NLINK = 0x4, STATX_MTIME = 0x40, STATX_CTIME = 0x80, STATX_INO = 0x100, STATX_SIZE = 0x200;
+    private const int RLIMIT_NOFILE = 7;
+    private const int EINTR = 4;
+    /// <summary>errno values a caller of <see cref="OpenForRead"/> distinguishes.</summary>
+    public const int EPERM = 1, ENOENT = 2, EACCES = 13, ENOTDIR = 20;
+
+    /// <summary>Opens a file read-only by a NUL-terminated UTF-8 path (no string, no managed
+    /// handle). O_NONBLOCK: a FIFO under a chunk name must not block the open until a writer
+    /// appears (the caller rejects anything but a regular file after <see cref="TryStat"/>);
+    /// it changes nothing for regular files. Returns the descriptor, or -1 with the errno.</summary>
+    public static unsafe int OpenForRead(ReadOnlySpan<byte> pathNul, out int errno)
+    {
+        fixed (byte* p = pathNul)
+        {
+            int fd;
+            do { fd = openRaw(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK); }
+            while (fd < 0 && Marshal.GetLastPInvokeError() == EINTR);
+            errno = fd < 0 ? Marshal.GetLastPInvokeError() : 0;
+            return fd;
+        }
+    }
+
+    /// <summary>What one <c>statx</c> on an open descriptor tells about a chunk file.</summary>
+    public readonly record struct FileStatus(int Type, uint Links, ChunkFileIdentity Identity);
+
+    /// <summary><c>statx(fd, "", AT_EMPTY_PATH)</c>: type, link count, inode, size and both
+    /// timestamps in one call (statx has the same layout on every architecture, struct stat
+    /// does not). False with the errno on failure.</summary>
+    public static unsafe bool TryStat(int fd, out FileStatus status, out int errno)
+    {
+        byte* buf = stackalloc byte[256];
+        byte empty = 0;
+        if (statxRaw(fd, &empty, AT_EMPTY_PATH, STATX_TYPE | STATX_NLINK | STATX_INO | STATX_SIZE | STATX_MTIME | STATX_CTIME, buf) != 0)
+        {
+            errno = Marshal.GetLastPInvokeError();
+            status = default;
+            return false;
+        }
+        errno = 0;
+        static long Nanos(byte* ts) => *(long*)ts * 1_000_000_000L + *(uint*)(ts + 8); // statx_timestamp: s64 sec, u32 nsec
+        status = new FileStatus(
+            Type: *(ushort*)(buf + 28) & 0xF000,                     // stx_mode & S_IFMT
+            Links: *(uint*)(buf + 16),                               // stx_nlink
+            Identity: new ChunkFileIdentity(
+                Inode: *(ulong*)(buf + 32),                          // stx_ino
+                Length: *(long*)(buf + 40),                          // stx_size
+                ModifiedNanos: Nanos(buf + 112),                     // stx_mtime
+                ChangedNanos: Nanos(buf + 96)));                     // stx_ctime
+        return true;
+    }
+
+    /// <summary>Reads into <paramref name="target"/> at <paramref name="offset"/> until it is full
+    /// or the file ends; returns the bytes read, or -1 with the errno on a read error (the caller
+    /// names the file in its exception: building a name or a closure per read would allocate).</summary>
+    public static unsafe int ReadAt(int fd, Span<byte> target, long offset, out int errno)
+    {
+        int total = 0;
+        fixed (byte* p = target)
+        {
+            while (total < target.Length)
+            {
+                nint n = pread(fd, p + total, target.Length - total, offset + total);
+                if (n > 0) { total += (int)n; continue; }
+                if (n == 0) break;
+                errno = Marshal.GetLastPInvokeError();
+                if (errno == EINTR) continue;
+                return -1;
+            }
+        }
+        errno = 0;
+        return total;
+    }
+
+    /// <summary>The soft RLIMIT_NOFILE of this process (how many descriptors it may hold open),
+    /// or -1 when it cannot be read. .NET raises the soft limit to the hard limit at start-up, so
+    /// this is normally the hard limit; RLIM_INFINITY reads as <see cref="long.MaxValue"/>.</summary>
+    public static unsafe long OpenFileLimit()
+    {
+        if (!OperatingSystem.IsLinux()) return -1;
+        ulong* limits = stackalloc ulong[2]; // struct rlimit { rlim_t cur, max } (64-bit)
+        if (getrlimit(RLIMIT_NOFILE, limits) != 0) return -1;
+        return limits[0] > long.MaxValue ? long.MaxValue : (long)limits[0];
+    }
+
     /// <summary>Whether an exception means the disk is full or over quota.</summary>
     public static bool IsNoSpace(Exception e) =>
         e is IOException io && (io.HResult == 28 || (io.HResult & 0xFFFF) == 28 || io.HResult == unchecked((int)0x80070070) ||
