@@ -2,16 +2,25 @@ namespace ShuruStore.Core.Storage;
 
 /// <summary>
 /// Chunks as files at <c>&lt;cas&gt;/chunks/&lt;64 hex&gt;</c>, byte-compatible with shuru.
-/// Each chunk is written to <c>.tmp-&lt;hex&gt;-&lt;random&gt;</c> in the same directory, fsynced and
-/// renamed, so a crash never leaves a truncated chunk under a valid name; leftover temp files
-/// are ignored (they never parse as a hash). The directory fsync is deferred to
-/// <see cref="Sync"/> so a flush pays for it once, not once per chunk. Verified chunk files are
-/// kept open (<see cref="ChunkHandleCache"/>) so a warm read is one pread and one statx.
+/// Each chunk is written whole to <c>.tmp-&lt;hex&gt;-&lt;random&gt;</c> in the same directory and
+/// renamed, so no process crash (kill -9 included) ever leaves a truncated chunk under a valid
+/// name; leftover temp files are ignored (they never parse as a hash).
+/// <para>Durability is <see cref="Sync"/>'s job, and nothing may reference a chunk (index, state
+/// journal) before a Sync returned: batch writes (<see cref="WriteMany"/>) publish names before
+/// their content is on disk, so one <c>syncfs</c> per flush replaces one per batch. A power loss
+/// can therefore leave a name whose content never reached the disk; such a chunk is referenced
+/// by nothing, and a writer that finds a name it did not write in this process verifies the
+/// content before deduplicating against it (a wrong one is replaced).</para>
+/// Verified chunk files are kept open (<see cref="ChunkHandleCache"/>) so a warm read is one
+/// pread and one statx.
 /// </summary>
 public sealed class FileChunkStore : IChunkStore
 {
     private readonly bool _readOnly;
-    private int _dirDirty; // 1 when a rename happened since the last directory fsync
+    private int _unsynced; // 1 when a name was published (or relied on) since the last Sync
+    // Opened at creation, before any write, so syncfs reports every writeback error since then
+    // (Linux reports them only to descriptors opened before the error); -1 when not used.
+    private int _syncFd = -1; // closed (and -1) after Dispose, under _syncLock
 
     /// <summary>Opens (and unless read-only, creates) the store under <paramref name="casPath"/>.</summary>
     public FileChunkStore(string casPath, bool readOnly = false)
@@ -40,6 +49,7 @@ public sealed class FileChunkStore : IChunkStore
             throw new ShuruStoreException(ShuruErrorKind.StoreInvalid, $"chunk store '{CasPath}' is unusable: {e.Message}", CasPath, e);
         }
         _handles = new ChunkHandleCache(openChunkFiles);
+        if (!readOnly && NativeIO.HasSyncFs) _syncFd = NativeIO.OpenForSyncFs(ChunksPath);
     }
 
     /// <summary>The store root (holds <c>chunks/</c>).</summary>
@@ -280,7 +290,7 @@ public sealed class FileChunkStore : IChunkStore
         if (_readOnly) throw new InvalidOperationException("the chunk store is open read-only");
         string path = PathOf(hash);
         bool replace = false;
-        switch (Existing(path, data.Length))
+        switch (Existing(hash, path, data.Length))
         {
             case ExistingChunk.Intact: return false; // write-once: never rewrite
             case ExistingChunk.Torn: replace = true; break;
@@ -295,13 +305,14 @@ public sealed class FileChunkStore : IChunkStore
             }
             // Marked before the rename: a concurrent writer that finds the name already there
             // relies on the next Sync covering this directory entry.
-            Volatile.Write(ref _dirDirty, 1);
+            Volatile.Write(ref _unsynced, 1);
             try
             {
                 File.Move(tmp, path, overwrite: replace);
                 // A torn file never hashed right, so it was never cached or remembered as
                 // verified; forgetting anyway keeps that true without relying on it.
                 if (replace) Forget(hash);
+                RememberPublished(hash);
             }
             catch (IOException) when (File.Exists(path))
             {
@@ -323,36 +334,57 @@ public sealed class FileChunkStore : IChunkStore
     /// <summary>
     /// What is already stored under a name. A file of the wrong length is a torn chunk (shuru
     /// 0.1.2 wrote chunks in place, so a crash could leave one): it is replaced, atomically, by
-    /// the right bytes under the same name instead of making that chunk unreadable for good.
-    /// An intact file may have been renamed by a concurrent writer whose directory entry is not
-    /// yet synced, so it marks the directory for the next <see cref="Sync"/>.
+    /// the right bytes under the same name instead of making that chunk unreadable for good. A
+    /// file of the right length that this process neither wrote nor verified is read and hashed
+    /// once: after a power loss a name can exist whose content never reached the disk (see the
+    /// class remarks). An intact file may have been published by a concurrent writer whose data
+    /// is not yet synced, so it marks the store for the next <see cref="Sync"/>.
     /// </summary>
-    private ExistingChunk Existing(string path, int expectedLength)
+    private ExistingChunk Existing(ChunkHash hash, string path, int expectedLength)
     {
         var info = new FileInfo(path);
         if (!info.Exists) return ExistingChunk.Absent;
         if (info.Length != expectedLength) return ExistingChunk.Torn;
-        Volatile.Write(ref _dirDirty, 1);
+        Volatile.Write(ref _unsynced, 1);
+        if (_published.ContainsKey(hash)) return ExistingChunk.Intact;
+        byte[] scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(ChunkHasher.ChunkSize);
+        try
+        {
+            // Verifies (or trusts a verification this process already made of this very file).
+            if (!TryRead(hash, scratch.AsSpan(0, ChunkHasher.ChunkSize), out _)) return ExistingChunk.Absent;
+        }
+        catch (ShuruStoreException e) when (e.Kind == ShuruErrorKind.ChunkCorrupt) { return ExistingChunk.Torn; }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(scratch); }
+        RememberPublished(hash);
         return ExistingChunk.Intact;
     }
 
-    /// <summary>Test hook: runs after a batch's temp files are durable and before any is renamed
-    /// (a throw here is a crash between the two).</summary>
+    /// <summary>Chunks this process published or verified under their name: their content is
+    /// right (written whole before the rename, or hashed). Bounded like the verified set.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ChunkHash, byte> _published = new();
+
+    private void RememberPublished(ChunkHash hash)
+    {
+        if (_published.Count >= MaxVerified) _published.Clear();
+        _published[hash] = 0;
+    }
+
+    /// <summary>Test hook: runs after a batch's temp files are written and before any is renamed
+    /// (a throw here is a failure between the two).</summary>
     internal Action? BeforeBatchRename { get; set; }
 
-    /// <summary>Batch write: every temp file is written without its own fsync, one <c>syncfs</c>
-    /// makes them all durable, then they are renamed to their names. The crash guarantee is the
-    /// one of <see cref="Write"/>: a name only appears once its content is durable; a crash before
-    /// the renames leaves only temp files (ignored). Without <c>syncfs</c> (not Linux) each chunk
-    /// goes through <see cref="Write"/>.</summary>
+    /// <summary>Batch write: every temp file is written whole, without an fsync, then renamed to its
+    /// name. Nothing is durable until <see cref="Sync"/> (one <c>syncfs</c> for everything written
+    /// since the last one): callers record chunks in an index or journal only after it. A process
+    /// crash at any point leaves complete chunks or ignored temp files; see the class remarks for a
+    /// power loss.</summary>
     public int WriteMany(IReadOnlyList<(ChunkHash Hash, ReadOnlyMemory<byte> Data)> chunks, bool[] stored)
     {
         if (_readOnly) throw new InvalidOperationException("the chunk store is open read-only");
-        if (chunks.Count <= 1 || !NativeIO.HasSyncFs) return ChunkStoreExtensions.WriteEach(this, chunks, stored);
+        if (chunks.Count <= 1 || Volatile.Read(ref _syncFd) < 0) return ChunkStoreExtensions.WriteEach(this, chunks, stored);
         var temps = new List<(int Index, string Tmp, string Path, bool Replace)>(chunks.Count);
         var seen = new Dictionary<ChunkHash, int>();
         var duplicates = new List<(int Index, int First)>();
-        int dirFd = NativeIO.OpenForSyncFs(ChunksPath); // before the writes, see OpenForSyncFs
         try
         {
             for (int i = 0; i < chunks.Count; i++)
@@ -361,7 +393,7 @@ public sealed class FileChunkStore : IChunkStore
                 if (seen.TryGetValue(hash, out int firstIndex)) { duplicates.Add((i, firstIndex)); continue; } // same content twice
                 seen[hash] = i;
                 string path = PathOf(hash);
-                var existing = Existing(path, data.Length);
+                var existing = Existing(hash, path, data.Length);
                 if (existing == ExistingChunk.Intact) { stored[i] = true; continue; } // write-once: never rewrite
                 // Random.Shared, not a Guid: a Guid costs a read of the kernel's random source per chunk.
                 string tmp = Path.Combine(ChunksPath, $".tmp-{hash}-{Random.Shared.NextInt64():x16}");
@@ -371,19 +403,20 @@ public sealed class FileChunkStore : IChunkStore
             int created = 0;
             if (temps.Count > 0)
             {
-                NativeIO.SyncFileSystem(dirFd, ChunksPath); // every temp file above is now durable
                 BeforeBatchRename?.Invoke();
-                Volatile.Write(ref _dirDirty, 1); // before the renames, as in Write
+                Volatile.Write(ref _unsynced, 1); // before the renames, as in Write
                 foreach (var (index, tmp, path, replace) in temps)
                 {
+                    var hash = chunks[index].Hash;
                     if (replace)
                     {
                         File.Move(tmp, path, overwrite: true); // a torn chunk: same name, right bytes
-                        Forget(chunks[index].Hash);
+                        Forget(hash);
                         created++;
                     }
                     else if (NativeIO.RenameNoReplace(tmp, path)) created++;
                     else File.Delete(tmp); // another writer published the same content first
+                    RememberPublished(hash);
                     stored[index] = true;
                 }
             }
@@ -396,18 +429,23 @@ public sealed class FileChunkStore : IChunkStore
                 if (!stored[index]) try { File.Delete(tmp); } catch { /* ignored by readers anyway */ }
             throw;
         }
-        finally { NativeIO.CloseFd(dirFd); }
     }
 
+    /// <summary>Makes every chunk published so far durable, content and name: one <c>syncfs</c>
+    /// (batch writes skip their own fsync) and an fsync of the chunk directory.</summary>
     public void Sync()
     {
-        // Serialised: a second caller must not return while the first caller's directory fsync,
-        // which covers its renames too, is still running.
+        // Serialised: a second caller must not return while the first caller's sync, which
+        // covers its chunks too, is still running.
         lock (_syncLock)
         {
-            if (Interlocked.Exchange(ref _dirDirty, 0) == 0) return;
-            try { NativeIO.FsyncDirectory(ChunksPath); }
-            catch { Volatile.Write(ref _dirDirty, 1); throw; }
+            if (Interlocked.Exchange(ref _unsynced, 0) == 0) return;
+            try
+            {
+                if (_syncFd >= 0) NativeIO.SyncFileSystem(_syncFd, ChunksPath);
+                NativeIO.FsyncDirectory(ChunksPath);
+            }
+            catch { Volatile.Write(ref _unsynced, 1); throw; }
         }
     }
 
@@ -422,5 +460,13 @@ public sealed class FileChunkStore : IChunkStore
 
     /// <summary>Closes the chunk files held open for reads (each once no read is using it). A read
     /// after this still works, uncached.</summary>
-    public void Dispose() => _handles.Dispose();
+    public void Dispose()
+    {
+        _handles.Dispose();
+        lock (_syncLock)
+        {
+            if (_syncFd >= 0) NativeIO.CloseFd(_syncFd);
+            _syncFd = -1;
+        }
+    }
 }

@@ -64,7 +64,7 @@ public class BatchWriteTests
         int seenTemps = -1;
         store.BeforeBatchRename = () =>
         {
-            // The state a crash at this point leaves on disk: complete temp files, no names.
+            // The state a crash or failure at this point leaves: complete temp files, no names.
             var temps = Directory.EnumerateFiles(store.ChunksPath, ".tmp-*").ToList();
             seenTemps = temps.Count;
             Assert.All(temps, f => Assert.Equal(CS, new FileInfo(f).Length));
@@ -81,6 +81,30 @@ public class BatchWriteTests
         store.BeforeBatchRename = null;
         Assert.Equal(4, store.WriteMany(chunks, new bool[chunks.Count])); // everything can be written again
         Assert.Equal(chunks.Select(c => c.Item1.ToString()).Order(), store.Enumerate().Select(h => h.ToString()).Order());
+    }
+
+    [Fact]
+    public void ANameWithTheRightLengthButWrongContentIsVerifiedAndReplacedNotDeduplicated()
+    {
+        // Batch writes publish names before a sync makes their content durable, so after a power
+        // loss a name can exist whose bytes never reached the disk. A later writer of that content
+        // must not take the name on trust (its index would then reference garbage).
+        using var t = new TempDir();
+        var chunks = Chunks(3, 21);
+        using (var first = new FileChunkStore(t.Cas))
+            Directory.CreateDirectory(first.ChunksPath);
+        string victim = Path.Combine(t.Cas, "chunks", chunks[1].Item1.ToString());
+        File.WriteAllBytes(victim, TempDir.Pattern(CS, 99)); // right length, wrong bytes
+        using var store = new FileChunkStore(t.Cas);
+        var stored = new bool[chunks.Count];
+        Assert.Equal(3, store.WriteMany(chunks, stored));   // the damaged one counts as written again
+        Assert.All(stored, Assert.True);
+        var back = new byte[CS];
+        Assert.True(store.TryRead(chunks[1].Item1, back, out _));
+        Assert.Equal(chunks[1].Item2.ToArray(), back);
+        // An intact chunk found under its name is deduplicated (verified once, not rewritten).
+        using var again = new FileChunkStore(t.Cas);
+        Assert.Equal(0, again.WriteMany(chunks, new bool[chunks.Count]));
     }
 
     [Fact]
