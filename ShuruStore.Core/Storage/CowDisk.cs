@@ -56,11 +56,12 @@ public sealed class CowDisk : IBlockDevice
     private long _dirtyBytes, _written, _ingested, _spilled;
     private int _zeroChunkStored, _disposed;
 
-    // Lazy ingestion runs off the read path: storing a chunk costs an fsync, and a guest booting
-    // from the base should not wait for one per 64 KiB read. Ingestion is only a cache of the
-    // immutable base, so a full queue simply skips it (the base still provides the data).
+    // Lazy ingestion runs off the read path: storing a chunk costs a file creation, and a guest
+    // booting from the base should not wait for one per 64 KiB read. Ingestion is only a cache of
+    // the immutable base, so a full queue simply skips it (the base still provides the data, and a
+    // later read queues it again). 1024 pieces = at most 64 MiB of copies waiting.
     // The pump runs only while there is work (no parked worker keeps a dropped disk alive).
-    private const int IngestQueueLength = 256;
+    private const int IngestQueueLength = 1024;
     private readonly ConcurrentQueue<(long Chunk, byte[] Data)> _ingestQueue = new();
     private readonly ConcurrentDictionary<long, byte> _ingestPending = new();
     private long _ingestQueued, _ingestDone;
