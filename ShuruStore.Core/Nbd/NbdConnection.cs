@@ -42,11 +42,9 @@ internal sealed class NbdConnection
         _options = server.Options;
         _writer = new NbdReplyWriter(socket);
         Id = id;
-        Thread = new Thread(Run) { IsBackground = true, Name = $"nbd-conn-{id}" };
     }
 
     public long Id { get; }
-    public Thread Thread { get; }
     public DateTimeOffset OpenedAt { get; } = DateTimeOffset.UtcNow;
 
     public NbdConnectionStatistics Snapshot() => new(Id, OpenedAt, _session is not null,
@@ -90,7 +88,10 @@ internal sealed class NbdConnection
         CloseSocket();
     }
 
-    private void Run()
+    /// <summary>Serves the connection on the calling thread (a worker of
+    /// <see cref="NbdWorkerPool"/>): handshake, then requests until the client leaves or the
+    /// connection is aborted.</summary>
+    public void Run()
     {
         NbdServer.EnterServerThread();
         string endReason = "client disconnected";
