@@ -100,7 +100,8 @@ internal sealed class NbdConnection
             // Raised here, not by the accept loop, so Opened always precedes Closed and a
             // handler may even call Stop() without the server joining an unstarted thread.
             _server.Raise(NbdServerEventKind.ConnectionOpened, $"connection {Id} opened", Id);
-            var handshake = new NbdHandshake(_socket, _device, _options, () => _stopping);
+            var reader = new NbdRequestReader(_socket);
+            var handshake = new NbdHandshake(_socket, reader, _device, _options, () => _stopping);
             // Negotiation is bounded in time; transmission is not (a VM may sit idle for hours).
             _socket.ReceiveTimeout = (int)Math.Min(int.MaxValue, _options.NegotiationTimeout.TotalMilliseconds);
             _session = handshake.Run();
@@ -113,7 +114,7 @@ internal sealed class NbdConnection
             }
             _server.Raise(NbdServerEventKind.Negotiated,
                 $"connection {Id}: transmission started (structured replies: {_session.StructuredReplies}, base:allocation: {_session.BaseAllocation}, flags 0x{_session.TransmissionFlags:x})", Id);
-            endReason = ReadLoop();
+            endReason = ReadLoop(reader);
             // DISC or EOF: finish what is in flight, then close (DISC semantics).
             lock (_flightLock)
                 while (_inFlight > 0 && !_abandon) Monitor.Wait(_flightLock);
@@ -130,10 +131,9 @@ internal sealed class NbdConnection
         }
     }
 
-    private string ReadLoop()
+    private string ReadLoop(NbdRequestReader reader)
     {
         byte[] header = new byte[RequestHeaderSize];
-        var reader = new NbdRequestReader(_socket);
         while (true)
         {
             if (!reader.ReadExact(header)) return "client disconnected";
