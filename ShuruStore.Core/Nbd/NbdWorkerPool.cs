@@ -59,16 +59,16 @@ internal sealed class NbdWorkerPool
 
     private void StartWorker()
     {
-        Thread t;
         lock (_lock)
         {
             if (_closed) return;
-            t = new Thread(WorkerLoop) { IsBackground = true, Name = "nbd-worker" };
+            var t = new Thread(WorkerLoop) { IsBackground = true, Name = "nbd-worker" };
+            // Started under the lock: Close never returns a thread that Stop could not join.
+            t.UnsafeStart();
             _threads.Add(t);
             // Counted idle from now, so a burst of accepts does not start a spare per client.
             _idle++;
         }
-        t.UnsafeStart();
     }
 
     private void WorkerLoop()
