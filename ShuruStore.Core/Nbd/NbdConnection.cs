@@ -13,7 +13,7 @@ namespace ShuruStore.Core.Nbd;
 /// The number of requests and payload bytes in flight is bounded, so a fast client cannot make
 /// the server buffer without limit.
 /// </summary>
-internal sealed class NbdConnection
+internal sealed partial class NbdConnection
 {
     public const int MaxRequestsInFlight = 64;
     public const long MaxBytesInFlight = 64L * 1024 * 1024;
@@ -33,6 +33,8 @@ internal sealed class NbdConnection
     private volatile bool _abandon;
     private NbdSession? _session;
     private int _closed;
+    private NbdRequestReader? _reader;
+    private readonly byte[] _requestHeader = new byte[RequestHeaderSize];
 
     public NbdConnection(NbdServer server, Socket socket, long id)
     {
@@ -127,65 +129,79 @@ internal sealed class NbdConnection
         finally
         {
             CloseSocket();
+            _rescueTimer?.Dispose();
             _server.OnConnectionClosed(this, endReason);
         }
     }
 
     private string ReadLoop(NbdRequestReader reader)
     {
-        byte[] header = new byte[RequestHeaderSize];
+        _reader = reader;
         while (true)
         {
-            if (!reader.ReadExact(header)) return "client disconnected";
-            uint magic = BinaryPrimitives.ReadUInt32BigEndian(header);
-            if (magic != RequestMagic)
-            {
-                // Without a valid header we cannot find the next request: the stream is lost.
-                _server.Raise(NbdServerEventKind.ProtocolError, $"connection {Id}: bad request magic 0x{magic:x8}; closing", Id);
-                return "bad request magic";
-            }
-            ushort flags = BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(4));
-            ushort type = BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(6));
-            ulong cookie = BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(8));
-            ulong offset = BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(16));
-            uint length = BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(24));
-            Count(type);
-
-            if (type == CmdDisc) return "client sent NBD_CMD_DISC";
-
-            if (type == CmdWrite && (length > _options.MaxPayload || _stopping))
-            {
-                // Keep the stream in sync: the payload follows the header whatever we answer.
-                if (!reader.Discard(length)) return "client disconnected";
-                if (_stopping) Reply(cookie, ESHUTDOWN, "server is shutting down");
-                else Reply(cookie, EINVAL, $"write of {length} bytes exceeds the {_options.MaxPayload}-byte maximum payload");
-                continue;
-            }
-            if (_stopping)
-            {
-                Reply(cookie, ESHUTDOWN, "server is shutting down");
-                continue;
-            }
-
-            long cost = type is CmdRead or CmdWrite && length <= _options.MaxPayload ? length : 0;
-            if (!AcquireSlot(cost))
-                return "connection aborted";
-            var request = new NbdRequest
-            {
-                Connection = this, Type = type, Flags = flags, Cookie = cookie, Offset = offset, Length = length, Cost = cost,
-            };
-            if (type == CmdWrite)
-            {
-                request.Payload = ArrayPool<byte>.Shared.Rent((int)Math.Max(length, 1));
-                if (!reader.ReadExact(request.Payload.AsSpan(0, (int)length)))
-                {
-                    ArrayPool<byte>.Shared.Return(request.Payload);
-                    ReleaseSlot(cost);
-                    return "client disconnected in the middle of a write payload";
-                }
-            }
-            ThreadPool.UnsafeQueueUserWorkItem(request, preferLocal: false);
+            string? end = ReadOne(mayRunInline: true);
+            if (end is not null) return end;
         }
+    }
+
+    /// <summary>Reads one request and answers it or hands it on. Only the holder of the reader
+    /// role calls this (see NbdConnection.InlineRequests.cs). Returns null to go on reading, or
+    /// why the connection ends.</summary>
+    private string? ReadOne(bool mayRunInline)
+    {
+        var reader = _reader!;
+        byte[] header = _requestHeader;
+        if (!reader.ReadExact(header)) return "client disconnected";
+        uint magic = BinaryPrimitives.ReadUInt32BigEndian(header);
+        if (magic != RequestMagic)
+        {
+            // Without a valid header we cannot find the next request: the stream is lost.
+            _server.Raise(NbdServerEventKind.ProtocolError, $"connection {Id}: bad request magic 0x{magic:x8}; closing", Id);
+            return "bad request magic";
+        }
+        ushort flags = BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(4));
+        ushort type = BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(6));
+        ulong cookie = BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(8));
+        ulong offset = BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(16));
+        uint length = BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(24));
+        Count(type);
+
+        if (type == CmdDisc) return "client sent NBD_CMD_DISC";
+
+        if (type == CmdWrite && (length > _options.MaxPayload || _stopping))
+        {
+            // Keep the stream in sync: the payload follows the header whatever we answer.
+            if (!reader.Discard(length)) return "client disconnected";
+            if (_stopping) Reply(cookie, ESHUTDOWN, "server is shutting down");
+            else Reply(cookie, EINVAL, $"write of {length} bytes exceeds the {_options.MaxPayload}-byte maximum payload");
+            return null;
+        }
+        if (_stopping)
+        {
+            Reply(cookie, ESHUTDOWN, "server is shutting down");
+            return null;
+        }
+
+        long cost = type is CmdRead or CmdWrite && length <= _options.MaxPayload ? length : 0;
+        if (!AcquireSlot(cost))
+            return "connection aborted";
+        var request = new NbdRequest
+        {
+            Connection = this, Type = type, Flags = flags, Cookie = cookie, Offset = offset, Length = length, Cost = cost,
+        };
+        if (type == CmdWrite)
+        {
+            request.Payload = ArrayPool<byte>.Shared.Rent((int)Math.Max(length, 1));
+            if (!reader.ReadExact(request.Payload.AsSpan(0, (int)length)))
+            {
+                ArrayPool<byte>.Shared.Return(request.Payload);
+                ReleaseSlot(cost);
+                return "client disconnected in the middle of a write payload";
+            }
+        }
+        if (mayRunInline && RunsInline(request)) return ExecuteInline(request);
+        ThreadPool.UnsafeQueueUserWorkItem(request, preferLocal: false);
+        return null;
     }
 
     private bool AcquireSlot(long cost)

@@ -22,6 +22,9 @@ internal sealed class NbdRequestReader
         _buffer = new byte[bufferSize];
     }
 
+    /// <summary>Bytes received and not yet consumed: more requests already sent by the client.</summary>
+    public int Buffered => _end - _start;
+
     /// <summary>Fills <paramref name="destination"/>; false when the peer went away first.</summary>
     public bool ReadExact(Span<byte> destination)
     {
