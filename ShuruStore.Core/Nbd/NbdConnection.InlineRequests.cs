@@ -14,9 +14,9 @@ namespace ShuruStore.Core.Nbd;
 /// vs 21 us: waking an idle pool thread means waking an idle vCPU. While a request runs inline
 /// nobody reads the socket; so that a slow device call (a read that misses the page cache, an
 /// fsync behind a FUA write, a gated test device) cannot hold up the requests sent
-/// behind it, a timer hands the reader role to a pool thread once the inline request has run
-/// for <see cref="RescueDelay"/>. That rescuer reads and dispatches requests until the inline
-/// one is done, then gives the role back.
+/// behind it, a timer hands the reader role to another thread once the inline request has run
+/// for <see cref="RescueDelay"/>. That rescuer (a thread of its own) reads and dispatches
+/// requests until the inline one is done, then gives the role back.
 /// </summary>
 internal sealed partial class NbdConnection
 {
@@ -29,7 +29,7 @@ internal sealed partial class NbdConnection
     private static readonly TimeSpan RescueDelay = TimeSpan.FromMilliseconds(1);
 
     // Who holds the reader role: the connection thread reading, nobody (the connection thread
-    // is running an inline request), or a rescuer on the thread pool.
+    // is running an inline request), or a rescuer thread.
     private const int RoleReader = 0, RoleFree = 1, RoleRescuer = 2;
     private int _role = RoleReader;
     private volatile bool _inlineDone;
@@ -63,10 +63,18 @@ internal sealed partial class NbdConnection
         return _rescueEndReason;
     }
 
-    /// <summary>Timer callback: takes the reader role if the inline request is still running.</summary>
+    /// <summary>Timer callback: takes the reader role if the inline request is still running,
+    /// and reads on a thread of its own. Not on the pool thread running this callback: a rescuer
+    /// blocks in recv until the client sends more, and a few of those starved the pool (a
+    /// sparse copy's four connections once stalled ~800 ms waiting for the pool to grow).</summary>
     private void Rescue()
     {
         if (Interlocked.CompareExchange(ref _role, RoleRescuer, RoleFree) != RoleFree) return;
+        new Thread(ReadAsRescuer) { IsBackground = true, Name = "nbd-rescue" }.UnsafeStart();
+    }
+
+    private void ReadAsRescuer()
+    {
         NbdServer.EnterServerThread();
         string? end = null;
         try
