@@ -20,6 +20,15 @@ public sealed class FlatFileDevice : IBlockDevice
     // failing syscall, so plain fields are enough.
     private bool _punchSupported = true;
     private bool _zeroRangeSupported = true;
+    // The last data run SEEK_HOLE found. On a fully allocated file SEEK_HOLE walks every extent
+    // up to the end of the file (~10 us for 1 GiB on ext4), and the NBD server asks for the
+    // extents of every READ it answers: a sequential read would pay that per request. A run is
+    // only ever a claim of data, which is always safe to report (the bytes are read and sent),
+    // and data only turns into a hole when this device punches one, which bumps the generation.
+    private KnownDataRun? _knownData;
+    private long _layoutGeneration;
+
+    private sealed record KnownDataRun(long Start, long End, long Generation);
 
     /// <summary>Opens <paramref name="path"/>. A missing or unopenable file is
     /// <see cref="ShuruErrorKind.ImageNotFound"/>.</summary>
@@ -143,6 +152,14 @@ public sealed class FlatFileDevice : IBlockDevice
     {
         long end = offset + length;
         long pos = offset;
+        long generation = Volatile.Read(ref _layoutGeneration);
+        var known = Volatile.Read(ref _knownData);
+        if (known is not null && known.Generation == generation && pos >= known.Start && pos < known.End)
+        {
+            long knownEnd = Math.Min(known.End, end);
+            extents.Add(new Extent(knownEnd - pos, ExtentFlags.Data));
+            pos = knownEnd;
+        }
         while (pos < end)
         {
             long data = LinuxFileCalls.lseek(_fd, pos, LinuxFileCalls.SEEK_DATA);
@@ -167,6 +184,7 @@ public sealed class FlatFileDevice : IBlockDevice
             }
             long hole = LinuxFileCalls.lseek(_fd, pos, LinuxFileCalls.SEEK_HOLE);
             if (hole < 0 || hole <= pos) hole = end;
+            else Volatile.Write(ref _knownData, new KnownDataRun(pos, hole, generation));
             long dataEnd = Math.Min(hole, end);
             extents.Add(new Extent(dataEnd - pos, ExtentFlags.Data));
             pos = dataEnd;
@@ -177,7 +195,13 @@ public sealed class FlatFileDevice : IBlockDevice
 
     private bool TryFallocate(int mode, long offset, long length, ref bool supportedFlag)
     {
-        if (LinuxFileCalls.fallocate(_fd, mode, offset, length) == 0) return true;
+        if (LinuxFileCalls.fallocate(_fd, mode, offset, length) == 0)
+        {
+            // A punched hole (or a zeroed range, which may be deallocated too) ends any data
+            // run known so far; a run computed concurrently carries the old generation.
+            Interlocked.Increment(ref _layoutGeneration);
+            return true;
+        }
         int errno = Marshal.GetLastPInvokeError();
         if (errno is LinuxFileCalls.EOPNOTSUPP or LinuxFileCalls.ENOSYS)
         {

@@ -13,7 +13,7 @@ namespace ShuruStore.Core.Nbd;
 /// The number of requests and payload bytes in flight is bounded, so a fast client cannot make
 /// the server buffer without limit.
 /// </summary>
-internal sealed class NbdConnection
+internal sealed partial class NbdConnection
 {
     public const int MaxRequestsInFlight = 64;
     public const long MaxBytesInFlight = 64L * 1024 * 1024;
@@ -33,6 +33,8 @@ internal sealed class NbdConnection
     private volatile bool _abandon;
     private NbdSession? _session;
     private int _closed;
+    private NbdRequestReader? _reader;
+    private readonly byte[] _requestHeader = new byte[RequestHeaderSize];
 
     public NbdConnection(NbdServer server, Socket socket, long id)
     {
@@ -42,11 +44,9 @@ internal sealed class NbdConnection
         _options = server.Options;
         _writer = new NbdReplyWriter(socket);
         Id = id;
-        Thread = new Thread(Run) { IsBackground = true, Name = $"nbd-conn-{id}" };
     }
 
     public long Id { get; }
-    public Thread Thread { get; }
     public DateTimeOffset OpenedAt { get; } = DateTimeOffset.UtcNow;
 
     public NbdConnectionStatistics Snapshot() => new(Id, OpenedAt, _session is not null,
@@ -90,7 +90,10 @@ internal sealed class NbdConnection
         CloseSocket();
     }
 
-    private void Run()
+    /// <summary>Serves the connection on the calling thread (a worker of
+    /// <see cref="NbdWorkerPool"/>): handshake, then requests until the client leaves or the
+    /// connection is aborted.</summary>
+    public void Run()
     {
         NbdServer.EnterServerThread();
         string endReason = "client disconnected";
@@ -99,7 +102,8 @@ internal sealed class NbdConnection
             // Raised here, not by the accept loop, so Opened always precedes Closed and a
             // handler may even call Stop() without the server joining an unstarted thread.
             _server.Raise(NbdServerEventKind.ConnectionOpened, $"connection {Id} opened", Id);
-            var handshake = new NbdHandshake(_socket, _device, _options, () => _stopping);
+            var reader = new NbdRequestReader(_socket);
+            var handshake = new NbdHandshake(_socket, reader, _device, _options, () => _stopping);
             // Negotiation is bounded in time; transmission is not (a VM may sit idle for hours).
             _socket.ReceiveTimeout = (int)Math.Min(int.MaxValue, _options.NegotiationTimeout.TotalMilliseconds);
             _session = handshake.Run();
@@ -112,7 +116,7 @@ internal sealed class NbdConnection
             }
             _server.Raise(NbdServerEventKind.Negotiated,
                 $"connection {Id}: transmission started (structured replies: {_session.StructuredReplies}, base:allocation: {_session.BaseAllocation}, flags 0x{_session.TransmissionFlags:x})", Id);
-            endReason = ReadLoop();
+            endReason = ReadLoop(reader);
             // DISC or EOF: finish what is in flight, then close (DISC semantics).
             lock (_flightLock)
                 while (_inFlight > 0 && !_abandon) Monitor.Wait(_flightLock);
@@ -125,66 +129,79 @@ internal sealed class NbdConnection
         finally
         {
             CloseSocket();
+            _rescueTimer?.Dispose();
             _server.OnConnectionClosed(this, endReason);
         }
     }
 
-    private string ReadLoop()
+    private string ReadLoop(NbdRequestReader reader)
     {
-        byte[] header = new byte[RequestHeaderSize];
-        var reader = new NbdRequestReader(_socket);
+        _reader = reader;
         while (true)
         {
-            if (!reader.ReadExact(header)) return "client disconnected";
-            uint magic = BinaryPrimitives.ReadUInt32BigEndian(header);
-            if (magic != RequestMagic)
-            {
-                // Without a valid header we cannot find the next request: the stream is lost.
-                _server.Raise(NbdServerEventKind.ProtocolError, $"connection {Id}: bad request magic 0x{magic:x8}; closing", Id);
-                return "bad request magic";
-            }
-            ushort flags = BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(4));
-            ushort type = BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(6));
-            ulong cookie = BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(8));
-            ulong offset = BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(16));
-            uint length = BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(24));
-            Count(type);
-
-            if (type == CmdDisc) return "client sent NBD_CMD_DISC";
-
-            if (type == CmdWrite && (length > _options.MaxPayload || _stopping))
-            {
-                // Keep the stream in sync: the payload follows the header whatever we answer.
-                if (!reader.Discard(length)) return "client disconnected";
-                if (_stopping) Reply(cookie, ESHUTDOWN, "server is shutting down");
-                else Reply(cookie, EINVAL, $"write of {length} bytes exceeds the {_options.MaxPayload}-byte maximum payload");
-                continue;
-            }
-            if (_stopping)
-            {
-                Reply(cookie, ESHUTDOWN, "server is shutting down");
-                continue;
-            }
-
-            long cost = type is CmdRead or CmdWrite && length <= _options.MaxPayload ? length : 0;
-            if (!AcquireSlot(cost))
-                return "connection aborted";
-            var request = new NbdRequest
-            {
-                Connection = this, Type = type, Flags = flags, Cookie = cookie, Offset = offset, Length = length, Cost = cost,
-            };
-            if (type == CmdWrite)
-            {
-                request.Payload = ArrayPool<byte>.Shared.Rent((int)Math.Max(length, 1));
-                if (!reader.ReadExact(request.Payload.AsSpan(0, (int)length)))
-                {
-                    ArrayPool<byte>.Shared.Return(request.Payload);
-                    ReleaseSlot(cost);
-                    return "client disconnected in the middle of a write payload";
-                }
-            }
-            ThreadPool.UnsafeQueueUserWorkItem(request, preferLocal: false);
+            string? end = ReadOne(mayRunInline: true);
+            if (end is not null) return end;
         }
+    }
+
+    /// <summary>Reads one request and answers it or hands it on. Only the holder of the reader
+    /// role calls this (see NbdConnection.InlineRequests.cs). Returns null to go on reading, or
+    /// why the connection ends.</summary>
+    private string? ReadOne(bool mayRunInline)
+    {
+        var reader = _reader!;
+        byte[] header = _requestHeader;
+        if (!reader.ReadExact(header)) return "client disconnected";
+        uint magic = BinaryPrimitives.ReadUInt32BigEndian(header);
+        if (magic != RequestMagic)
+        {
+            // Without a valid header we cannot find the next request: the stream is lost.
+            _server.Raise(NbdServerEventKind.ProtocolError, $"connection {Id}: bad request magic 0x{magic:x8}; closing", Id);
+            return "bad request magic";
+        }
+        ushort flags = BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(4));
+        ushort type = BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(6));
+        ulong cookie = BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(8));
+        ulong offset = BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(16));
+        uint length = BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(24));
+        Count(type);
+
+        if (type == CmdDisc) return "client sent NBD_CMD_DISC";
+
+        if (type == CmdWrite && (length > _options.MaxPayload || _stopping))
+        {
+            // Keep the stream in sync: the payload follows the header whatever we answer.
+            if (!reader.Discard(length)) return "client disconnected";
+            if (_stopping) Reply(cookie, ESHUTDOWN, "server is shutting down");
+            else Reply(cookie, EINVAL, $"write of {length} bytes exceeds the {_options.MaxPayload}-byte maximum payload");
+            return null;
+        }
+        if (_stopping)
+        {
+            Reply(cookie, ESHUTDOWN, "server is shutting down");
+            return null;
+        }
+
+        long cost = type is CmdRead or CmdWrite && length <= _options.MaxPayload ? length : 0;
+        if (!AcquireSlot(cost))
+            return "connection aborted";
+        var request = new NbdRequest
+        {
+            Connection = this, Type = type, Flags = flags, Cookie = cookie, Offset = offset, Length = length, Cost = cost,
+        };
+        if (type == CmdWrite)
+        {
+            request.Payload = ArrayPool<byte>.Shared.Rent((int)Math.Max(length, 1));
+            if (!reader.ReadExact(request.Payload.AsSpan(0, (int)length)))
+            {
+                ArrayPool<byte>.Shared.Return(request.Payload);
+                ReleaseSlot(cost);
+                return "client disconnected in the middle of a write payload";
+            }
+        }
+        if (mayRunInline && RunsInline(request)) return ExecuteInline(request);
+        ThreadPool.UnsafeQueueUserWorkItem(request, preferLocal: false);
+        return null;
     }
 
     private bool AcquireSlot(long cost)

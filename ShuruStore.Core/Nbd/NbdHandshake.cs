@@ -18,7 +18,9 @@ internal sealed class NbdSession
 /// <summary>
 /// The fixed-newstyle handshake and option haggling, up to the start of transmission.
 /// Runs on the connection's own thread; every length the client sends is bounded before
-/// anything is allocated for it.
+/// anything is allocated for it. Input comes through the connection's buffered reader (a client
+/// often sends its flags and first option in one go), and the replies to one option (GO answers
+/// with three INFO replies and an ACK) leave in one send: the client waits for every round trip.
 /// </summary>
 internal sealed class NbdHandshake
 {
@@ -29,15 +31,22 @@ internal sealed class NbdHandshake
     private const int MaxString = 4096;
 
     private readonly Socket _socket;
+    private readonly NbdRequestReader _reader;
     private readonly IBlockDevice _device;
     private readonly NbdServerOptions _options;
     private readonly Func<bool> _isStopping;
     private readonly NbdSession _session = new();
     private bool _noZeroes;
+    // Option replies queued until the option is answered in full.
+    private byte[] _pending = new byte[256];
+    private int _pendingLength;
 
-    public NbdHandshake(Socket socket, IBlockDevice device, NbdServerOptions options, Func<bool> isStopping)
+    /// <param name="reader">Reads from <paramref name="socket"/>; the connection keeps using it
+    /// after the handshake, as the client may already have sent its first requests.</param>
+    public NbdHandshake(Socket socket, NbdRequestReader reader, IBlockDevice device, NbdServerOptions options, Func<bool> isStopping)
     {
         _socket = socket;
+        _reader = reader;
         _device = device;
         _options = options;
         _isStopping = isStopping;
@@ -57,7 +66,7 @@ internal sealed class NbdHandshake
         if (!NbdSocketIO.WriteAll(_socket, hello)) return Fail("client went away before the greeting");
 
         Span<byte> cflags = stackalloc byte[4];
-        if (!NbdSocketIO.ReadExact(_socket, cflags)) return Fail("client went away before sending its flags");
+        if (!_reader.ReadExact(cflags)) return Fail("client went away before sending its flags");
         uint clientFlags = BinaryPrimitives.ReadUInt32BigEndian(cflags);
         if ((clientFlags & ~ClientKnownFlags) != 0)
             return Fail($"client flags 0x{clientFlags:x} carry unknown bits; closing as proto.md requires");
@@ -66,12 +75,10 @@ internal sealed class NbdHandshake
         _noZeroes = (clientFlags & ClientNoZeroes) != 0;
 
         Span<byte> header = stackalloc byte[16];
-        // Allocated once, outside the loop: a stackalloc per oversized option would grow the
-        // stack with every option a hostile client sends.
-        byte[]? discardScratch = null;
         while (true)
         {
-            if (!NbdSocketIO.ReadExact(_socket, header)) return Fail("client went away during option negotiation");
+            if (!FlushReplies()) return Fail("client went away");
+            if (!_reader.ReadExact(header)) return Fail("client went away during option negotiation");
             ulong magic = BinaryPrimitives.ReadUInt64BigEndian(header);
             uint option = BinaryPrimitives.ReadUInt32BigEndian(header[8..]);
             uint length = BinaryPrimitives.ReadUInt32BigEndian(header[12..]);
@@ -79,22 +86,21 @@ internal sealed class NbdHandshake
 
             if (length > MaxOptionLength)
             {
-                discardScratch ??= new byte[4096];
-                if (!NbdSocketIO.Discard(_socket, length, discardScratch))
+                if (!_reader.Discard(length))
                     return Fail("client went away while an oversized option was discarded");
                 if (option == OptExportName)
                     return Fail($"NBD_OPT_EXPORT_NAME of {length} bytes is too long (no error reply exists for it)");
-                if (!ReplyError(option, RepErrTooBig, $"option data of {length} bytes exceeds the {MaxOptionLength}-byte limit"))
-                    return Fail("client went away");
+                ReplyError(option, RepErrTooBig, $"option data of {length} bytes exceeds the {MaxOptionLength}-byte limit");
                 continue;
             }
             byte[] data = new byte[length];
-            if (!NbdSocketIO.ReadExact(_socket, data)) return Fail("client went away while sending option data");
+            if (!_reader.ReadExact(data)) return Fail("client went away while sending option data");
 
             if (_isStopping())
             {
                 // Shutting down: refuse politely so the client does not retry blindly.
                 ReplyError(option, RepErrShutdown, "server is shutting down");
+                FlushReplies();
                 return Fail("server is shutting down");
             }
 
@@ -115,50 +121,48 @@ internal sealed class NbdHandshake
                 }
                 case OptAbort:
                     ReplyAck(option);
+                    FlushReplies();
                     return Fail("client aborted negotiation");
                 case OptList:
                     if (length != 0)
                     {
-                        if (!ReplyError(option, RepErrInvalid, "NBD_OPT_LIST carries no data")) return Fail("client went away");
+                        ReplyError(option, RepErrInvalid, "NBD_OPT_LIST carries no data");
                         break;
                     }
-                    if (!Reply(option, RepServer, NameBlob(_options.ExportName)) || !ReplyAck(option)) return Fail("client went away");
+                    Reply(option, RepServer, NameBlob(_options.ExportName));
+                    ReplyAck(option);
                     break;
                 case OptStartTls:
-                    if (!ReplyError(option, RepErrPolicy, "TLS is not configured on this server")) return Fail("client went away");
+                    ReplyError(option, RepErrPolicy, "TLS is not configured on this server");
                     break;
                 case OptInfo:
                 case OptGo:
-                {
-                    var r = HandleInfo(option, data);
-                    if (r == OptionOutcome.Closed) return Fail("client went away");
-                    if (r == OptionOutcome.EnterTransmission) return _session;
+                    if (HandleInfo(option, data))
+                        return FlushReplies() ? _session : Fail("client went away");
                     break;
-                }
                 case OptStructuredReply:
                     if (length != 0)
                     {
-                        if (!ReplyError(option, RepErrInvalid, "NBD_OPT_STRUCTURED_REPLY carries no data")) return Fail("client went away");
+                        ReplyError(option, RepErrInvalid, "NBD_OPT_STRUCTURED_REPLY carries no data");
                         break;
                     }
                     _session.StructuredReplies = true;
-                    if (!ReplyAck(option)) return Fail("client went away");
+                    ReplyAck(option);
                     break;
                 case OptListMetaContext:
                 case OptSetMetaContext:
-                    if (!HandleMetaContext(option, data)) return Fail("client went away");
+                    HandleMetaContext(option, data);
                     break;
                 default:
                     // Includes NBD_OPT_EXTENDED_HEADERS: 32-bit headers are all we speak.
-                    if (!ReplyError(option, RepErrUnsup, $"option {option} is not supported")) return Fail("client went away");
+                    ReplyError(option, RepErrUnsup, $"option {option} is not supported");
                     break;
             }
         }
     }
 
-    private enum OptionOutcome { Continue, EnterTransmission, Closed }
-
-    private OptionOutcome HandleInfo(uint option, byte[] data)
+    /// <summary>Answers INFO or GO; true when a GO succeeded (transmission starts).</summary>
+    private bool HandleInfo(uint option, byte[] data)
     {
         // u32 name length, name, u16 count, count x u16
         if (data.Length < 6) return Err(RepErrInvalid, "NBD_OPT_INFO/GO data too short");
@@ -184,11 +188,10 @@ internal sealed class NbdHandshake
         BinaryPrimitives.WriteUInt16BigEndian(info, InfoExport);
         BinaryPrimitives.WriteUInt64BigEndian(info[2..], (ulong)_device.Size);
         BinaryPrimitives.WriteUInt16BigEndian(info[10..], _session.TransmissionFlags);
-        if (!Reply(option, RepInfo, info)) return OptionOutcome.Closed;
+        Reply(option, RepInfo, info);
 
-        if (wantName && !Reply(option, RepInfo, InfoString(InfoName, _options.ExportName))) return OptionOutcome.Closed;
-        if (wantDescription && _options.Description is { } d && !Reply(option, RepInfo, InfoString(InfoDescription, d)))
-            return OptionOutcome.Closed;
+        if (wantName) Reply(option, RepInfo, InfoString(InfoName, _options.ExportName));
+        if (wantDescription && _options.Description is { } d) Reply(option, RepInfo, InfoString(InfoDescription, d));
 
         // Block sizes are always sent: proto.md allows it unasked, and it tells every client
         // the largest request we serve.
@@ -198,13 +201,15 @@ internal sealed class NbdHandshake
         BinaryPrimitives.WriteUInt32BigEndian(bs[2..], min);
         BinaryPrimitives.WriteUInt32BigEndian(bs[6..], preferred);
         BinaryPrimitives.WriteUInt32BigEndian(bs[10..], max);
-        if (!Reply(option, RepInfo, bs)) return OptionOutcome.Closed;
+        Reply(option, RepInfo, bs);
+        ReplyAck(option);
+        return option == OptGo;
 
-        if (!ReplyAck(option)) return OptionOutcome.Closed;
-        return option == OptGo ? OptionOutcome.EnterTransmission : OptionOutcome.Continue;
-
-        OptionOutcome Err(uint type, string message) =>
-            ReplyError(option, type, message) ? OptionOutcome.Continue : OptionOutcome.Closed;
+        bool Err(uint type, string message)
+        {
+            ReplyError(option, type, message);
+            return false;
+        }
     }
 
     /// <summary>Minimum 1 (we accept any alignment), preferred from the device, maximum the
@@ -218,15 +223,18 @@ internal sealed class NbdHandshake
         return (1, preferred, max);
     }
 
-    private bool HandleMetaContext(uint option, byte[] data)
+    private void HandleMetaContext(uint option, byte[] data)
     {
         bool set = option == OptSetMetaContext;
         if (set && !_session.StructuredReplies)
-            return ReplyError(option, RepErrInvalid, "NBD_OPT_SET_META_CONTEXT requires structured replies first");
+        {
+            ReplyError(option, RepErrInvalid, "NBD_OPT_SET_META_CONTEXT requires structured replies first");
+            return;
+        }
         // u32 name length, name, u32 query count, queries (u32 length, string)
-        if (data.Length < 8) return ReplyError(option, RepErrInvalid, "meta context data too short");
+        if (data.Length < 8) { ReplyError(option, RepErrInvalid, "meta context data too short"); return; }
         uint nameLen = BinaryPrimitives.ReadUInt32BigEndian(data);
-        if (nameLen > MaxString || nameLen > data.Length - 8) return ReplyError(option, RepErrInvalid, "export name length is inconsistent with the option length");
+        if (nameLen > MaxString || nameLen > data.Length - 8) { ReplyError(option, RepErrInvalid, "export name length is inconsistent with the option length"); return; }
         string name = Encoding.UTF8.GetString(data, 4, (int)nameLen);
         int pos = 4 + (int)nameLen;
         uint count = BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(pos));
@@ -234,15 +242,15 @@ internal sealed class NbdHandshake
         var queries = new List<string>();
         for (uint i = 0; i < count; i++)
         {
-            if (data.Length - pos < 4) return ReplyError(option, RepErrInvalid, "meta context query list is truncated");
+            if (data.Length - pos < 4) { ReplyError(option, RepErrInvalid, "meta context query list is truncated"); return; }
             uint qlen = BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(pos));
             pos += 4;
-            if (qlen > MaxString || qlen > data.Length - pos) return ReplyError(option, RepErrInvalid, "meta context query length is inconsistent with the option length");
+            if (qlen > MaxString || qlen > data.Length - pos) { ReplyError(option, RepErrInvalid, "meta context query length is inconsistent with the option length"); return; }
             queries.Add(Encoding.UTF8.GetString(data, pos, (int)qlen));
             pos += (int)qlen;
         }
-        if (pos != data.Length) return ReplyError(option, RepErrInvalid, "trailing bytes after meta context queries");
-        if (!IsOurExport(name)) return ReplyError(option, RepErrUnknown, $"unknown export '{name}'");
+        if (pos != data.Length) { ReplyError(option, RepErrInvalid, "trailing bytes after meta context queries"); return; }
+        if (!IsOurExport(name)) { ReplyError(option, RepErrUnknown, $"unknown export '{name}'"); return; }
 
         bool match = set
             ? queries.Contains(BaseAllocation)
@@ -254,9 +262,9 @@ internal sealed class NbdHandshake
             byte[] reply = new byte[4 + ctx.Length];
             BinaryPrimitives.WriteUInt32BigEndian(reply, BaseAllocationId);
             ctx.CopyTo(reply, 4);
-            if (!Reply(option, RepMetaContext, reply)) return false;
+            Reply(option, RepMetaContext, reply);
         }
-        return ReplyAck(option);
+        ReplyAck(option);
     }
 
     internal ushort ComputeTransmissionFlags() => ComputeTransmissionFlags(_device.Capabilities, _session.StructuredReplies);
@@ -301,20 +309,33 @@ internal sealed class NbdHandshake
         return b;
     }
 
-    private bool ReplyAck(uint option) => Reply(option, RepAck, ReadOnlySpan<byte>.Empty);
+    private void ReplyAck(uint option) => Reply(option, RepAck, ReadOnlySpan<byte>.Empty);
 
-    private bool ReplyError(uint option, uint type, string message) =>
+    private void ReplyError(uint option, uint type, string message) =>
         Reply(option, type, Encoding.UTF8.GetBytes(message));
 
-    private bool Reply(uint option, uint type, ReadOnlySpan<byte> data)
+    /// <summary>Queues one option reply; <see cref="FlushReplies"/> sends the queue.</summary>
+    private void Reply(uint option, uint type, ReadOnlySpan<byte> data)
     {
-        byte[] buf = new byte[20 + data.Length];
+        int size = 20 + data.Length;
+        if (_pendingLength + size > _pending.Length)
+            Array.Resize(ref _pending, Math.Max(_pending.Length * 2, _pendingLength + size));
+        var buf = _pending.AsSpan(_pendingLength, size);
         BinaryPrimitives.WriteUInt64BigEndian(buf, OptionReplyMagic);
-        BinaryPrimitives.WriteUInt32BigEndian(buf.AsSpan(8), option);
-        BinaryPrimitives.WriteUInt32BigEndian(buf.AsSpan(12), type);
-        BinaryPrimitives.WriteUInt32BigEndian(buf.AsSpan(16), (uint)data.Length);
-        data.CopyTo(buf.AsSpan(20));
-        return NbdSocketIO.WriteAll(_socket, buf);
+        BinaryPrimitives.WriteUInt32BigEndian(buf[8..], option);
+        BinaryPrimitives.WriteUInt32BigEndian(buf[12..], type);
+        BinaryPrimitives.WriteUInt32BigEndian(buf[16..], (uint)data.Length);
+        data.CopyTo(buf[20..]);
+        _pendingLength += size;
+    }
+
+    /// <summary>Sends the queued replies; false when the client went away.</summary>
+    private bool FlushReplies()
+    {
+        if (_pendingLength == 0) return true;
+        bool ok = NbdSocketIO.WriteAll(_socket, _pending.AsSpan(0, _pendingLength));
+        _pendingLength = 0;
+        return ok;
     }
 
     private NbdSession? Fail(string reason)

@@ -130,15 +130,18 @@ internal sealed class NbdReplyWriter
             _staged += data.Length;
             return;
         }
-        FlushStage();
         if (data.Length <= _stage.Length / 4)
         {
+            FlushStage();
             data.CopyTo(_stage);
             _staged = data.Length;
         }
         else
         {
-            Send(data);
+            // Large data (a read's payload) leaves together with the staged header in front
+            // of it: one system call, no copy.
+            if (!_broken && !NbdSocketIO.WriteAll(_socket, _stage.AsSpan(0, _staged), data)) _broken = true;
+            _staged = 0;
         }
     }
 

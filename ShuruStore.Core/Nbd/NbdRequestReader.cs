@@ -3,8 +3,9 @@ using System.Net.Sockets;
 namespace ShuruStore.Core.Nbd;
 
 /// <summary>
-/// Buffered reading of the transmission-phase request stream. Clients pipeline requests, so one
-/// receive often brings several 28-byte headers and small write payloads; serving them from a
+/// Buffered reading of a connection's input, from the client's flags to its last request.
+/// Clients pipeline requests, so one receive often brings several 28-byte headers and small write
+/// payloads (and, during negotiation, the flags with the first option); serving them from a
 /// buffer saves a system call per field. Large payloads bypass the buffer and land directly in
 /// their destination.
 /// </summary>
@@ -20,6 +21,9 @@ internal sealed class NbdRequestReader
         _socket = socket;
         _buffer = new byte[bufferSize];
     }
+
+    /// <summary>Bytes received and not yet consumed: more requests already sent by the client.</summary>
+    public int Buffered => _end - _start;
 
     /// <summary>Fills <paramref name="destination"/>; false when the peer went away first.</summary>
     public bool ReadExact(Span<byte> destination)

@@ -6,8 +6,9 @@ namespace ShuruStore.Core.Nbd;
 
 /// <summary>
 /// An NBD server (fixed newstyle, structured replies, base:allocation) exporting one
-/// <see cref="IBlockDevice"/> on a Unix socket. Many clients may connect at once; each gets a
-/// background reader thread, and requests run concurrently on the thread pool.
+/// <see cref="IBlockDevice"/> on a Unix socket. Many clients may connect at once; each is served
+/// by a worker thread of <see cref="NbdWorkerPool"/> that reads its requests, and requests run
+/// concurrently on the thread pool.
 /// The protocol code knows nothing about how the device stores its bytes.
 /// The caller owns the device: stopping the server does not dispose it.
 /// </summary>
@@ -16,7 +17,7 @@ public sealed class NbdServer : IDisposable
     private readonly ConcurrentDictionary<long, NbdConnection> _connections = new();
     private readonly object _stateLock = new();
     private Socket? _listener;
-    private Thread? _acceptThread;
+    private NbdWorkerPool? _workers;
     private long _nextId;
     private long _totalConnections;
     private volatile NbdServerState _state = NbdServerState.Created;
@@ -47,6 +48,9 @@ public sealed class NbdServer : IDisposable
     public event EventHandler<NbdServerEventArgs>? Event;
 
     internal NbdCounters Counters { get; } = new();
+
+    /// <summary>The accepting and serving threads (null before Start).</summary>
+    internal NbdWorkerPool? Workers => _workers;
 
     /// <summary>Binds and listens. Throws <see cref="ShuruStoreException"/> with SocketInUse,
     /// SocketPathNotSocket or SocketPathInvalid.</summary>
@@ -104,9 +108,9 @@ public sealed class NbdServer : IDisposable
                 throw new ShuruStoreException(ShuruErrorKind.SocketPathInvalid, $"Cannot secure '{path}': {ex.Message}", path, ex);
             }
             _listener = listener;
-            _acceptThread = new Thread(AcceptLoop) { IsBackground = true, Name = "nbd-accept" };
+            _workers = new NbdWorkerPool(listener, ServeClient);
             _state = NbdServerState.Running;
-            _acceptThread.Start();
+            _workers.Start();
         }
         Raise(NbdServerEventKind.Started, $"serving {Device.Size} bytes as '{Options.ExportName}' at {Uri}");
     }
@@ -140,15 +144,20 @@ public sealed class NbdServer : IDisposable
         // No lock from here on: connection threads raise events (whose handlers may call Stop)
         // while they end, and they are joined below.
         Raise(NbdServerEventKind.Stopping, $"stopping; {_connections.Count} connection(s) open");
+        // Close the pool before the listener: a worker woken by the closed listener must see that
+        // the server is ending, not a failed accept to retry.
+        var workers = _workers?.Close() ?? [];
         try { _listener?.Dispose(); } catch (Exception) { /* closing anyway */ }
-        if (_acceptThread is not null && _acceptThread != Thread.CurrentThread) _acceptThread.Join();
 
+        // No connection registers once the state left Running (ServeClient checks it under
+        // _stateLock), so this snapshot holds every connection there will be.
         var deadline = DateTime.UtcNow + Options.ShutdownGrace;
         var conns = _connections.Values.ToArray();
         foreach (var c in conns) c.WaitIdle(deadline);
         foreach (var c in conns) c.Abort();
-        foreach (var c in conns)
-            if (c.Thread != Thread.CurrentThread) c.Thread.Join();
+        // Workers end once their connection has closed and the listener is gone.
+        foreach (var t in workers)
+            if (t != Thread.CurrentThread) t.Join();
         // Requests already on the device finish before Stop returns, so the owner can close the
         // device safely (queued ones see the abort and skip the device).
         if (t_serverThreadDepth == 0)
@@ -180,38 +189,33 @@ public sealed class NbdServer : IDisposable
             Counters.BytesWritten, Counters.SnapshotRequests(), Counters.Errors, conns);
     }
 
-    private void AcceptLoop()
+    /// <summary>Serves one accepted client on the calling worker thread, to its end.</summary>
+    private void ServeClient(Socket client)
     {
-        EnterServerThread();
-        while (true)
+        NbdConnection? conn = null;
+        lock (_stateLock)
         {
-            Socket client;
-            try
-            {
-                client = _listener!.Accept();
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-            {
-                return; // listener closed by Stop
-            }
             if (_state != NbdServerState.Running)
             {
                 client.Dispose();
                 return;
             }
-            if (_connections.Count >= Options.MaxConnections)
+            if (_connections.Count < Options.MaxConnections)
             {
-                Raise(NbdServerEventKind.NegotiationFailed,
-                    $"connection refused: {Options.MaxConnections} clients are already connected (the limit)");
-                client.Dispose();
-                continue;
+                long id = Interlocked.Increment(ref _nextId);
+                Interlocked.Increment(ref _totalConnections);
+                conn = new NbdConnection(this, client, id);
+                _connections[id] = conn;
             }
-            long id = Interlocked.Increment(ref _nextId);
-            Interlocked.Increment(ref _totalConnections);
-            var conn = new NbdConnection(this, client, id);
-            _connections[id] = conn;
-            conn.Thread.Start(); // the connection announces itself (ConnectionOpened) from its own thread
         }
+        if (conn is null)
+        {
+            Raise(NbdServerEventKind.NegotiationFailed,
+                $"connection refused: {Options.MaxConnections} clients are already connected (the limit)");
+            client.Dispose();
+            return;
+        }
+        conn.Run(); // the connection announces itself (ConnectionOpened) and ends with ConnectionClosed
     }
 
     internal void OnConnectionClosed(NbdConnection conn, string reason)

@@ -1,4 +1,6 @@
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using static ShuruStore.Core.Nbd.LinuxSocketCalls;
 
 namespace ShuruStore.Core.Nbd;
 
@@ -36,6 +38,60 @@ internal static class NbdSocketIO
             count -= n;
         }
         return true;
+    }
+
+    /// <summary>Writes <paramref name="head"/> then <paramref name="body"/>, on Linux with one
+    /// sendmsg for both (a reply header and its payload) rather than a send each.</summary>
+    public static unsafe bool WriteAll(Socket socket, ReadOnlySpan<byte> head, ReadOnlySpan<byte> body)
+    {
+        if (!OperatingSystem.IsLinux()) return WriteAll(socket, head) && WriteAll(socket, body);
+        var handle = socket.SafeHandle;
+        bool added = false;
+        try
+        {
+            // Holds the descriptor open (and unreused) while the call runs, even if another
+            // thread closes the socket; shutdown(2) by that thread still wakes a blocked send.
+            handle.DangerousAddRef(ref added);
+            int fd = (int)handle.DangerousGetHandle();
+            fixed (byte* h = head)
+            fixed (byte* b = body)
+            {
+                var iov = stackalloc IoVec[2];
+                iov[0] = new IoVec { Base = h, Length = (nuint)head.Length };
+                iov[1] = new IoVec { Base = b, Length = (nuint)body.Length };
+                var msg = new MsgHdr { Iov = iov, IovLength = 2 };
+                while (msg.IovLength > 0)
+                {
+                    nint n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+                    if (n < 0)
+                    {
+                        if (Marshal.GetLastPInvokeError() == EINTR) continue;
+                        return false;
+                    }
+                    // Skip what was sent: whole buffers first, then part of the next one.
+                    while (msg.IovLength > 0 && (nuint)n >= msg.Iov->Length)
+                    {
+                        n -= (nint)msg.Iov->Length;
+                        msg.Iov++;
+                        msg.IovLength--;
+                    }
+                    if (msg.IovLength > 0)
+                    {
+                        msg.Iov->Base += n;
+                        msg.Iov->Length -= (nuint)n;
+                    }
+                }
+                return true;
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+        finally
+        {
+            if (added) handle.DangerousRelease();
+        }
     }
 
     public static bool WriteAll(Socket socket, ReadOnlySpan<byte> data)

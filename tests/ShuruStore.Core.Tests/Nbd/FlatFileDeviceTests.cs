@@ -56,6 +56,32 @@ public class FlatFileDeviceTests : IDisposable
     }
 
     [Fact]
+    public void Extents_within_a_known_data_run_are_clipped_to_the_query()
+    {
+        // The device remembers the last data run it found; answers from it must still be exact.
+        using var d = new FlatFileDevice(Image(4 << 20));
+        d.Write(1 << 20, new byte[1 << 20].Select(_ => (byte)7).ToArray(), WriteFlags.None);
+        var ext = new List<Extent>();
+        d.GetExtents(0, 4 << 20, ext);
+        Assert.Equal([new Extent(1 << 20, ExtentFlags.Hole | ExtentFlags.Zero), new Extent(1 << 20, ExtentFlags.Data),
+            new Extent(2 << 20, ExtentFlags.Hole | ExtentFlags.Zero)], ext);
+
+        ext.Clear();
+        d.GetExtents((1 << 20) + 4096, 8192, ext);
+        Assert.Equal([new Extent(8192, ExtentFlags.Data)], ext);
+
+        ext.Clear();
+        d.GetExtents(3 << 19, 1 << 20, ext);
+        Assert.Equal([new Extent(1 << 19, ExtentFlags.Data), new Extent(1 << 19, ExtentFlags.Hole | ExtentFlags.Zero)], ext);
+
+        d.Trim((1 << 20) + 65536, 65536, WriteFlags.None);
+        ext.Clear();
+        d.GetExtents(1 << 20, 1 << 20, ext);
+        Assert.Equal([new Extent(65536, ExtentFlags.Data), new Extent(65536, ExtentFlags.Hole | ExtentFlags.Zero),
+            new Extent((1 << 20) - 131072, ExtentFlags.Data)], ext);
+    }
+
+    [Fact]
     public void Read_only_device_refuses_writes()
     {
         using var d = new FlatFileDevice(Image(65536), readOnly: true);

@@ -304,4 +304,39 @@ public class NbdHandshakeTests
         }
         finally { Directory.Delete(dir, true); }
     }
+
+    [Fact]
+    public void Negotiation_and_first_request_sent_in_one_write_are_all_served()
+    {
+        // The handshake reads through the connection's buffer: whatever it read ahead (here the
+        // options after the flags, and a request after GO) must reach the next stage intact.
+        using var t = new NbdTestServer();
+        t.Device.Write(0, "hello"u8, WriteFlags.None);
+        using var c = t.Client();
+        c.ReadGreeting();
+        var burst = new MemoryStream();
+        burst.Write(NbdTestClient.BE32(3));
+        burst.Write(Option(8, []));
+        burst.Write(Option(7, NbdTestClient.InfoData("export")));
+        burst.Write(NbdTestClient.Request(0, 0, 5, cookie: 9));
+        c.Send(burst.ToArray());
+
+        Assert.Equal(1u, c.ReadOptionReply().Type);
+        var go = c.ReadOptionReplies();
+        Assert.Equal(1u, go[^1].Type);
+        var chunks = c.ReadChunks();
+        var data = Assert.Single(chunks);
+        Assert.Equal(9ul, data.Cookie);
+        Assert.Equal("hello"u8.ToArray(), data.Payload.AsSpan(8).ToArray());
+
+        static byte[] Option(uint option, byte[] payload)
+        {
+            var b = new byte[16 + payload.Length];
+            BinaryPrimitives.WriteUInt64BigEndian(b, NbdTestClient.IHaveOpt);
+            BinaryPrimitives.WriteUInt32BigEndian(b.AsSpan(8), option);
+            BinaryPrimitives.WriteUInt32BigEndian(b.AsSpan(12), (uint)payload.Length);
+            payload.CopyTo(b, 16);
+            return b;
+        }
+    }
 }

@@ -251,8 +251,12 @@ public class NbdLifecycleTests
     {
         using var t = new NbdTestServer();
         using var c = t.Client().Connect();
-        // A foreground thread named by the server would keep a pwsh process alive.
-        var field = typeof(NbdServer).GetField("_acceptThread", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
-        Assert.True(((Thread)field.GetValue(t.Server)!).IsBackground);
+        c.SendRequest(1, 0, 10, cookie: 1, payload: new byte[10]);
+        c.ReadReply();
+        // A foreground thread started by the server would keep a pwsh process alive: the idle
+        // acceptors and the one serving this client must all be background threads.
+        var threads = t.Server.Workers!.Snapshot();
+        Assert.True(threads.Length >= 2);
+        Assert.All(threads, th => Assert.True(th.IsBackground));
     }
 }

@@ -51,7 +51,7 @@ internal sealed class TestDevice : IBlockDevice
         Capabilities = caps ?? inner.Capabilities;
     }
 
-    /// <summary>Reads at this offset wait for <see cref="Gate"/>.</summary>
+    /// <summary>Reads and writes at this offset wait for <see cref="Gate"/>.</summary>
     public long GatedOffset { get; set; } = -1;
     public ManualResetEventSlim Gate { get; } = new(false);
     public ManualResetEventSlim Entered { get; } = new(false);
@@ -73,7 +73,15 @@ internal sealed class TestDevice : IBlockDevice
         _inner.Read(offset, buffer);
     }
 
-    public void Write(long offset, ReadOnlySpan<byte> data, WriteFlags flags) => _inner.Write(offset, data, flags);
+    public void Write(long offset, ReadOnlySpan<byte> data, WriteFlags flags)
+    {
+        if (offset == GatedOffset)
+        {
+            Entered.Set();
+            Gate.Wait(TimeSpan.FromSeconds(30));
+        }
+        _inner.Write(offset, data, flags);
+    }
     public void Flush() => _inner.Flush();
     public void Trim(long offset, long length, WriteFlags flags) => _inner.Trim(offset, length, flags);
     public void WriteZeroes(long offset, long length, WriteFlags flags)

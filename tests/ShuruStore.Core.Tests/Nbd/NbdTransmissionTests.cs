@@ -281,6 +281,25 @@ public class NbdTransmissionTests
     }
 
     [Fact]
+    public void A_slow_lone_write_does_not_hold_up_the_requests_behind_it()
+    {
+        // A lone write runs on the connection's reader thread; when it blocks, another thread
+        // must take over reading so the requests behind it are still answered.
+        var dev = new TestDevice(new MemoryDevice(1 << 20)) { GatedOffset = 0 };
+        using var t = new NbdTestServer(dev);
+        using var c = t.Client().Connect(structured: false);
+        c.SendRequest(Write, 0, 4, cookie: 1, payload: [9, 9, 9, 9]);
+        Assert.True(dev.Entered.Wait(TimeSpan.FromSeconds(20)));
+        c.SendRequest(Read, 8192, 4096, cookie: 2);
+        var r2 = c.ReadReply(4096);
+        Assert.Equal((2ul, 0u), (r2.Cookie, r2.Error));
+        dev.Gate.Set();
+        Assert.Equal((1ul, 0u), (c.ReadReply().Cookie, 0u));
+        c.SendRequest(Read, 0, 4, cookie: 3);
+        Assert.Equal([9, 9, 9, 9], c.ReadReply(4).Payload);
+    }
+
+    [Fact]
     public void Replies_may_overtake_a_slow_request()
     {
         var dev = new TestDevice(new MemoryDevice(1 << 20)) { GatedOffset = 0 };
