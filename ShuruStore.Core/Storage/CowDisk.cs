@@ -18,7 +18,7 @@ namespace ShuruStore.Core.Storage;
 /// two writes to one chunk never lose an update and lazy ingestion never overwrites a newer
 /// write. A checkpoint takes every stripe to get a consistent cut.</para>
 /// </summary>
-public sealed class CowDisk : IBlockDevice
+public sealed partial class CowDisk : IBlockDevice
 {
     private const int CS = ChunkHasher.ChunkSize;
     private const int StripeCount = 1024;
@@ -28,7 +28,8 @@ public sealed class CowDisk : IBlockDevice
     private readonly ChunkHash?[] _live;                 // guarded by stripe; null = ZERO
     private readonly ChunkIndexFile? _boot;              // the booted index (immutable): journal diffs, show-through
     private readonly ConcurrentDictionary<long, byte[]> _dirty = new();   // mutated under stripe
-    private readonly ConcurrentDictionary<long, byte> _spilledChunks = new(); // unsaved, in the spill file; mutated under stripe
+    private readonly ConcurrentDictionary<long, uint> _dirtyBlocks = new(); // 4 KiB blocks written since the buffer was filled; under stripe
+    private readonly ConcurrentDictionary<long, uint> _spilledChunks = new(); // unsaved, in the spill file: its valid blocks; under stripe
     private readonly ConcurrentDictionary<long, byte> _changed = new();   // live entries not yet journaled
     private readonly ConcurrentDictionary<long, byte> _holes = new();     // zero-hash chunks trimmed/zeroed as holes
     private readonly IReadOnlyList<(string Path, ChunkIndexFile Index)> _parents;
@@ -259,14 +260,21 @@ public sealed class CowDisk : IBlockDevice
         lock (Stripe(chunk))
         {
             if (_dirty.ContainsKey(chunk)) return false;
-            if (_spilledChunks.ContainsKey(chunk)) { ReadSpilled(chunk, inChunk, dest); return true; }
+            if (_spilledChunks.ContainsKey(chunk)) { ReadSpilledRange(chunk, inChunk, dest); return true; }
             hash = _live[chunk];
         }
         if (hash is null)
             foreach (var (_, p) in _parents)
                 if (p.EntryAt(chunk) is { } ph) { hash = ph; break; }
         if (hash is not { } h) return false;
-        if (h.IsZeroChunk) { dest.Clear(); return true; } // synthesised, never read from disk
+        ReadStoredRange(h, chunk, inChunk, dest);
+        return true;
+    }
+
+    /// <summary>A range of a stored chunk; missing or damaged is EIO naming both chunks.</summary>
+    private void ReadStoredRange(ChunkHash h, long chunk, int inChunk, Span<byte> dest)
+    {
+        if (h.IsZeroChunk) { dest.Clear(); return; } // synthesised, never read from disk
         bool found;
         try { found = _store.TryReadRange(h, inChunk, dest); }
         catch (ShuruStoreException e)
@@ -275,7 +283,6 @@ public sealed class CowDisk : IBlockDevice
         { throw new BlockDeviceException(BlockDeviceError.IO, $"disk chunk {chunk}: cannot read chunk {h}: {e.Message}", e); }
         if (!found)
             throw new BlockDeviceException(BlockDeviceError.IO, $"disk chunk {chunk}: chunk {h} is missing from the chunk store");
-        return true;
     }
 
     /// <summary>Fills <paramref name="dest"/> (64 KiB) with the current content of a chunk.</summary>
@@ -285,7 +292,7 @@ public sealed class CowDisk : IBlockDevice
         lock (Stripe(chunk))
         {
             if (_dirty.TryGetValue(chunk, out var d)) { d.CopyTo(dest); return; }
-            if (_spilledChunks.ContainsKey(chunk)) { ReadSpilled(chunk, 0, dest[..CS]); return; }
+            if (_spilledChunks.ContainsKey(chunk)) { ReadSpilledRange(chunk, 0, dest[..CS]); return; }
             live = _live[chunk];
         }
         if (live is { } h) { ReadStored(h, chunk, dest); return; }
@@ -397,13 +404,21 @@ public sealed class CowDisk : IBlockDevice
         len = 0;
         long start = chunk * CS;
         if (_base is null || start >= _baseLength) return false;
-        len = (int)Math.Min(CS, _baseLength - start);
+        len = ReadBaseRange(start, dest[..CS]);
+        return true;
+    }
+
+    /// <summary>Reads the base from <paramref name="start"/>; past its end reads as zeros.
+    /// Returns how many bytes the base provided.</summary>
+    private int ReadBaseRange(long start, Span<byte> dest)
+    {
+        int len = _base is null || start >= _baseLength ? 0 : (int)Math.Min(dest.Length, _baseLength - start);
         int total = 0;
         try
         {
             while (total < len)
             {
-                int n = RandomAccess.Read(_base, dest[total..len], start + total);
+                int n = RandomAccess.Read(_base!, dest[total..len], start + total);
                 if (n == 0) break;
                 total += n;
             }
@@ -415,7 +430,7 @@ public sealed class CowDisk : IBlockDevice
         if (total < len)
             throw new BlockDeviceException(BlockDeviceError.IO, $"base image '{BaseImagePath}' is shorter than when it was opened (offset {start + total})");
         dest[len..].Clear();
-        return true;
+        return len;
     }
 
     /// <summary>Whether anything below the live map would show through at this chunk if its
@@ -454,8 +469,12 @@ public sealed class CowDisk : IBlockDevice
             {
                 lock (Stripe(chunk))
                 {
-                    if (_dirty.TryGetValue(chunk, out var buf)) piece.CopyTo(buf.AsSpan(inChunk));
-                    else if (_spilledChunks.ContainsKey(chunk)) WriteSpilled(chunk, inChunk, piece); // in place: no memory, no read
+                    if (_dirty.TryGetValue(chunk, out var buf))
+                    {
+                        piece.CopyTo(buf.AsSpan(inChunk));
+                        _dirtyBlocks[chunk] = _dirtyBlocks.TryGetValue(chunk, out var written) ? written | BlocksOf(inChunk, n) : AllBlocks;
+                    }
+                    else if (_spilledChunks.ContainsKey(chunk)) WriteIntoSpill(chunk, inChunk, piece); // in place: no memory
                     else
                     {
                         buf = _chunkPool.Rent();
@@ -465,6 +484,7 @@ public sealed class CowDisk : IBlockDevice
                         else if (n < CS) buf.AsSpan(n).Clear();
                         piece.CopyTo(buf.AsSpan(inChunk));
                         _dirty[chunk] = buf;
+                        _dirtyBlocks[chunk] = whole ? AllBlocks : BlocksOf(inChunk, n);
                         Interlocked.Add(ref _dirtyBytes, CS);
                     }
                     _holes.TryRemove(chunk, out _);
@@ -505,6 +525,7 @@ public sealed class CowDisk : IBlockDevice
         lock (Stripe(chunk))
         {
             if (_dirty.TryRemove(chunk, out var old)) { Interlocked.Add(ref _dirtyBytes, -CS); _chunkPool.Return(old); }
+            _dirtyBlocks.TryRemove(chunk, out _);
             if (_spilledChunks.TryRemove(chunk, out _)) _spillFile!.Release(chunk);
             var entry = named ? ChunkHash.ZeroChunk : (ChunkHash?)null;
             if (_live[chunk] != entry) { _live[chunk] = entry; _changed[chunk] = 1; }
@@ -612,7 +633,7 @@ public sealed class CowDisk : IBlockDevice
                     // the spill file until stored, so a failure keeps it there (memory stays bounded).
                     buf = _chunkPool.Rent();
                     scratch.Add(buf);
-                    ReadSpilled(chunk, 0, buf.AsSpan(0, CS));
+                    ReadSpilledRange(chunk, 0, buf.AsSpan(0, CS));
                     spilled = true;
                 }
                 if (ChunkHasher.IsAllZero(buf.AsSpan(0, CS)))
@@ -650,6 +671,7 @@ public sealed class CowDisk : IBlockDevice
                 }
                 else if (_dirty.TryRemove(chunk, out var buf))
                 {
+                    _dirtyBlocks.TryRemove(chunk, out _);
                     _chunkPool.Return(buf);
                     Interlocked.Add(ref _dirtyBytes, -CS);
                 }
@@ -748,54 +770,6 @@ public sealed class CowDisk : IBlockDevice
     {
         var spin = new SpinWait();
         while (Volatile.Read(ref _writeBehindRunning) != 0) spin.SpinOnce(sleep1Threshold: 10);
-    }
-
-    /// <summary>Moves dirty buffers to the spill file, one chunk at a time under its stripe.</summary>
-    private void MoveToSpillFile(List<long> chunks)
-    {
-        foreach (var chunk in chunks)
-        {
-            lock (Stripe(chunk))
-            {
-                if (!_dirty.TryGetValue(chunk, out var buf)) continue; // stored or zeroed meanwhile
-                WriteSpilled(chunk, 0, buf.AsSpan(0, CS));
-                _spilledChunks[chunk] = 1;
-                _dirty.TryRemove(chunk, out _);
-                _chunkPool.Return(buf);
-                Interlocked.Add(ref _dirtyBytes, -CS);
-                Interlocked.Increment(ref _spilled);
-            }
-        }
-    }
-
-    private SpillFile SpillFileForWrite()
-    {
-        if (Volatile.Read(ref _spillFile) is { } f) return f;
-        lock (_spillFileLock)
-        {
-            if (_spillFile is null)
-            {
-                try { Volatile.Write(ref _spillFile, SpillFile.Create(CasPath)); }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                { throw StoreFailure(e, $"cannot create a spill file in '{CasPath}'"); }
-            }
-            return _spillFile!;
-        }
-    }
-
-    private void WriteSpilled(long chunk, int inChunk, ReadOnlySpan<byte> data)
-    {
-        var file = SpillFileForWrite();
-        try { file.Write(chunk, inChunk, data); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw StoreFailure(e, $"disk chunk {chunk}: cannot write to the spill file in '{file.Location}'"); }
-    }
-
-    private void ReadSpilled(long chunk, int inChunk, Span<byte> dest)
-    {
-        try { _spillFile!.Read(chunk, inChunk, dest); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new BlockDeviceException(BlockDeviceError.IO, $"disk chunk {chunk}: cannot read the spill file in '{_spillFile!.Location}': {e.Message}", e); }
     }
 
     /// <summary>Stores every dirty chunk, in batches. <paramref name="parallel"/>: a few batches at
