@@ -28,7 +28,7 @@ WORKLOADS = [  # id, title
     ("randwrite-qd32", "fio 4 KiB random write, QD 32"),
     ("sparse-copy", "sparse copy (block status, zeros), nbdcopy to null:"),
     ("ttfb", "time to first byte: connect + opt_go + pread 4 KiB (median of N)"),
-    ("warm-reads", "full reads after the cold read until every base chunk was stored (informational)"),
+    ("ingest-wait", "seconds after the cold read until lazy ingestion had stored every base chunk (informational)"),
     ("peak-rss-r", "peak RSS of the read servers over a rep (informational)"),
     ("peak-rss-w", "peak RSS of the write servers over a rep (informational)"),
 ]
@@ -206,7 +206,7 @@ def main():
             if (w, srv) not in vals:
                 continue
             xs = vals[(w, srv)]
-            if w.startswith("peak-rss") or w == "warm-reads":
+            if w.startswith("peak-rss") or w == "ingest-wait":
                 rs = "—"
             else:
                 r, _, _, _ = ratio(srv, w)

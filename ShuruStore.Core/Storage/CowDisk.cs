@@ -57,16 +57,6 @@ public sealed partial class CowDisk : IBlockDevice
     private long _dirtyBytes, _written, _ingested, _spilled;
     private int _zeroChunkStored, _disposed;
 
-    // Lazy ingestion runs off the read path: storing a chunk costs a file creation, and a guest
-    // booting from the base should not wait for one per 64 KiB read. Ingestion is only a cache of
-    // the immutable base, so a full queue simply skips it (the base still provides the data, and a
-    // later read queues it again). 1024 pieces = at most 64 MiB of copies waiting.
-    // The pump runs only while there is work (no parked worker keeps a dropped disk alive).
-    private const int IngestQueueLength = 1024;
-    private readonly ConcurrentQueue<(long Chunk, byte[] Data)> _ingestQueue = new();
-    private readonly ConcurrentDictionary<long, byte> _ingestPending = new();
-    private long _ingestQueued, _ingestDone;
-    private int _ingestQueueCount, _ingestRunning;
 
     // Write-behind: a chunk written whole by one request is most likely part of a sequential
     // stream that will not come back to it, so it is stored right away, in the background: the
@@ -230,6 +220,7 @@ public sealed partial class CowDisk : IBlockDevice
     public void Read(long offset, Span<byte> buffer)
     {
         CheckOpen();
+        NoteClientIo();
         byte[]? scratch = null;
         try
         {
@@ -300,92 +291,7 @@ public sealed partial class CowDisk : IBlockDevice
             if (p.EntryAt(chunk) is { } ph) { ReadStored(ph, chunk, dest); return; }
         if (!ReadBase(chunk, dest, out int len)) { dest.Clear(); return; }
         if (!ingest || _readOnly || ChunkHasher.IsAllZero(dest[..len])) return;
-
-        // Lazy ingestion, as shuru: the base piece becomes a chunk recorded in the live map
-        // (in the background, see IngestQueueLength).
-        if (!_ingestPending.TryAdd(chunk, 0)) return;
-        if (Interlocked.Increment(ref _ingestQueueCount) > IngestQueueLength)
-        {
-            Interlocked.Decrement(ref _ingestQueueCount);
-            _ingestPending.TryRemove(chunk, out _);
-            return;
-        }
-        _ingestQueue.Enqueue((chunk, dest[..len].ToArray()));
-        Interlocked.Increment(ref _ingestQueued);
-        if (Interlocked.CompareExchange(ref _ingestRunning, 1, 0) == 0)
-            ThreadPool.UnsafeQueueUserWorkItem(static s => ((CowDisk)s!).IngestPump(), this);
-    }
-
-    private void IngestPump()
-    {
-        while (true)
-        {
-            // A batch at a time: the pieces share one durability barrier (FileChunkStore.WriteMany).
-            var items = new List<(long Chunk, byte[] Data)>();
-            while (true)
-            {
-                items.Clear();
-                while (items.Count < StoreBatchChunks && _ingestQueue.TryDequeue(out var item))
-                {
-                    Interlocked.Decrement(ref _ingestQueueCount);
-                    items.Add(item);
-                }
-                if (items.Count == 0) break;
-                try { if (Volatile.Read(ref _disposed) == 0) Ingest(items); }
-                catch { /* ingestion is a cache: a failure leaves the base providing the data */ }
-                finally
-                {
-                    foreach (var item in items)
-                    {
-                        _ingestPending.TryRemove(item.Chunk, out _);
-                        Interlocked.Increment(ref _ingestDone);
-                    }
-                }
-            }
-            Volatile.Write(ref _ingestRunning, 0);
-            // An item enqueued after the last TryDequeue but before the reset found the pump running.
-            if (_ingestQueue.IsEmpty || Interlocked.CompareExchange(ref _ingestRunning, 1, 0) != 0) return;
-        }
-    }
-
-    /// <summary>Waits for a running ingestion pump to stop (after dispose it skips its queue).</summary>
-    private void WaitIngestionStopped()
-    {
-        var spin = new SpinWait();
-        while (Volatile.Read(ref _ingestRunning) != 0) spin.SpinOnce(sleep1Threshold: 10);
-    }
-
-    private void Ingest(List<(long Chunk, byte[] Data)> items)
-    {
-        var batch = new List<(ChunkHash, ReadOnlyMemory<byte>)>(items.Count);
-        foreach (var (_, data) in items) batch.Add((ChunkHasher.Hash(data), data)); // short at the end of the base, as shuru stores it
-        var stored = new bool[batch.Count];
-        try { _store.WriteMany(batch, stored); }
-        finally { for (int i = 0; i < items.Count; i++) if (stored[i]) Record(items[i].Chunk, batch[i].Item1); }
-    }
-
-    private void Record(long chunk, ChunkHash hash)
-    {
-        lock (Stripe(chunk))
-        {
-            // A write (or zeroing) since the read wins: never overwrite it with older base data.
-            if (_live[chunk] is null && !_dirty.ContainsKey(chunk) && !_spilledChunks.ContainsKey(chunk))
-            {
-                _live[chunk] = hash;
-                _changed[chunk] = 1;
-                Interlocked.Increment(ref _ingested);
-            }
-        }
-    }
-
-    /// <summary>Waits until every ingestion queued before the call is done (checkpoints call it so
-    /// they record ingested chunks as shuru's would).</summary>
-    internal void WaitForIngestion()
-    {
-        long target = Interlocked.Read(ref _ingestQueued);
-        var spin = new SpinWait();
-        while (Interlocked.Read(ref _ingestDone) < target && Volatile.Read(ref _disposed) == 0)
-            spin.SpinOnce(sleep1Threshold: 10);
+        QueueIngestion(chunk); // lazy ingestion, as shuru, but in the background (CowDisk.Ingestion.cs)
     }
 
     private void ReadStored(ChunkHash h, long chunk, Span<byte> dest)
@@ -447,6 +353,7 @@ public sealed partial class CowDisk : IBlockDevice
     public void Write(long offset, ReadOnlySpan<byte> data, WriteFlags flags)
     {
         CheckWritable();
+        NoteClientIo();
         MakeRoomFor(data.Length);
         _cutLock.EnterReadLock();
         try { WriteCore(offset, data); }
@@ -588,21 +495,15 @@ public sealed partial class CowDisk : IBlockDevice
     {
         CheckOpen();
         if (_readOnly || _base is null) return;
-        // Prefetch = queue lazy ingestion of the base pieces nothing above covers yet. Bounded by
-        // the ingestion queue: once it is full, the rest of the range is left to later reads.
-        var scratch = ArrayPool<byte>.Shared.Rent(CS);
-        try
+        // Prefetch = queue lazy ingestion of the base pieces nothing above covers yet (the
+        // ingestion reads them from the base itself; all-zero pieces are skipped there).
+        for (long c = offset / CS; c * CS < offset + length && c * CS < _baseLength; c++)
         {
-            for (long c = offset / CS; c * CS < offset + length && c * CS < _baseLength; c++)
-            {
-                if (Volatile.Read(ref _ingestQueueCount) >= IngestQueueLength) break;
-                bool covered;
-                lock (Stripe(c)) covered = _live[c] is not null || _dirty.ContainsKey(c) || _spilledChunks.ContainsKey(c);
-                if (covered || _parents.Any(p => p.Index.EntryAt(c) is not null)) continue;
-                ReadChunk(c, scratch.AsSpan(0, CS), ingest: true);
-            }
+            bool covered;
+            lock (Stripe(c)) covered = _live[c] is not null || _dirty.ContainsKey(c) || _spilledChunks.ContainsKey(c);
+            if (covered || _parents.Any(p => p.Index.EntryAt(c) is not null)) continue;
+            QueueIngestion(c);
         }
-        finally { ArrayPool<byte>.Shared.Return(scratch); }
     }
 
     // ---- storing dirty chunks ----
@@ -697,26 +598,11 @@ public sealed partial class CowDisk : IBlockDevice
             {
                 // Chunks still being written go to the spill file; chunks waiting for write-behind
                 // (complete) are stored by this writer instead: moving them would only add a copy
-                // out and back in before the same store.
+                // out and back in before the same store. Mostly complete chunks (a sequential
+                // stream): store first, without scanning the dirty set past them.
                 var claimed = new List<long>(StoreBatchChunks);
-                // Mostly complete chunks (a sequential stream): store them, without first scanning
-                // the dirty set past them for chunks to move.
-                bool store = _writeBehindPending.Count * 2 >= _dirty.Count;
-                if (!store)
-                {
-                    foreach (var kv in _dirty)
-                    {
-                        if (claimed.Count >= StoreBatchChunks) break;
-                        if (!_writeBehindPending.ContainsKey(kv.Key) && _spillClaims.TryAdd(kv.Key, 0)) claimed.Add(kv.Key);
-                    }
-                    store = claimed.Count == 0;
-                }
-                if (store)
-                    foreach (var kv in _writeBehindPending)
-                    {
-                        if (claimed.Count >= StoreBatchChunks) break;
-                        if (_spillClaims.TryAdd(kv.Key, 0)) claimed.Add(kv.Key);
-                    }
+                bool store = _writeBehindPending.Count * 2 >= _dirty.Count && ClaimComplete(claimed);
+                if (!store && !ClaimIncomplete(claimed)) store = ClaimComplete(claimed);
                 if (claimed.Count == 0) return;
                 try
                 {
@@ -728,6 +614,29 @@ public sealed partial class CowDisk : IBlockDevice
             }
         }
         finally { _spillGate.Release(); }
+    }
+
+    /// <summary>Claims dirty chunks queued for write-behind (a stale queue entry, stored or zeroed
+    /// since, is skipped: claiming it would make no room). True if any was claimed.</summary>
+    private bool ClaimComplete(List<long> claimed)
+    {
+        foreach (var kv in _writeBehindPending)
+        {
+            if (claimed.Count >= StoreBatchChunks) break;
+            if (_dirty.ContainsKey(kv.Key) && _spillClaims.TryAdd(kv.Key, 0)) claimed.Add(kv.Key);
+        }
+        return claimed.Count > 0;
+    }
+
+    /// <summary>Claims dirty chunks not queued for write-behind. True if any was claimed.</summary>
+    private bool ClaimIncomplete(List<long> claimed)
+    {
+        foreach (var kv in _dirty)
+        {
+            if (claimed.Count >= StoreBatchChunks) break;
+            if (!_writeBehindPending.ContainsKey(kv.Key) && _spillClaims.TryAdd(kv.Key, 0)) claimed.Add(kv.Key);
+        }
+        return claimed.Count > 0;
     }
 
     private void StartWriteBehind()
