@@ -41,8 +41,12 @@ internal sealed class NbdHandshake
     private byte[] _pending = new byte[256];
     private int _pendingLength;
 
+    /// <param name="socket">The client's connection.</param>
     /// <param name="reader">Reads from <paramref name="socket"/>; the connection keeps using it
     /// after the handshake, as the client may already have sent its first requests.</param>
+    /// <param name="device">The export: its size, capabilities and block sizes are advertised.</param>
+    /// <param name="options">Server limits (negotiation timeout, maximum payload).</param>
+    /// <param name="isStopping">True once the server stops: options get ERR_SHUTDOWN.</param>
     public NbdHandshake(Socket socket, NbdRequestReader reader, IBlockDevice device, NbdServerOptions options, Func<bool> isStopping)
     {
         _socket = socket;
