@@ -92,7 +92,7 @@ fi
 
 WORK="${BENCH_WORKDIR:-$(mktemp -d /var/tmp/shuru-bench.XXXXXX)}"
 mkdir -p "$WORK"/{img,sock,cas,results/fio,results/logs}
-# Room for every chunk store of the run (kept to the end, see fresh_write_targets): per rep about
+# Room for every chunk store of the run (kept to the end, see fresh_write_target): per rep about
 # 2 read stores and 7 write layers of the disk size, plus the images and the engine's 4 GiB disk.
 NEED_MIB=$(( SIZE_MIB * (REPS * 9 + 6) + ENGINE_GIB * 2048 ))
 FREE_MIB=$(( $(df -Pk "$WORK" | awk 'NR==2{print $4}') / 1024 ))
@@ -233,7 +233,7 @@ PEER_KINDS=(nbdkit qemu-nbd)
 W_TARGETS=(nbdkit qemu-nbd)
 [ "$SHURU" = 1 ] && W_TARGETS+=(shuru-flat)
 fresh_image() { rm -f "$1"; truncate -s "${SIZE_MIB}M" "$1"; }
-for s in "${W_TARGETS[@]}"; do fresh_image "$WORK/img/w-$s.raw"; done   # write targets: see fresh_write_targets
+for s in "${W_TARGETS[@]}"; do fresh_image "$WORK/img/w-$s.raw"; done   # write targets: see fresh_write_target
 sync
 
 # ---------------------------------------------------------------------------------------------
@@ -356,30 +356,33 @@ restart_server() {   # key
     fi
 }
 
-# Every write round starts every server of the write group on fresh storage: nbdkit, qemu-nbd
-# and ShuruStore's flat mode on a new sparse image, ShuruStore's copy-on-write mode on a new
-# empty chunk store over the base. Writing new storage is what a fresh copy-on-write layer does;
-# measured on these VMs, overwriting an already allocated, page-cached file is 6-10x faster than
+# Every write measurement starts its server on fresh storage, right before it runs: nbdkit,
+# qemu-nbd and ShuruStore's flat mode on a new sparse image, ShuruStore's copy-on-write mode on a
+# new empty chunk store over the base. Writing new storage is what a fresh copy-on-write layer
+# does; measured on these VMs, overwriting an allocated, page-cached file is 6-10x faster than
 # writing a new one (fresh pages, block allocation), so peers writing over a copy of the image
-# while ShuruStore creates chunk files compared two different jobs. Without a fresh layer every
-# round, later rounds also rewrote stored chunks and measured deduplication, not writing. Old
-# chunk stores are deleted only between reps: on ext4 without a journal (these VMs' root) the
-# inode allocator skips inodes deleted in the last seconds one by one, so creating files right
-# after deleting thousands costs several times more.
-fresh_write_targets() {   # workload
-    local k
-    for k in "${W_KEYS[@]}"; do kill -TERM -- "-${GROUP[$k]}" 2>/dev/null || true; done
-    for k in "${W_KEYS[@]}"; do stop_group "${GROUP[$k]}"; done
-    for k in "${PEER_KINDS[@]}"; do fresh_image "$WORK/img/w-$k.raw"; start_peer "w/$k" "$k" "$WORK/img/w-$k.raw"; done
-    if [ "$SHURU" = 1 ]; then
-        fresh_image "$WORK/img/w-shuru-flat.raw"
-        start_shuru w/shuru-flat -ImagePath "$WORK/img/w-shuru-flat.raw"
-        start_shuru w/shuru-cow -RootfsPath "$IMG" -CasPath "$WORK/cas/w-$REP-$ROUND-$1"
-    fi
-    for k in "${W_KEYS[@]}"; do
-        case "$k" in */shuru-*) wait_shuru "$k" ;; esac
-        wait_nbd "$k" "${URI[$k]}" "${GROUP[$k]}"
-    done
+# while ShuruStore created chunk files compared two different jobs. Each server's previous target
+# is released just before (the image deleted; the old chunk store's files truncated), so each
+# finds the same ~1 GiB of just-freed memory: when all targets were renewed at the start of a
+# round, whichever server ran first wrote 2-3x faster than the others. Chunk stores are never
+# deleted during the run: on ext4 without a journal (these VMs' root) the inode allocator skips
+# inodes deleted in the last seconds one by one, so creating files right after deleting
+# thousands costs several times more (truncating frees their pages and blocks, not the inodes).
+fresh_write_target() {   # key workload
+    local key="$1" wl="$2" kind="${1#*/}"
+    stop_group "${GROUP[$key]}"
+    case "$kind" in
+        shuru-cow)
+            [ -n "${COW_CAS:-}" ] && find "$COW_CAS" -type f -exec truncate -s 0 {} + 2>/dev/null
+            COW_CAS="$WORK/cas/w-$REP-$ROUND-$wl"
+            start_shuru "$key" -RootfsPath "$IMG" -CasPath "$COW_CAS" ;;
+        shuru-flat)
+            fresh_image "$WORK/img/w-$kind.raw"; start_shuru "$key" -ImagePath "$WORK/img/w-$kind.raw" ;;
+        *)
+            fresh_image "$WORK/img/w-$kind.raw"; start_peer "$key" "$kind" "$WORK/img/w-$kind.raw" ;;
+    esac
+    case "$key" in */shuru-*) wait_shuru "$key" ;; esac
+    wait_nbd "$key" "${URI[$key]}" "${GROUP[$key]}"
 }
 
 on() {           # key function args...: run a measurement on a live server, retry once
@@ -437,7 +440,7 @@ for REP in $(seq 1 "$REPS"); do
         start_peer "s/$k" "$k" "$SPARSE";           S_KEYS+=("s/$k")
     done
     if [ "$SHURU" = 1 ]; then
-        # Chunk stores are never deleted during the run (see fresh_write_targets): each rep gets new ones.
+        # Chunk stores are never deleted during the run (see fresh_write_target): each rep gets new ones.
         # flat image
         start_shuru r/shuru-flat -ImagePath "$IMG";                  R_KEYS+=(r/shuru-flat)
         start_shuru w/shuru-flat -ImagePath "$WORK/img/w-shuru-flat.raw"; W_KEYS+=(w/shuru-flat)
@@ -446,7 +449,8 @@ for REP in $(seq 1 "$REPS"); do
         start_shuru r/shuru-chunk -RootfsPath "$IMG" -CasPath "$WORK/cas/r-$REP";    R_KEYS+=(r/shuru-chunk)
         start_shuru s/shuru-chunk -RootfsPath "$SPARSE" -CasPath "$WORK/cas/s-$REP"; S_KEYS+=(s/shuru-chunk)
         # writes into a fresh copy-on-write layer over the base
-        start_shuru w/shuru-cow -RootfsPath "$IMG" -CasPath "$WORK/cas/w-$REP";      W_KEYS+=(w/shuru-cow)
+        COW_CAS="$WORK/cas/w-$REP"
+        start_shuru w/shuru-cow -RootfsPath "$IMG" -CasPath "$COW_CAS";      W_KEYS+=(w/shuru-cow)
     fi
     for key in "${!GROUP[@]}"; do
         case "$key" in
@@ -491,9 +495,9 @@ for REP in $(seq 1 "$REPS"); do
                             on "$key" w_sparse "$key" "$(name "$key")"
                         fi
                     done ;;
-                seq-write-c1)  fresh_write_targets "$wl"; for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_seqwrite "$wl" 1 "$key" "$(name "$key")"; done ;;
-                seq-write-c4)  fresh_write_targets "$wl"; for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_seqwrite "$wl" 4 "$key" "$(name "$key")"; done ;;
-                randwrite-qd32) fresh_write_targets "$wl"; for key in $(rotated "${W_KEYS[@]}"); do on "$key" w_fio "$wl" randwrite 32 "$key" "$(name "$key")"; done ;;
+                seq-write-c1)  for key in $(rotated "${W_KEYS[@]}"); do fresh_write_target "$key" "$wl"; on "$key" w_seqwrite "$wl" 1 "$key" "$(name "$key")"; done ;;
+                seq-write-c4)  for key in $(rotated "${W_KEYS[@]}"); do fresh_write_target "$key" "$wl"; on "$key" w_seqwrite "$wl" 4 "$key" "$(name "$key")"; done ;;
+                randwrite-qd32) for key in $(rotated "${W_KEYS[@]}"); do fresh_write_target "$key" "$wl"; on "$key" w_fio "$wl" randwrite 32 "$key" "$(name "$key")"; done ;;
             esac
         done
     done
@@ -540,7 +544,7 @@ json.dump({
     "shuru-flat": "dotnet pwsh -NoProfile -File bench/serve.ps1 -SocketPath SOCK -ImagePath IMG",
     "shuru-cold": "dotnet pwsh -NoProfile -File bench/serve.ps1 -SocketPath SOCK -RootfsPath IMG -CasPath EMPTYDIR   (first full read)",
     "shuru-warm": "same server as shuru-cold, after its first full read",
-    "shuru-cow": "dotnet pwsh -NoProfile -File bench/serve.ps1 -SocketPath SOCK -RootfsPath IMG -CasPath EMPTYDIR   (writes only; every write round: a new empty CAS; peers and shuru-flat: a new sparse image)",
+    "shuru-cow": "dotnet pwsh -NoProfile -File bench/serve.ps1 -SocketPath SOCK -RootfsPath IMG -CasPath EMPTYDIR   (writes only; every write measurement: a new empty CAS; peers and shuru-flat: a new sparse image)",
   },
 }, open(sys.argv[1], "w"), indent=1)
 EOF
