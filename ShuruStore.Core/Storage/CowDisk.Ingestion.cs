@@ -26,8 +26,13 @@ public sealed partial class CowDisk
     /// <summary>Called by every client read and write: ingestion waits for a quiet moment.</summary>
     private void NoteClientIo() => Volatile.Write(ref _lastClientIo, Environment.TickCount64);
 
+    /// <summary>Chunks waiting at most (16 GiB of base, ~20 MiB of bookkeeping): past it a read
+    /// does not queue its piece, and a later read queues it again.</summary>
+    private const int MaxIngestPending = 1 << 18;
+
     private void QueueIngestion(long chunk)
     {
+        if (_ingestPending.Count >= MaxIngestPending) return;
         if (!_ingestPending.TryAdd(chunk, 0)) return; // already waiting
         _ingestQueue.Enqueue(chunk);
         Interlocked.Increment(ref _ingestQueued);

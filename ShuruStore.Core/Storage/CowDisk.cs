@@ -953,6 +953,7 @@ public sealed partial class CowDisk : IBlockDevice
         lock (_flushLock) _journal?.Abandon();
         _base?.Dispose();
         _spillFile?.Dispose();
+        if (_ownsStore) _store.Dispose(); // a killed process releases its descriptors too (no sync here)
     }
 
     /// <summary>Closes the disk. With a state file, unsaved writes are flushed first (a clean stop

@@ -17,7 +17,11 @@ namespace ShuruStore.Core.Storage;
 public sealed class FileChunkStore : IChunkStore
 {
     private readonly bool _readOnly;
-    private int _unsynced; // 1 when a name was published (or relied on) since the last Sync
+    // Generations: bumped after every name published (or found and relied on); Sync records the
+    // generation its syncfs covers. A flag reset at the start of a Sync missed a rename that
+    // happened during it (found in review: the next flush then skipped its sync).
+    private long _publishedGen, _syncedGen;
+    private Exception? _syncFailure; // set once a sync failed: durability cannot be promised any more
     // Opened at creation, before any write, so syncfs reports every writeback error since then
     // (Linux reports them only to descriptors opened before the error); -1 when not used.
     private int _syncFd = -1; // closed (and -1) after Dispose, under _syncLock
@@ -276,6 +280,7 @@ public sealed class FileChunkStore : IChunkStore
     private void Forget(ChunkHash hash)
     {
         _verified.TryRemove(hash, out _);
+        _published.TryRemove(hash, out _);
         _handles.Invalidate(hash);
     }
 
@@ -303,12 +308,10 @@ public sealed class FileChunkStore : IChunkStore
                 RandomAccess.Write(handle, data, 0);
                 RandomAccess.FlushToDisk(handle);
             }
-            // Marked before the rename: a concurrent writer that finds the name already there
-            // relies on the next Sync covering this directory entry.
-            Volatile.Write(ref _unsynced, 1);
             try
             {
                 File.Move(tmp, path, overwrite: replace);
+                MarkPublished();
                 // A torn file never hashed right, so it was never cached or remembered as
                 // verified; forgetting anyway keeps that true without relying on it.
                 if (replace) Forget(hash);
@@ -317,6 +320,7 @@ public sealed class FileChunkStore : IChunkStore
             catch (IOException) when (File.Exists(path))
             {
                 // Another writer published the same content first: same name, same bytes.
+                MarkPublished();
                 File.Delete(tmp);
                 return false;
             }
@@ -345,7 +349,7 @@ public sealed class FileChunkStore : IChunkStore
         var info = new FileInfo(path);
         if (!info.Exists) return ExistingChunk.Absent;
         if (info.Length != expectedLength) return ExistingChunk.Torn;
-        Volatile.Write(ref _unsynced, 1);
+        MarkPublished(); // relied on: its rename (perhaps a concurrent writer's) must be covered by the next Sync
         if (_published.ContainsKey(hash)) return ExistingChunk.Intact;
         byte[] scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(ChunkHasher.ChunkSize);
         try
@@ -404,7 +408,6 @@ public sealed class FileChunkStore : IChunkStore
             if (temps.Count > 0)
             {
                 BeforeBatchRename?.Invoke();
-                Volatile.Write(ref _unsynced, 1); // before the renames, as in Write
                 foreach (var (index, tmp, path, replace) in temps)
                 {
                     var hash = chunks[index].Hash;
@@ -416,6 +419,7 @@ public sealed class FileChunkStore : IChunkStore
                     }
                     else if (NativeIO.RenameNoReplace(tmp, path)) created++;
                     else File.Delete(tmp); // another writer published the same content first
+                    MarkPublished();
                     RememberPublished(hash);
                     stored[index] = true;
                 }
@@ -432,22 +436,43 @@ public sealed class FileChunkStore : IChunkStore
     }
 
     /// <summary>Makes every chunk published so far durable, content and name: one <c>syncfs</c>
-    /// (batch writes skip their own fsync) and an fsync of the chunk directory.</summary>
+    /// (batch writes skip their own fsync) and an fsync of the chunk directory.
+    /// <para>Fail-stop: once a sync failed, every later one fails too. Linux reports a writeback
+    /// error to a descriptor once and marks the pages clean, so a second syncfs would succeed over
+    /// chunks whose content never reached the disk while their only other copy (the dirty buffer)
+    /// is gone: a later FLUSH would then promise lost data. Reopening the store starts over (its
+    /// writers verify any name they did not write before relying on it).</para></summary>
     public void Sync()
     {
         // Serialised: a second caller must not return while the first caller's sync, which
         // covers its chunks too, is still running.
         lock (_syncLock)
         {
-            if (Interlocked.Exchange(ref _unsynced, 0) == 0) return;
+            if (_syncFailure is { } failed)
+                throw new IOException($"an earlier sync of chunk store '{CasPath}' failed ({failed.Message}): chunks stored before it may be lost, so nothing more can be made durable until the store is opened again", failed);
+            long generation = Interlocked.Read(ref _publishedGen);
+            if (generation == _syncedGen) return;
             try
             {
+                SyncFault?.Invoke();
                 if (_syncFd >= 0) NativeIO.SyncFileSystem(_syncFd, ChunksPath);
                 NativeIO.FsyncDirectory(ChunksPath);
             }
-            catch { Volatile.Write(ref _unsynced, 1); throw; }
+            catch (Exception e)
+            {
+                _syncFailure = e;
+                _published.Clear(); // nothing written since the last good sync is known to be right
+                _verified.Clear();
+                throw;
+            }
+            _syncedGen = generation;
         }
     }
+
+    private void MarkPublished() => Interlocked.Increment(ref _publishedGen);
+
+    /// <summary>Test hook: runs inside <see cref="Sync"/> before the syncfs (a throw is a failed sync).</summary>
+    internal Action? SyncFault { get; set; }
 
     private readonly object _syncLock = new();
 

@@ -73,8 +73,16 @@ internal sealed partial class SpillFile : IDisposable
     public void Release(long chunk)
     {
         if (!_canPunch) return;
-        LinuxFileCalls.fallocate((int)_handle.DangerousGetHandle(),
-            LinuxFileCalls.FALLOC_FL_PUNCH_HOLE | LinuxFileCalls.FALLOC_FL_KEEP_SIZE, chunk * CS, CS);
+        // Referenced for the call: after Dispose the number could name another file.
+        bool added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            LinuxFileCalls.fallocate((int)_handle.DangerousGetHandle(),
+                LinuxFileCalls.FALLOC_FL_PUNCH_HOLE | LinuxFileCalls.FALLOC_FL_KEEP_SIZE, chunk * CS, CS);
+        }
+        catch (ObjectDisposedException) { /* closed: its space is gone anyway */ }
+        finally { if (added) _handle.DangerousRelease(); }
     }
 
     public void Dispose() => _handle.Dispose();

@@ -108,6 +108,46 @@ public class BatchWriteTests
     }
 
     [Fact]
+    public void SyncRunsWheneverANameWasPublishedOrReliedOnSinceTheLastOne()
+    {
+        using var t = new TempDir();
+        using var store = new FileChunkStore(t.Cas);
+        int syncs = 0;
+        store.SyncFault = () => syncs++;
+        var chunks = Chunks(3, 22);
+        store.WriteMany(chunks, new bool[chunks.Count]);
+        store.Sync();
+        Assert.Equal(1, syncs);
+        store.Sync();
+        Assert.Equal(1, syncs); // nothing new
+        Assert.Equal(0, store.WriteMany(chunks, new bool[chunks.Count])); // found and relied on
+        store.Sync();
+        Assert.Equal(2, syncs);   // a concurrent writer's rename of those names may not be synced yet
+    }
+
+    [Fact]
+    public void AfterAFailedSyncEverySyncFailsUntilTheStoreIsOpenedAgain()
+    {
+        // Found in review: Linux reports a writeback error to a descriptor once, so a second
+        // syncfs succeeded over chunks that never reached the disk and a later FLUSH promised them.
+        using var t = new TempDir();
+        var chunks = Chunks(3, 23);
+        using (var store = new FileChunkStore(t.Cas))
+        {
+            store.WriteMany(chunks, new bool[chunks.Count]);
+            store.SyncFault = () => throw new IOException("Input/output error");
+            Assert.Throws<IOException>(() => store.Sync());
+            store.SyncFault = null; // the second syncfs would report nothing
+            var e = Assert.Throws<IOException>(() => store.Sync());
+            Assert.Contains("earlier sync", e.Message);
+            Assert.Throws<IOException>(() => store.Sync());
+        }
+        using var reopened = new FileChunkStore(t.Cas);
+        Assert.Equal(0, reopened.WriteMany(chunks, new bool[chunks.Count])); // verified, then relied on
+        reopened.Sync();
+    }
+
+    [Fact]
     public void SpilledChunksStayReadableUntilStoredAndSurviveAFailedBatch()
     {
         using var t = new TempDir();
