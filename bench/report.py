@@ -132,7 +132,9 @@ def main():
              "people would use instead — nbdkit's file plugin and qemu-nbd — on the same image, the same "
              "machine and in the same run, interleaved (every rep starts every server fresh; within a rep each "
              "workload runs for a few rounds, each round on every server in an order rotated at every round, "
-             "before the next workload). "
+             "before the next workload). Every write measurement starts its server on fresh storage "
+             "(peers and shuru-flat: a new sparse image; shuru-cow: a new empty chunk store), and servers "
+             "get a few seconds to finish starting up before anything is measured (`settle` in the script). "
              "These machines are noisy: only the ratios within one run mean anything; compare runs by "
              "their ratios, never by their absolute numbers.")
     L.append("")

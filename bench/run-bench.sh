@@ -383,6 +383,17 @@ fresh_write_target() {   # key workload
     esac
     case "$key" in */shuru-*) wait_shuru "$key" ;; esac
     wait_nbd "$key" "${URI[$key]}" "${GROUP[$key]}"
+    settle
+}
+
+# A server that just printed READY may still be finishing its start-up on another thread (the
+# runtime recompiling hot code, ShuruStore's hash warm-up): measured, that took the CPU another
+# server's measurement needed (at a rep's start, five ShuruStore processes settle at once beside
+# the cold read). Wait until the machine is quiet again after starting servers; native peers
+# have nothing to settle, so this costs them nothing and only keeps servers out of each other's
+# measurements. Time from start to first byte is measured separately (ttfb, engine-start).
+settle() {
+    sleep "${BENCH_SETTLE_S:-2}"
 }
 
 on() {           # key function args...: run a measurement on a live server, retry once
@@ -458,6 +469,7 @@ for REP in $(seq 1 "$REPS"); do
             *) wait_nbd "$key" "${URI[$key]}" "${GROUP[$key]}" ;;
         esac
     done
+    BENCH_SETTLE_S=$(( ${BENCH_SETTLE_S:-2} + 3 )) settle   # many servers started at once
     name() {     # key -> server name in the report (chunk servers: cold until read once)
         case "$1" in
             */shuru-chunk) echo "${CHUNK_STATE:-shuru-warm}" ;;
