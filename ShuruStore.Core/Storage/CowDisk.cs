@@ -42,7 +42,7 @@ public sealed partial class CowDisk : IBlockDevice
     // Dirty chunk buffers are reused, not left to the GC: a 64 KiB array per write churned gen2.
     // Never more arrays live than the budget allows at once, so the pool adds nothing to the peak.
     private readonly ChunkBufferPool _chunkPool;
-    // Dirty chunks are stored in batches that share one durability barrier (FileChunkStore.WriteMany).
+    // Dirty chunks are stored in batches (FileChunkStore.WriteMany); a Sync makes them durable.
     private const int StoreBatchChunks = 128;
     private readonly SemaphoreSlim _spillGate = new(2, 2);
     private SpillFile? _spillFile;                       // created on the first spill
@@ -508,7 +508,7 @@ public sealed partial class CowDisk : IBlockDevice
 
     // ---- storing dirty chunks ----
 
-    /// <summary>Hashes and stores a batch of dirty chunks under one durability barrier (see
+    /// <summary>Hashes and stores a batch of dirty chunks (durable at the next Sync; see
     /// <see cref="IChunkStore.WriteMany"/>) and records them in the live map. Holds the batch's
     /// stripes (taken in ascending order, as a checkpoint takes them) so no write changes a buffer
     /// between hashing and recording; until its name exists a chunk reads from its dirty buffer.

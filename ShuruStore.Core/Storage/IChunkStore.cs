@@ -36,8 +36,9 @@ public interface IChunkStore : IDisposable
     }
 
     /// <summary>Stores several chunks, each as <see cref="Write"/> would (write-once, idempotent).
-    /// An implementation may make a batch durable together (one sync for all of it), but a name
-    /// still only appears once its content is durable. <paramref name="stored"/>[i] becomes true
+    /// An implementation may leave durability to the next <see cref="Sync"/> (FileChunkStore
+    /// does: one syncfs per flush), so callers reference the chunks only after a Sync; a name
+    /// only ever appears over complete content. <paramref name="stored"/>[i] becomes true
     /// once chunk i is present (created or already there). Returns how many this call created.
     /// A failure is thrown after the chunks that could be stored are; the others may be written again.</summary>
     int WriteMany(IReadOnlyList<(ChunkHash Hash, ReadOnlyMemory<byte> Data)> chunks, bool[] stored) =>
