@@ -69,7 +69,13 @@ internal static partial class NativeIO
     public static void CloseFd(int fd) => close(fd);
 
     // Linux open(2) flags and renameat2(2) (same values on x86-64 and arm64).
-    private const int O_WRONLY = 0x1, O_CREAT = 0x40, O_EXCL = 0x80, O_CLOEXEC = 0x80000;
+    private const int O_WRONLY = 0x1, O_RDWR = 0x2, O_CREAT = 0x40, O_EXCL = 0x80, O_CLOEXEC = 0x80000;
+    private const int O_TMPFILE = 0x410000; // __O_TMPFILE | O_DIRECTORY (x86-64, arm64)
+
+    /// <summary>Opens a new file in <paramref name="dir"/> that has no name (Linux O_TMPFILE, mode
+    /// 0600): nothing to clean up after a crash. -1 where the filesystem does not support it.</summary>
+    public static int OpenNamelessFile(string dir) => openCreate(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0x180);
+
     private const int AT_FDCWD = -100;
     private const uint RENAME_NOREPLACE = 1;
     private const int EEXIST = 17, EINVAL = 22, ENOSYS = 38;

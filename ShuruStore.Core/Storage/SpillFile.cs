@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using ShuruStore.Core.BlockDevices;
 
@@ -15,7 +14,7 @@ namespace ShuruStore.Core.Storage;
 /// trace and loses exactly what losing the memory would have lost (unflushed writes). Its space
 /// is given back chunk by chunk once stored.</para>
 /// </summary>
-internal sealed partial class SpillFile : IDisposable
+internal sealed class SpillFile : IDisposable
 {
     private const int CS = ChunkHasher.ChunkSize;
     private readonly SafeFileHandle _handle;
@@ -39,7 +38,7 @@ internal sealed partial class SpillFile : IDisposable
         Directory.CreateDirectory(directory);
         if (OperatingSystem.IsLinux())
         {
-            int fd = OpenTmpFile(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, 0x180 /* 0600 */);
+            int fd = NativeIO.OpenNamelessFile(directory);
             if (fd >= 0) return new SpillFile(new SafeFileHandle((nint)fd, ownsHandle: true), directory);
         }
         string path = Path.Combine(directory, $".spill-{Random.Shared.NextInt64():x16}");
@@ -86,11 +85,4 @@ internal sealed partial class SpillFile : IDisposable
     }
 
     public void Dispose() => _handle.Dispose();
-
-    private const int O_RDWR = 0x2;
-    private const int O_CLOEXEC = 0x80000;
-    private const int O_TMPFILE = 0x410000; // __O_TMPFILE | O_DIRECTORY (x86-64, arm64)
-
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int OpenTmpFile(string path, int flags, int mode);
 }
