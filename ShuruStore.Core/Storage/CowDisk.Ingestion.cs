@@ -143,9 +143,5 @@ public sealed partial class CowDisk
     }
 
     /// <summary>Waits for a running ingestion pump to stop (after dispose it skips its queue).</summary>
-    private void WaitIngestionStopped()
-    {
-        var spin = new SpinWait();
-        while (Volatile.Read(ref _ingestRunning) != 0) spin.SpinOnce(sleep1Threshold: 10);
-    }
+    private void WaitIngestionStopped() => SpinUntilZero(ref _ingestRunning);
 }

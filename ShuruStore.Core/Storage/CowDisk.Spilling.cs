@@ -97,11 +97,7 @@ public sealed partial class CowDisk
     /// else the base, else zeros. Immutable while the chunk is unsaved.</summary>
     private void ReadBelow(long chunk, int inChunk, Span<byte> dest)
     {
-        ChunkHash? hash = _live[chunk];
-        if (hash is null)
-            foreach (var (_, p) in _parents)
-                if (p.EntryAt(chunk) is { } ph) { hash = ph; break; }
-        if (hash is { } h) ReadStoredRange(h, chunk, inChunk, dest);
+        if ((_live[chunk] ?? ParentEntry(chunk)) is { } h) ReadStoredRange(h, chunk, inChunk, dest);
         else ReadBaseRange(chunk * CS + inChunk, dest);
     }
 

@@ -254,10 +254,7 @@ public sealed partial class CowDisk : IBlockDevice
             if (_spilledChunks.ContainsKey(chunk)) { ReadSpilledRange(chunk, inChunk, dest); return true; }
             hash = _live[chunk];
         }
-        if (hash is null)
-            foreach (var (_, p) in _parents)
-                if (p.EntryAt(chunk) is { } ph) { hash = ph; break; }
-        if (hash is not { } h) return false;
+        if ((hash ?? ParentEntry(chunk)) is not { } h) return false;
         ReadStoredRange(h, chunk, inChunk, dest);
         return true;
     }
@@ -286,9 +283,7 @@ public sealed partial class CowDisk : IBlockDevice
             if (_spilledChunks.ContainsKey(chunk)) { ReadSpilledRange(chunk, 0, dest[..CS]); return; }
             live = _live[chunk];
         }
-        if (live is { } h) { ReadStored(h, chunk, dest); return; }
-        foreach (var (_, p) in _parents)
-            if (p.EntryAt(chunk) is { } ph) { ReadStored(ph, chunk, dest); return; }
+        if ((live ?? ParentEntry(chunk)) is { } h) { ReadStored(h, chunk, dest); return; }
         if (!ReadBase(chunk, dest, out int len)) { dest.Clear(); return; }
         if (!ingest || _readOnly || ChunkHasher.IsAllZero(dest[..len])) return;
         QueueIngestion(chunk); // lazy ingestion, as shuru, but in the background (CowDisk.Ingestion.cs)
@@ -675,10 +670,23 @@ public sealed partial class CowDisk : IBlockDevice
         }
     }
 
-    private void WaitWriteBehindStopped()
+    private void WaitWriteBehindStopped() => SpinUntilZero(ref _writeBehindRunning);
+
+    /// <summary>Waits for a background worker flag to drop to zero (workers check _disposed and
+    /// finish their current batch quickly).</summary>
+    private static void SpinUntilZero(ref int running)
     {
         var spin = new SpinWait();
-        while (Volatile.Read(ref _writeBehindRunning) != 0) spin.SpinOnce(sleep1Threshold: 10);
+        while (Volatile.Read(ref running) != 0) spin.SpinOnce(sleep1Threshold: 10);
+    }
+
+    /// <summary>The nearest parent index's entry for a chunk (the booted index's parents, nearest
+    /// first), or null when none has one.</summary>
+    private ChunkHash? ParentEntry(long chunk)
+    {
+        foreach (var (_, p) in _parents)
+            if (p.EntryAt(chunk) is { } ph) return ph;
+        return null;
     }
 
     /// <summary>Stores every dirty chunk, in batches. <paramref name="parallel"/>: a few batches at
@@ -936,8 +944,7 @@ public sealed partial class CowDisk : IBlockDevice
                 return !h.IsZeroChunk ? ExtentFlags.Data
                     : _holes.ContainsKey(chunk) ? ExtentFlags.Hole | ExtentFlags.Zero : ExtentFlags.Zero;
         }
-        foreach (var (_, p) in _parents)
-            if (p.EntryAt(chunk) is { } ph) return ph.IsZeroChunk ? ExtentFlags.Zero : ExtentFlags.Data;
+        if (ParentEntry(chunk) is { } ph) return ph.IsZeroChunk ? ExtentFlags.Zero : ExtentFlags.Data;
         return _base is not null && chunk * CS < _baseLength && BaseHasData(chunk, ref baseRun) ? ExtentFlags.Data : ExtentFlags.Hole | ExtentFlags.Zero;
     }
 
