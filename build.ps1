@@ -228,17 +228,33 @@ function Invoke-Serve {
         if ($StatePath) { $serverArgs.StatePath = $StatePath }
     }
     $server = Start-ShuruNbdServer @serverArgs
+    # In a terminal, Ctrl+C is read as a key rather than left to PowerShell: a pipeline stopped
+    # by SIGINT makes pwsh's exit code depend on where the stop lands (0 or 1 under load; seen
+    # in CI), and a clean stop must exit 0 every time. (pwsh with redirected input ignores
+    # SIGINT and SIGTERM: run this task in a terminal, or script Start-/Stop-ShuruNbdServer.)
+    $keyboard = -not [Console]::IsInputRedirected
+    if ($keyboard) { [Console]::TreatControlCAsInput = $true }
     try {
         $server | Format-List | Out-Host
         Write-Host "Serving $ImagePath. Connect a VM or qemu with:"
         Write-Host "    $($server.Uri)"
         Write-Host "e.g. nbdinfo '$($server.Uri)'. Press Ctrl+C to stop."
-        while ($true) { Start-Sleep -Milliseconds 500 }
+        while (-not ($keyboard -and (Test-CtrlC))) { Start-Sleep -Milliseconds 200 }
     } finally {
-        # Runs on Ctrl+C too: flush, close clients, remove the socket.
+        if ($keyboard) { [Console]::TreatControlCAsInput = $false }
+        # Runs on Ctrl+C and on a stopped pipeline alike: flush, close clients, remove the socket.
         $server | Stop-ShuruNbdServer -Confirm:$false
         Write-Host "Stopped; socket $SocketPath removed."
     }
+}
+
+# True when Ctrl+C is waiting in the console's input; other keys are read and ignored.
+function Test-CtrlC {
+    while ([Console]::KeyAvailable) {
+        $key = [Console]::ReadKey($true)
+        if ($key.Key -eq [ConsoleKey]::C -and ($key.Modifiers -band [ConsoleModifiers]::Control)) { return $true }
+    }
+    return $false
 }
 
 function Invoke-Bench {
