@@ -10,7 +10,7 @@ namespace ShuruStore.Core.BlockDevices;
 /// One file descriptor serves every connection, so an fsync covers writes from all of them,
 /// which is what lets the server advertise multi-connection consistency.
 /// </summary>
-public sealed class FlatFileDevice : IBlockDevice
+public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource
 {
     private const int ZeroBufferSize = 1 << 20;
     private readonly SafeFileHandle _handle;
@@ -88,6 +88,13 @@ public sealed class FlatFileDevice : IBlockDevice
         {
             throw Fail("read", offset, buffer.Length, ex);
         }
+    }
+
+    /// <summary>Every byte of a flat image is in its one file, at its own offset.</summary>
+    public bool TryGetFileRanges(long offset, int length, List<FileRange> ranges)
+    {
+        ranges.Add(new FileRange(_handle, offset, length));
+        return true;
     }
 
     public void Write(long offset, ReadOnlySpan<byte> data, WriteFlags flags)

@@ -6,11 +6,17 @@ namespace ShuruStore.Core.Nbd;
 /// sendmsg(2) with two buffers: .NET's gathering Socket.Send takes arrays and pins each one
 /// through a GCHandle per call; the reply path has spans (a staged header and a pooled payload)
 /// and wants one system call for both. Linux x86-64/arm64 layout of struct msghdr.
+/// sendfile(2): READ payloads sent from a file without passing through user memory.
 /// </summary>
 internal static unsafe partial class LinuxSocketCalls
 {
     public const int MSG_NOSIGNAL = 0x4000;
     public const int EINTR = 4;
+    public const int EAGAIN = 11;
+    public const int EPIPE = 32;
+    public const int ECONNRESET = 104;
+    public const int ENOTCONN = 107;
+    public const int ESHUTDOWN = 108;
 
     [StructLayout(LayoutKind.Sequential)]
     public struct IoVec
@@ -33,4 +39,7 @@ internal static unsafe partial class LinuxSocketCalls
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint sendmsg(int fd, MsgHdr* message, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint sendfile(int outFd, int inFd, long* offset, nuint count);
 }

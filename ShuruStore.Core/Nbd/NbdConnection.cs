@@ -20,6 +20,12 @@ internal sealed partial class NbdConnection
 
     [ThreadStatic] private static List<Extent>? t_extents;
     [ThreadStatic] private static List<ReadSegment>? t_segments;
+    [ThreadStatic] private static List<FileRange>? t_ranges;
+
+    /// <summary>Reads at least this long are sent from the device's files when it can
+    /// (<see cref="IFileRangeSource"/>). Below it the two copies cost less than the extra system
+    /// call: a 4 KiB read leaves with its header in one sendmsg.</summary>
+    public const int MinReadFromFiles = 32 * 1024;
 
     private readonly NbdServer _server;
     private readonly Socket _socket;
@@ -354,6 +360,8 @@ internal sealed partial class NbdConnection
     private void DoRead(NbdRequest r, long offset)
     {
         int length = (int)r.Length;
+        if (length >= MinReadFromFiles && _device is IFileRangeSource files && TryReadFromFiles(r, offset, length, files))
+            return;
         byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
         try
         {
@@ -381,6 +389,35 @@ internal sealed partial class NbdConnection
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>Answers a READ with sendfile from the device's files (see
+    /// <see cref="IFileRangeSource"/>); false when the device cannot, and nothing was sent.</summary>
+    private bool TryReadFromFiles(NbdRequest r, long offset, int length, IFileRangeSource files)
+    {
+        List<ReadSegment>? segments = null;
+        if (_session!.StructuredReplies)
+        {
+            segments = t_segments ??= new List<ReadSegment>();
+            segments.Clear();
+            bool mayHole = (r.Flags & CmdFlagDf) == 0 && (_device.Capabilities & BlockDeviceCapabilities.Extents) != 0;
+            if (mayHole) PlanSegments(offset, length, segments);
+            else segments.Add(new ReadSegment(0, length, false));
+        }
+        var ranges = t_ranges ??= new List<FileRange>();
+        ranges.Clear();
+        if (segments is null)
+        {
+            if (!files.TryGetFileRanges(offset, length, ranges)) return false;
+        }
+        else
+        {
+            foreach (var s in segments)
+                if (!s.Hole && !files.TryGetFileRanges(offset + s.Start, s.Length, ranges)) return false;
+        }
+        if (!_writer.ReadFromFiles(r.Cookie, offset, length, segments, ranges)) return false;
+        AddRead(length);
+        return true;
     }
 
     /// <summary>Splits a read into data and hole pieces from the device's extents. Short holes

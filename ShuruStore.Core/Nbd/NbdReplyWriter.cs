@@ -1,6 +1,9 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
+using ShuruStore.Core.BlockDevices;
 using static ShuruStore.Core.Nbd.NbdProtocol;
 
 namespace ShuruStore.Core.Nbd;
@@ -21,6 +24,7 @@ internal sealed class NbdReplyWriter
     private int _staged;
     private volatile bool _broken;
     private const int StageSize = 64 * 1024;
+    private static readonly byte[] ZeroPiece = new byte[64 * 1024];
 
     public NbdReplyWriter(Socket socket) => _socket = socket;
 
@@ -87,6 +91,156 @@ internal sealed class NbdReplyWriter
                 }
             }
             FlushStage();
+        }
+    }
+
+    /// <summary>
+    /// A READ reply whose data is sent from files (<see cref="IFileRangeSource"/>): a simple
+    /// reply when <paramref name="segments"/> is null, else structured chunks as in
+    /// <see cref="StructuredRead"/>. <paramref name="ranges"/> cover the data segments in order.
+    /// Returns false, having sent nothing, when one of the files is already closed; the caller
+    /// then reads the data into a buffer instead.
+    /// </summary>
+    /// <exception cref="BlockDeviceException">Reading a file failed after the reply's header
+    /// had gone out. The stream can no longer be kept in step, so the connection is shut down
+    /// (the client sees it end, as when a server dies) and the error is reported.</exception>
+    public bool ReadFromFiles(ulong cookie, long offset, int length, IReadOnlyList<ReadSegment>? segments, List<FileRange> ranges)
+    {
+        int referenced = 0;
+        try
+        {
+            // References first: a handle closed after its header went out could not be replaced.
+            for (; referenced < ranges.Count; referenced++)
+            {
+                bool added = false;
+                ranges[referenced].File.DangerousAddRef(ref added);
+                if (!added) break;
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        try
+        {
+            if (referenced < ranges.Count) return false;
+            lock (_lock)
+            {
+                var h = _header.AsSpan();
+                int next = 0;
+                if (segments is null)
+                {
+                    WriteSimpleHeader(cookie, 0);
+                    Append(h[..SimpleReplyHeaderSize]);
+                    SendRanges(ranges, ref next, length);
+                    return true;
+                }
+                for (int i = 0; i < segments.Count; i++)
+                {
+                    var s = segments[i];
+                    ushort flags = i == segments.Count - 1 ? ReplyFlagDone : (ushort)0;
+                    if (s.Hole)
+                    {
+                        WriteChunkHeader(h, flags, ReplyTypeOffsetHole, cookie, 12);
+                        BinaryPrimitives.WriteUInt64BigEndian(h[20..], (ulong)(offset + s.Start));
+                        BinaryPrimitives.WriteUInt32BigEndian(h[28..], (uint)s.Length);
+                        Append(h[..32]);
+                        continue;
+                    }
+                    WriteChunkHeader(h, flags, ReplyTypeOffsetData, cookie, (uint)(8 + s.Length));
+                    BinaryPrimitives.WriteUInt64BigEndian(h[20..], (ulong)(offset + s.Start));
+                    Append(h[..28]);
+                    SendRanges(ranges, ref next, s.Length);
+                }
+                FlushStage();
+                return true;
+            }
+        }
+        finally
+        {
+            for (int i = 0; i < referenced; i++) ranges[i].File.DangerousRelease();
+        }
+    }
+
+    /// <summary>Sends what is staged, then <paramref name="length"/> bytes from
+    /// <paramref name="ranges"/> starting at index <paramref name="next"/>; caller holds the lock.</summary>
+    private void SendRanges(List<FileRange> ranges, ref int next, int length)
+    {
+        FlushStage();
+        while (length > 0)
+        {
+            var range = ranges[next++];
+            SendRange(range);
+            length -= range.Length;
+        }
+    }
+
+    private void SendRange(FileRange range)
+    {
+        if (_broken) return;
+        long position = range.FileOffset;
+        var stop = NbdSocketIO.SendFile(_socket, range.File, ref position, range.Length, out int errno);
+        long left = range.FileOffset + range.Length - position;
+        switch (stop)
+        {
+            case NbdSocketIO.SendFileStop.Done:
+                return;
+            case NbdSocketIO.SendFileStop.PeerGone:
+                _broken = true;
+                return;
+            case NbdSocketIO.SendFileStop.FileEnded:
+                SendZeros(left);
+                return;
+            default:
+                // sendfile refused or failed on the file side (errno): read the rest through a
+                // buffer, which either succeeds or tells the real read error.
+                SendReadThrough(range.File, position, left, errno);
+                return;
+        }
+    }
+
+    private void SendZeros(long count)
+    {
+        while (count > 0 && !_broken)
+        {
+            int n = (int)Math.Min(count, ZeroPiece.Length);
+            Send(ZeroPiece.AsSpan(0, n));
+            count -= n;
+        }
+    }
+
+    private void SendReadThrough(SafeFileHandle file, long position, long count, int sendfileErrno)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(count, 1 << 20));
+        try
+        {
+            while (count > 0 && !_broken)
+            {
+                int want = (int)Math.Min(count, buffer.Length);
+                int n;
+                try
+                {
+                    n = RandomAccess.Read(file, buffer.AsSpan(0, want), position);
+                }
+                catch (IOException ex)
+                {
+                    _broken = true;
+                    try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception) { /* already gone */ }
+                    throw new BlockDeviceException(BlockDeviceError.IO,
+                        $"reading {count} bytes at file offset {position} failed after the reply had started (sendfile errno {sendfileErrno}); the connection is closed: {ex.Message}", ex);
+                }
+                if (n == 0)
+                {
+                    SendZeros(count);
+                    return;
+                }
+                Send(buffer.AsSpan(0, n));
+                position += n;
+                count -= n;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 using static ShuruStore.Core.Nbd.LinuxSocketCalls;
 
 namespace ShuruStore.Core.Nbd;
@@ -87,6 +88,62 @@ internal static class NbdSocketIO
         catch (ObjectDisposedException)
         {
             return false;
+        }
+        finally
+        {
+            if (added) handle.DangerousRelease();
+        }
+    }
+
+    /// <summary>What <see cref="SendFile"/> ran into before sending everything.</summary>
+    public enum SendFileStop { Done, PeerGone, FileEnded, FileFailed }
+
+    /// <summary>
+    /// Sends <paramref name="count"/> bytes of <paramref name="file"/> from
+    /// <paramref name="fileOffset"/> with sendfile(2), advancing <paramref name="fileOffset"/>
+    /// by what was sent. Stops early when the peer goes away, when the file ends (it shrank), or
+    /// when reading the file fails or the file cannot be sent this way (<paramref name="errno"/>
+    /// says why); the caller sends the rest another way or ends the connection. The caller
+    /// holds a reference on <paramref name="file"/>.
+    /// </summary>
+    public static unsafe SendFileStop SendFile(Socket socket, SafeFileHandle file, ref long fileOffset, long count, out int errno)
+    {
+        errno = 0;
+        var handle = socket.SafeHandle;
+        bool added = false;
+        try
+        {
+            // As in WriteAll: the descriptor stays ours while the call runs, and a shutdown(2)
+            // from Abort still wakes a send blocked on a full socket buffer.
+            handle.DangerousAddRef(ref added);
+            int fd = (int)handle.DangerousGetHandle();
+            int inFd = (int)file.DangerousGetHandle();
+            long position = fileOffset;
+            try
+            {
+                while (count > 0)
+                {
+                    nint n = sendfile(fd, inFd, &position, (nuint)Math.Min(count, 1L << 30));
+                    if (n > 0)
+                    {
+                        count -= n;
+                        continue;
+                    }
+                    if (n == 0) return SendFileStop.FileEnded;
+                    errno = Marshal.GetLastPInvokeError();
+                    if (errno is EINTR or EAGAIN) continue;
+                    return errno is EPIPE or ECONNRESET or ENOTCONN or ESHUTDOWN ? SendFileStop.PeerGone : SendFileStop.FileFailed;
+                }
+                return SendFileStop.Done;
+            }
+            finally
+            {
+                fileOffset = position;
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            return SendFileStop.PeerGone;
         }
         finally
         {
