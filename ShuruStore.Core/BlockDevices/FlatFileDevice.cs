@@ -15,6 +15,7 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource
     private const int ZeroBufferSize = 1 << 20;
     private readonly SafeFileHandle _handle;
     private readonly int _fd;
+    private readonly IFileRangeLease _lease;
     private readonly bool _readOnly;
     // Learned on first failure; a stale "true" read by another thread only costs one more
     // failing syscall, so plain fields are enough.
@@ -51,6 +52,7 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource
                 Path, ex);
         }
         _fd = (int)_handle.DangerousGetHandle();
+        _lease = new HandleLease(_handle);
         Size = RandomAccess.GetLength(_handle);
         var caps = BlockDeviceCapabilities.Flush | BlockDeviceCapabilities.Extents
                    | BlockDeviceCapabilities.Cache | BlockDeviceCapabilities.MultiConnection;
@@ -90,11 +92,24 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource
         }
     }
 
-    /// <summary>Every byte of a flat image is in its one file, at its own offset.</summary>
+    /// <summary>Every byte of a flat image is in its one file, at its own offset. The lease is a
+    /// reference on the handle, so a Dispose racing a send cannot close the descriptor under it.</summary>
     public bool TryGetFileRanges(long offset, int length, List<FileRange> ranges)
     {
-        ranges.Add(new FileRange(_handle, offset, length));
+        bool added = false;
+        try { _handle.DangerousAddRef(ref added); }
+        catch (ObjectDisposedException) { return false; }
+        ranges.Add(new FileRange(_fd, offset, length, _lease));
         return true;
+    }
+
+    private sealed class HandleLease(SafeFileHandle handle) : IFileRangeLease
+    {
+        // A flat image has no identity to check: writes through this device are ordinary
+        // concurrent requests, and a file changed by someone else is served as it now is.
+        public bool MayChange => false;
+        public bool StillValid(in FileRange range) => true;
+        public void Release(in FileRange range) => handle.DangerousRelease();
     }
 
     public void Write(long offset, ReadOnlySpan<byte> data, WriteFlags flags)

@@ -1,5 +1,3 @@
-using Microsoft.Win32.SafeHandles;
-
 namespace ShuruStore.Core.BlockDevices;
 
 /// <summary>
@@ -15,18 +13,35 @@ public interface IFileRangeSource
     /// <summary>
     /// Appends to <paramref name="ranges"/>, in order, the file pieces that hold
     /// [<paramref name="offset"/>, <paramref name="offset"/> + <paramref name="length"/>), or
-    /// returns false when some part cannot be sent from a file as it stands (for example it is
-    /// only in memory); the caller then discards what was appended and reads the range through
+    /// returns false when some part cannot be sent from a file as it stands (it is only in
+    /// memory, or not verified yet); the caller then reads the range through
     /// <see cref="IBlockDevice.Read"/>. The same validation rules apply as for Read.
     /// </summary>
     /// <remarks>
-    /// The caller takes a reference on each handle (<c>DangerousAddRef</c>) before sending and
-    /// falls back to Read if one is already closed, so a device may close a handle it described
-    /// at any time. Bytes a file no longer has (it shrank) are sent as zeros, as Read of a flat
-    /// image does.
+    /// Every range appended holds a lease on its descriptor, which the caller ends with
+    /// <see cref="IFileRangeLease.Release"/> once sent, whatever this method returned. Bytes a
+    /// file no longer has (it shrank) are sent as zeros, as Read of a flat image does.
     /// </remarks>
     bool TryGetFileRanges(long offset, int length, List<FileRange> ranges);
 }
 
-/// <summary><see cref="Length"/> bytes of <see cref="File"/> at <see cref="FileOffset"/>.</summary>
-public readonly record struct FileRange(SafeFileHandle File, long FileOffset, int Length);
+/// <summary><see cref="Length"/> bytes of the open file <see cref="Descriptor"/> at
+/// <see cref="FileOffset"/>, kept open by <see cref="Lease"/>.</summary>
+public readonly record struct FileRange(int Descriptor, long FileOffset, int Length, IFileRangeLease Lease);
+
+/// <summary>What keeps a <see cref="FileRange"/>'s descriptor open and valid while it is sent.</summary>
+public interface IFileRangeLease
+{
+    /// <summary>True when the file can change under the server in a way that makes its bytes
+    /// wrong (a chunk file, whose content must match its name); the server then calls
+    /// <see cref="StillValid"/> after sending, and holds the reply's last byte back until then.</summary>
+    bool MayChange { get; }
+
+    /// <summary>Called after the range's bytes were read: false if the file may have changed
+    /// meanwhile. Some bytes are already out, so the server ends the connection before the reply
+    /// is complete rather than answer with them.</summary>
+    bool StillValid(in FileRange range);
+
+    /// <summary>Ends the lease taken for one range.</summary>
+    void Release(in FileRange range);
+}

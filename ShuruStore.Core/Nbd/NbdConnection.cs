@@ -406,18 +406,26 @@ internal sealed partial class NbdConnection
         }
         var ranges = t_ranges ??= new List<FileRange>();
         ranges.Clear();
-        if (segments is null)
+        try
         {
-            if (!files.TryGetFileRanges(offset, length, ranges)) return false;
+            if (segments is null)
+            {
+                if (!files.TryGetFileRanges(offset, length, ranges)) return false;
+            }
+            else
+            {
+                foreach (var s in segments)
+                    if (!s.Hole && !files.TryGetFileRanges(offset + s.Start, s.Length, ranges)) return false;
+            }
+            _writer.ReadFromFiles(r.Cookie, offset, length, segments, ranges);
+            AddRead(length);
+            return true;
         }
-        else
+        finally
         {
-            foreach (var s in segments)
-                if (!s.Hole && !files.TryGetFileRanges(offset + s.Start, s.Length, ranges)) return false;
+            foreach (var range in ranges) range.Lease.Release(range);
+            ranges.Clear();
         }
-        if (!_writer.ReadFromFiles(r.Cookie, offset, length, segments, ranges)) return false;
-        AddRead(length);
-        return true;
     }
 
     /// <summary>Splits a read into data and hole pieces from the device's extents. Short holes

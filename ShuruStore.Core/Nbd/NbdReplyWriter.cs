@@ -2,8 +2,8 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Text;
-using Microsoft.Win32.SafeHandles;
 using ShuruStore.Core.BlockDevices;
+using ShuruStore.Core.Storage;
 using static ShuruStore.Core.Nbd.NbdProtocol;
 
 namespace ShuruStore.Core.Nbd;
@@ -97,67 +97,44 @@ internal sealed class NbdReplyWriter
     /// <summary>
     /// A READ reply whose data is sent from files (<see cref="IFileRangeSource"/>): a simple
     /// reply when <paramref name="segments"/> is null, else structured chunks as in
-    /// <see cref="StructuredRead"/>. <paramref name="ranges"/> cover the data segments in order.
-    /// Returns false, having sent nothing, when one of the files is already closed; the caller
-    /// then reads the data into a buffer instead.
+    /// <see cref="StructuredRead"/>. <paramref name="ranges"/> cover the data segments in order;
+    /// the caller keeps their leases until this returns.
     /// </summary>
-    /// <exception cref="BlockDeviceException">Reading a file failed after the reply's header
-    /// had gone out. The stream can no longer be kept in step, so the connection is shut down
-    /// (the client sees it end, as when a server dies) and the error is reported.</exception>
-    public bool ReadFromFiles(ulong cookie, long offset, int length, IReadOnlyList<ReadSegment>? segments, List<FileRange> ranges)
+    /// <exception cref="BlockDeviceException">A file failed, or changed, after the reply's
+    /// header had gone out. No error reply can follow a partly sent one, so the connection is
+    /// shut down (the client sees it end, as when a server dies) and the error reported.</exception>
+    public void ReadFromFiles(ulong cookie, long offset, int length, IReadOnlyList<ReadSegment>? segments, List<FileRange> ranges)
     {
-        int referenced = 0;
-        try
+        lock (_lock)
         {
-            // References first: a handle closed after its header went out could not be replaced.
-            for (; referenced < ranges.Count; referenced++)
+            var h = _header.AsSpan();
+            int next = 0;
+            if (segments is null)
             {
-                bool added = false;
-                ranges[referenced].File.DangerousAddRef(ref added);
-                if (!added) break;
-            }
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        try
-        {
-            if (referenced < ranges.Count) return false;
-            lock (_lock)
-            {
-                var h = _header.AsSpan();
-                int next = 0;
-                if (segments is null)
-                {
-                    WriteSimpleHeader(cookie, 0);
-                    Append(h[..SimpleReplyHeaderSize]);
-                    SendRanges(ranges, ref next, length);
-                    return true;
-                }
-                for (int i = 0; i < segments.Count; i++)
-                {
-                    var s = segments[i];
-                    ushort flags = i == segments.Count - 1 ? ReplyFlagDone : (ushort)0;
-                    if (s.Hole)
-                    {
-                        WriteChunkHeader(h, flags, ReplyTypeOffsetHole, cookie, 12);
-                        BinaryPrimitives.WriteUInt64BigEndian(h[20..], (ulong)(offset + s.Start));
-                        BinaryPrimitives.WriteUInt32BigEndian(h[28..], (uint)s.Length);
-                        Append(h[..32]);
-                        continue;
-                    }
-                    WriteChunkHeader(h, flags, ReplyTypeOffsetData, cookie, (uint)(8 + s.Length));
-                    BinaryPrimitives.WriteUInt64BigEndian(h[20..], (ulong)(offset + s.Start));
-                    Append(h[..28]);
-                    SendRanges(ranges, ref next, s.Length);
-                }
+                WriteSimpleHeader(cookie, 0);
+                Append(h[..SimpleReplyHeaderSize]);
+                SendRanges(ranges, ref next, length);
                 FlushStage();
-                return true;
+                return;
             }
-        }
-        finally
-        {
-            for (int i = 0; i < referenced; i++) ranges[i].File.DangerousRelease();
+            for (int i = 0; i < segments.Count; i++)
+            {
+                var s = segments[i];
+                ushort flags = i == segments.Count - 1 ? ReplyFlagDone : (ushort)0;
+                if (s.Hole)
+                {
+                    WriteChunkHeader(h, flags, ReplyTypeOffsetHole, cookie, 12);
+                    BinaryPrimitives.WriteUInt64BigEndian(h[20..], (ulong)(offset + s.Start));
+                    BinaryPrimitives.WriteUInt32BigEndian(h[28..], (uint)s.Length);
+                    Append(h[..32]);
+                    continue;
+                }
+                WriteChunkHeader(h, flags, ReplyTypeOffsetData, cookie, (uint)(8 + s.Length));
+                BinaryPrimitives.WriteUInt64BigEndian(h[20..], (ulong)(offset + s.Start));
+                Append(h[..28]);
+                SendRanges(ranges, ref next, s.Length);
+            }
+            FlushStage();
         }
     }
 
@@ -169,16 +146,40 @@ internal sealed class NbdReplyWriter
         while (length > 0)
         {
             var range = ranges[next++];
-            SendRange(range);
             length -= range.Length;
+            if (!range.Lease.MayChange)
+            {
+                SendRange(range);
+                continue;
+            }
+            // A file that may change is checked after its bytes were read. The reply's very last
+            // data byte is held back until that check, so a failed one always leaves the reply
+            // unfinished: the client cannot mistake it for a complete, wrong answer.
+            bool last = next == ranges.Count && range.Length > 0;
+            SendRange(last ? range with { Length = range.Length - 1 } : range);
+            if (_broken) return;
+            if (last) ReadHeldBackByte(range);
+            if (!range.Lease.StillValid(range))
+                BreakStream($"the file sent for file offset {range.FileOffset} (+{range.Length}) changed while it was sent");
+            if (last) Append(_heldBack);
         }
     }
 
-    private void SendRange(FileRange range)
+    private readonly byte[] _heldBack = new byte[1];
+
+    private void ReadHeldBackByte(in FileRange range)
+    {
+        long at = range.FileOffset + range.Length - 1;
+        int n = NativeIO.ReadAt(range.Descriptor, _heldBack, at, out int errno);
+        if (n < 0) BreakStream($"reading file offset {at} failed with errno {errno}");
+        if (n == 0) _heldBack[0] = 0; // the file ended: zeros, as SendRange pads
+    }
+
+    private void SendRange(in FileRange range)
     {
         if (_broken) return;
         long position = range.FileOffset;
-        var stop = NbdSocketIO.SendFile(_socket, range.File, ref position, range.Length, out int errno);
+        var stop = NbdSocketIO.SendFile(_socket, range.Descriptor, ref position, range.Length, out int errno);
         long left = range.FileOffset + range.Length - position;
         switch (stop)
         {
@@ -193,7 +194,7 @@ internal sealed class NbdReplyWriter
             default:
                 // sendfile refused or failed on the file side (errno): read the rest through a
                 // buffer, which either succeeds or tells the real read error.
-                SendReadThrough(range.File, position, left, errno);
+                SendReadThrough(range.Descriptor, position, left, errno);
                 return;
         }
     }
@@ -208,7 +209,7 @@ internal sealed class NbdReplyWriter
         }
     }
 
-    private void SendReadThrough(SafeFileHandle file, long position, long count, int sendfileErrno)
+    private void SendReadThrough(int fd, long position, long count, int sendfileErrno)
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(count, 1 << 20));
         try
@@ -216,32 +217,32 @@ internal sealed class NbdReplyWriter
             while (count > 0 && !_broken)
             {
                 int want = (int)Math.Min(count, buffer.Length);
-                int n;
-                try
-                {
-                    n = RandomAccess.Read(file, buffer.AsSpan(0, want), position);
-                }
-                catch (IOException ex)
-                {
-                    _broken = true;
-                    try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception) { /* already gone */ }
-                    throw new BlockDeviceException(BlockDeviceError.IO,
-                        $"reading {count} bytes at file offset {position} failed after the reply had started (sendfile errno {sendfileErrno}); the connection is closed: {ex.Message}", ex);
-                }
-                if (n == 0)
-                {
-                    SendZeros(count);
-                    return;
-                }
+                int n = NativeIO.ReadAt(fd, buffer.AsSpan(0, want), position, out int errno);
+                if (n < 0)
+                    BreakStream($"reading {count} bytes at file offset {position} failed with errno {errno} (sendfile: errno {sendfileErrno})");
                 Send(buffer.AsSpan(0, n));
                 position += n;
                 count -= n;
+                if (n < want)
+                {
+                    SendZeros(count); // the file ended
+                    return;
+                }
             }
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>Ends a reply that cannot be completed truthfully: shuts the socket down so the
+    /// client sees the connection end, and throws so the request is reported.</summary>
+    private void BreakStream(string why)
+    {
+        _broken = true;
+        try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception) { /* already gone */ }
+        throw new BlockDeviceException(BlockDeviceError.IO, why + "; the reply had started, so the connection is closed");
     }
 
     /// <summary>A BLOCK_STATUS chunk (with DONE); <paramref name="payload"/> is the context id

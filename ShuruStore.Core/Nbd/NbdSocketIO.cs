@@ -1,6 +1,5 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using Microsoft.Win32.SafeHandles;
 using static ShuruStore.Core.Nbd.LinuxSocketCalls;
 
 namespace ShuruStore.Core.Nbd;
@@ -99,14 +98,14 @@ internal static class NbdSocketIO
     public enum SendFileStop { Done, PeerGone, FileEnded, FileFailed }
 
     /// <summary>
-    /// Sends <paramref name="count"/> bytes of <paramref name="file"/> from
+    /// Sends <paramref name="count"/> bytes of <paramref name="fileDescriptor"/> from
     /// <paramref name="fileOffset"/> with sendfile(2), advancing <paramref name="fileOffset"/>
     /// by what was sent. Stops early when the peer goes away, when the file ends (it shrank), or
     /// when reading the file fails or the file cannot be sent this way (<paramref name="errno"/>
     /// says why); the caller sends the rest another way or ends the connection. The caller
-    /// holds a reference on <paramref name="file"/>.
+    /// keeps <paramref name="fileDescriptor"/> open (a lease) for the duration.
     /// </summary>
-    public static unsafe SendFileStop SendFile(Socket socket, SafeFileHandle file, ref long fileOffset, long count, out int errno)
+    public static unsafe SendFileStop SendFile(Socket socket, int fileDescriptor, ref long fileOffset, long count, out int errno)
     {
         errno = 0;
         var handle = socket.SafeHandle;
@@ -117,7 +116,7 @@ internal static class NbdSocketIO
             // from Abort still wakes a send blocked on a full socket buffer.
             handle.DangerousAddRef(ref added);
             int fd = (int)handle.DangerousGetHandle();
-            int inFd = (int)file.DangerousGetHandle();
+            int inFd = fileDescriptor;
             long position = fileOffset;
             try
             {

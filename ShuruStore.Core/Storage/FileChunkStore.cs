@@ -1,3 +1,4 @@
+using ShuruStore.Core.BlockDevices;
 namespace ShuruStore.Core.Storage;
 
 /// <summary>
@@ -14,7 +15,7 @@ namespace ShuruStore.Core.Storage;
 /// Verified chunk files are kept open (<see cref="ChunkHandleCache"/>) so a warm read is one
 /// pread and one statx.
 /// </summary>
-public sealed class FileChunkStore : IChunkStore
+public sealed class FileChunkStore : IChunkStore, IChunkFileSource
 {
     private readonly bool _readOnly;
     // Generations: bumped after every name published (or found and relied on); Sync records the
@@ -115,6 +116,25 @@ public sealed class FileChunkStore : IChunkStore
         return ReadByName(hash, offset, destination, out _);
     }
 
+    /// <summary>
+    /// Lends the cached, verified file of a chunk for sendfile. Checked with one statx before
+    /// (a file changed since it was verified is not lent: the caller's ordinary read re-verifies
+    /// it and answers EIO if it is damaged) and by the server after sending
+    /// (<see cref="OpenChunkFile.StillValid"/>), the same two-sided rule as a cached pread.
+    /// </summary>
+    public bool TryLeaseRange(ChunkHash hash, int offset, int length, out FileRange range)
+    {
+        range = default;
+        if (!_handles.TryAcquire(hash, out var file)) return false;
+        if (offset + (long)length > file.Identity.Length || !file.IsUnchanged())
+        {
+            file.Release();
+            return false;
+        }
+        range = new FileRange(file.Descriptor, offset, length, file);
+        return true;
+    }
+
     /// <summary>Open chunk files verified in this process; see <see cref="ChunkHandleCache"/>.</summary>
     private readonly ChunkHandleCache _handles;
 
@@ -136,7 +156,7 @@ public sealed class FileChunkStore : IChunkStore
     {
         int fd = file.Descriptor;
         if (ReadAt(fd, target, offset, file.Hash) != target.Length) return false;
-        return NativeIO.TryStat(fd, out var now, out _) && now.Links > 0 && now.Identity == file.Identity;
+        return file.IsUnchanged();
     }
 
     /// <summary>

@@ -1,3 +1,5 @@
+using ShuruStore.Core.BlockDevices;
+
 namespace ShuruStore.Core.Storage;
 
 /// <summary>
@@ -8,7 +10,7 @@ namespace ShuruStore.Core.Storage;
 /// while a pread is in flight would be worse than an error: the number could be reused by an
 /// unrelated open and the read would return that file's bytes.
 /// </summary>
-internal sealed class OpenChunkFile
+internal sealed class OpenChunkFile : IFileRangeLease
 {
     private int _refs = 1; // the cache's reference; 0 = closed for good, never acquired again
     private int _retired;
@@ -51,6 +53,21 @@ internal sealed class OpenChunkFile
     {
         if (Interlocked.Exchange(ref _retired, 1) == 0) Release();
     }
+
+    // ---- as the lease of a range sent with sendfile (FileChunkStore.TryLeaseRange) ----
+
+    /// <summary>A chunk file's bytes must match its name; someone may alter it under the server.</summary>
+    public bool MayChange => true;
+
+    /// <summary>The same check as after a cached pread: the file still has a name and the
+    /// identity it was verified with, so the bytes just sent were the verified ones.</summary>
+    public bool StillValid(in FileRange range) => IsUnchanged();
+
+    void IFileRangeLease.Release(in FileRange range) => Release();
+
+    /// <summary>One statx: still linked, and the identity it was verified with.</summary>
+    public bool IsUnchanged() =>
+        NativeIO.TryStat(Descriptor, out var now, out _) && now.Links > 0 && now.Identity == Identity;
 
     /// <summary>The clock's reference bit. Set on every hit, but written only when clear, so
     /// 64 readers of one hot chunk do not keep bouncing its cache line between cores.</summary>

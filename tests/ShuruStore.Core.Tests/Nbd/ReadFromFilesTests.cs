@@ -148,15 +148,7 @@ public class ReadFromFilesTests : IDisposable
             c.SendRequest(NbdProtocol.CmdRead, 0, 256 * 1024, 5);
             Assert.Throws<EndOfStreamException>(() => c.ReadChunks());
         }
-        // Reported once the failing request unwinds, which may be just after the client saw EOF.
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        bool reported = false;
-        while (!reported && DateTime.UtcNow < deadline)
-        {
-            lock (t.Events) reported = t.Events.Any(e => e.Kind == NbdServerEventKind.DeviceError);
-            if (!reported) Thread.Sleep(10);
-        }
-        Assert.True(reported, "the failed send is reported as a DeviceError event");
+        WaitFor(t, NbdServerEventKind.DeviceError);
 
         // The server and a new connection are fine; a short read does not go through the file.
         using var next = t.Client().Connect();
@@ -164,13 +156,53 @@ public class ReadFromFilesTests : IDisposable
         Assert.Equal(4096, small.Length);
     }
 
+    [Fact]
+    public void A_file_that_changed_while_it_was_sent_closes_the_connection_and_every_lease_ends()
+    {
+        var (path, _) = SparseImage();
+        var inner = new MemoryDevice(8 * MiB);
+        var data = new byte[MiB];
+        Array.Fill(data, (byte)0x33);
+        inner.Write(0, data, WriteFlags.None);
+        var device = new FileRangeDevice(inner, File.OpenHandle(path)) { Valid = false };
+        using var t = new NbdTestServer(device);
+        using (var c = t.Client().Connect())
+        {
+            c.SendRequest(NbdProtocol.CmdRead, 0, 256 * 1024, 5);
+            Assert.Throws<EndOfStreamException>(() => c.ReadChunks());
+        }
+        WaitFor(t, NbdServerEventKind.DeviceError);
+        Assert.Equal(0, Volatile.Read(ref device.Leases));
+
+        device.Valid = true;
+        using var next = t.Client().Connect();
+        Assert.Equal(256 * 1024, Read(next, structured: true, 0, 256 * 1024, out _).Length);
+        Assert.Equal(0, Volatile.Read(ref device.Leases));
+    }
+
+    private static void WaitFor(NbdTestServer t, NbdServerEventKind kind)
+    {
+        // Reported once the failing request unwinds, which may be just after the client saw EOF.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            lock (t.Events) if (t.Events.Any(e => e.Kind == kind)) return;
+            Thread.Sleep(10);
+        }
+        Assert.Fail($"no {kind} event");
+    }
+
     [DllImport("libc", SetLastError = true)]
     private static extern int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
 
     /// <summary>A memory device that claims its bytes are in <paramref name="file"/> (at the
     /// same offsets), to put the server's file path in front of a handle it cannot use.</summary>
-    private sealed class FileRangeDevice(MemoryDevice inner, SafeFileHandle file) : IBlockDevice, IFileRangeSource
+    private sealed class FileRangeDevice(MemoryDevice inner, SafeFileHandle file) : IBlockDevice, IFileRangeSource, IFileRangeLease
     {
+        /// <summary>What the lease answers after a range was sent.</summary>
+        public bool Valid { get; set; } = true;
+        public int Leases;
+
         public long Size => inner.Size;
         public BlockDeviceCapabilities Capabilities => inner.Capabilities;
         public int PreferredBlockSize => inner.PreferredBlockSize;
@@ -185,8 +217,21 @@ public class ReadFromFilesTests : IDisposable
 
         public bool TryGetFileRanges(long offset, int length, List<FileRange> ranges)
         {
-            ranges.Add(new FileRange(file, offset, length));
+            bool added = false;
+            try { file.DangerousAddRef(ref added); }
+            catch (ObjectDisposedException) { return false; }
+            Interlocked.Increment(ref Leases);
+            ranges.Add(new FileRange((int)file.DangerousGetHandle(), offset, length, this));
             return true;
+        }
+
+        public bool MayChange => true;
+        public bool StillValid(in FileRange range) => Valid;
+
+        public void Release(in FileRange range)
+        {
+            Interlocked.Decrement(ref Leases);
+            file.DangerousRelease();
         }
     }
 }
