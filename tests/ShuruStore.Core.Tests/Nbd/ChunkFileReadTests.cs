@@ -85,4 +85,41 @@ public class ChunkFileReadTests
         // Still in step, and the chunks around it still read.
         Assert.True(bytes.AsSpan(12 * CS, Request).SequenceEqual(ReadData(c, 12 * CS, Request, 8)));
     }
+
+    [Fact]
+    public void Cold_reads_from_the_base_match_it_and_are_still_ingested()
+    {
+        using var t = new TempDir();
+        var bytes = TempDir.Pattern(2 << 20, 21);
+        File.WriteAllBytes(t["base.img"], bytes);
+        var disk = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas });
+        using var s = new NbdTestServer(disk);
+        using var c = s.Client().Connect();
+        for (int off = 0; off < bytes.Length; off += Request)
+            Assert.True(bytes.AsSpan(off, Request).SequenceEqual(ReadData(c, off, Request)), $"read at {off}");
+        disk.WaitForIngestion();
+        Assert.Equal(bytes.Length / CS, t.ChunkFileCount);
+    }
+
+    [Fact]
+    public void A_base_that_shrank_under_the_server_is_never_sent_as_zeros()
+    {
+        using var t = new TempDir();
+        var bytes = TempDir.Pattern(2 << 20, 22);
+        File.WriteAllBytes(t["base.img"], bytes);
+        var disk = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas, ReadOnly = true });
+        using var s = new NbdTestServer(disk);
+        using (var f = new FileStream(t["base.img"], FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite))
+            f.SetLength(1 << 20);
+        using var c = s.Client().Connect();
+        c.SendRequest(NbdProtocol.CmdRead, (ulong)(1 << 20) + 4096, Request, 3);
+        try
+        {
+            Assert.Contains(c.ReadChunks(), r => r.Error != 0); // answered by Read: EIO
+        }
+        catch (EndOfStreamException)
+        {
+            // sent from the file: the connection ended before the reply was complete
+        }
+    }
 }
