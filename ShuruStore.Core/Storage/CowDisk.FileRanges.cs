@@ -60,13 +60,16 @@ public sealed partial class CowDisk : IFileRangeSource
             return true;
         }
         if (!lease.TryTake()) return false;
-        ranges.Add(new FileRange(lease.Descriptor, offset, length, lease));
-        return true;
+        var range = new FileRange(lease.Descriptor, offset, length, lease);
+        ranges.Add(range); // the caller releases it, also when this returns false
+        // A base that already shrank goes to Read, which answers EIO and keeps the connection.
+        return lease.StillValid(range);
     }
 
     /// <summary>The base image lent for sendfile. Read says EIO when the base has become shorter
-    /// than when the disk opened; a send cannot, so the length is checked after each range and
-    /// a shrunken base ends the connection before the reply completes.</summary>
+    /// than when the disk opened. So the length is checked before a range is lent (such a read
+    /// goes to Read and gets its EIO) and after it was sent (a base that shrank during the send
+    /// ends the connection before the reply completes).</summary>
     private sealed class BaseFileLease(SafeFileHandle handle, long length) : IFileRangeLease
     {
         public int Descriptor { get; } = (int)handle.DangerousGetHandle();
