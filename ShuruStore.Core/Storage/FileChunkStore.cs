@@ -330,7 +330,11 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
             }
             try
             {
-                File.Move(tmp, path, overwrite: replace);
+                // RENAME_NOREPLACE, not File.Move(overwrite: false): .NET may check the target and
+                // then rename, and two writers of the same content racing through that gap both
+                // reported "created" (seen as a flaky import count of deduplicated chunks).
+                if (replace) File.Move(tmp, path, overwrite: true);
+                else if (!NativeIO.RenameNoReplace(tmp, path)) throw new IOException($"'{path}' exists");
                 MarkPublished();
                 // A torn file never hashed right, so it was never cached or remembered as
                 // verified; forgetting anyway keeps that true without relying on it.
@@ -406,7 +410,7 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
     {
         if (_readOnly) throw new InvalidOperationException("the chunk store is open read-only");
         if (chunks.Count <= 1 || Volatile.Read(ref _syncFd) < 0) return ChunkStoreExtensions.WriteEach(this, chunks, stored);
-        var temps = new List<(int Index, string Tmp, string Path, bool Replace)>(chunks.Count);
+        var temps = new List<(int Index, string Tmp, string Path, bool Replace, int Fd)>(chunks.Count);
         var seen = new Dictionary<ChunkHash, int>();
         var duplicates = new List<(int Index, int First)>();
         try
@@ -421,24 +425,32 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
                 if (existing == ExistingChunk.Intact) { stored[i] = true; continue; } // write-once: never rewrite
                 // Random.Shared, not a Guid: a Guid costs a read of the kernel's random source per chunk.
                 string tmp = Path.Combine(ChunksPath, $".tmp-{hash}-{Random.Shared.NextInt64():x16}");
-                temps.Add((i, tmp, path, existing == ExistingChunk.Torn));
-                NativeIO.CreateFileNoSync(tmp, data.Span);
+                temps.Add((i, tmp, path, existing == ExistingChunk.Torn, NativeIO.CreateFileKeepOpen(tmp, data.Span)));
             }
             int created = 0;
             if (temps.Count > 0)
             {
                 BeforeBatchRename?.Invoke();
-                foreach (var (index, tmp, path, replace) in temps)
+                for (int t = 0; t < temps.Count; t++)
                 {
+                    var (index, tmp, path, replace, fd) = temps[t];
                     var hash = chunks[index].Hash;
+                    bool published;
                     if (replace)
                     {
                         File.Move(tmp, path, overwrite: true); // a torn chunk: same name, right bytes
                         Forget(hash);
-                        created++;
+                        published = true;
                     }
-                    else if (NativeIO.RenameNoReplace(tmp, path)) created++;
-                    else File.Delete(tmp); // another writer published the same content first
+                    else if (!(published = NativeIO.RenameNoReplace(tmp, path)))
+                        File.Delete(tmp); // another writer published the same content first
+                    if (published)
+                    {
+                        created++;
+                        KeepOpenForReading(hash, fd);
+                    }
+                    else NativeIO.CloseFd(fd);
+                    temps[t] = temps[t] with { Fd = -1 };
                     MarkPublished();
                     RememberPublished(hash);
                     stored[index] = true;
@@ -449,10 +461,27 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
         }
         catch
         {
-            foreach (var (index, tmp, _, _) in temps)
+            foreach (var (index, tmp, _, _, _) in temps)
                 if (!stored[index]) try { File.Delete(tmp); } catch { /* ignored by readers anyway */ }
             throw;
         }
+        finally
+        {
+            foreach (var temp in temps) if (temp.Fd >= 0) NativeIO.CloseFd(temp.Fd);
+        }
+    }
+
+    /// <summary>
+    /// A chunk this store just wrote is known good: its bytes came from the buffer whose hash is
+    /// its name. Its descriptor (still open from the write) joins the read cache with the identity
+    /// it has now that it carries its name (the rename moved its change time), so reading it back
+    /// (a guest reading what it wrote, a warm read after lazy ingestion) skips the first-read hash
+    /// and can be sent with sendfile at once. Not cached (full cache, no budget): closed.
+    /// </summary>
+    private void KeepOpenForReading(ChunkHash hash, int fd)
+    {
+        if (NativeIO.TryStat(fd, out var status, out _) && status.Links > 0 && _handles.TryAdd(hash, fd, status.Identity)) return;
+        NativeIO.CloseFd(fd);
     }
 
     /// <summary>Makes every chunk published so far durable, content and name: one <c>syncfs</c>

@@ -91,10 +91,15 @@ internal static partial class NativeIO
     /// <paramref name="data"/>, no fsync: open + pwrite + close, without the flock, fstat and
     /// lseek calls a <see cref="Microsoft.Win32.SafeHandles.SafeFileHandle"/> adds (a batch of
     /// 64 KiB chunk files is dominated by per-file system calls).</summary>
-    public static unsafe void CreateFileNoSync(string path, ReadOnlySpan<byte> data)
+    public static void CreateFileNoSync(string path, ReadOnlySpan<byte> data) => close(CreateFileKeepOpen(path, data));
+
+    /// <summary>As <see cref="CreateFileNoSync"/>, but returns the descriptor (read-write), which
+    /// the caller closes: a chunk store keeps the files it wrote open for reading them back.</summary>
+    public static unsafe int CreateFileKeepOpen(string path, ReadOnlySpan<byte> data)
     {
-        int fd = openCreate(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0x1a4 /* 0644 */);
+        int fd = openCreate(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0x1a4 /* 0644 */);
         if (fd < 0) throw Errno("creating", path);
+        bool written = false;
         try
         {
             fixed (byte* p = data)
@@ -111,8 +116,10 @@ internal static partial class NativeIO
                     done += n;
                 }
             }
+            written = true;
+            return fd;
         }
-        finally { close(fd); }
+        finally { if (!written) close(fd); }
     }
 
     /// <summary>Linux: renames <paramref name="from"/> to <paramref name="to"/> unless

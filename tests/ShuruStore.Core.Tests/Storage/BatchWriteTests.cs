@@ -40,6 +40,52 @@ public class BatchWriteTests
     }
 
     [Fact]
+    public void ChunksABatchWroteAreReadBackFromTheirOpenFilesAndAChangeIsStillCaught()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        using var t = new TempDir();
+        using var store = new FileChunkStore(t.Cas);
+        var chunks = Chunks(4, 40);
+        Assert.Equal(4, store.WriteMany(chunks, new bool[chunks.Count]));
+        Assert.Equal(4, store.OpenChunkFiles); // kept open from the write, known good without a read
+        var buf = new byte[CS];
+        Assert.Equal(CS, store.Read(chunks[0].Item1, buf));
+        Assert.Equal(chunks[0].Item2.ToArray(), buf);
+        Assert.True(store.TryLeaseRange(chunks[1].Item1, 0, CS, out var range)); // sendable at once
+        ((IFileRangeLease)range.Lease).Release(range);
+
+        // Altered after the write (same length, new bytes): the identity moved, so the read goes
+        // back to the name and the hash catches it.
+        File.WriteAllBytes(store.PathOf(chunks[2].Item1), TempDir.Pattern(CS, 99));
+        Assert.False(store.TryLeaseRange(chunks[2].Item1, 0, CS, out _));
+        var e = Assert.Throws<ShuruStoreException>(() => store.Read(chunks[2].Item1, buf));
+        Assert.Equal(ShuruErrorKind.ChunkCorrupt, e.Kind);
+    }
+
+    [Fact]
+    public void Concurrent_writers_of_the_same_chunk_report_exactly_one_creation()
+    {
+        using var t = new TempDir();
+        using var store = new FileChunkStore(t.Cas);
+        const int Writers = 4, Rounds = 200;
+        using var barrier = new Barrier(Writers);
+        var created = new int[Rounds];
+        var threads = Enumerable.Range(0, Writers).Select(_ => new Thread(() =>
+        {
+            for (int r = 0; r < Rounds; r++)
+            {
+                var data = TempDir.Pattern(4096, 1000 + r);
+                var hash = ChunkHasher.Hash(data);
+                barrier.SignalAndWait();
+                if (store.Write(hash, data)) Interlocked.Increment(ref created[r]);
+            }
+        })).ToList();
+        threads.ForEach(th => th.Start());
+        threads.ForEach(th => th.Join());
+        Assert.All(created, c => Assert.Equal(1, c));
+    }
+
+    [Fact]
     public void RenameNoReplaceNeverOverwritesAName()
     {
         if (!OperatingSystem.IsLinux()) return;
