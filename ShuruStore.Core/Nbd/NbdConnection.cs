@@ -360,28 +360,33 @@ internal sealed partial class NbdConnection
     private void DoRead(NbdRequest r, long offset)
     {
         int length = (int)r.Length;
-        if (length >= MinReadFromFiles && _device is IFileRangeSource files && TryReadFromFiles(r, offset, length, files))
-            return;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
-        try
+        // Structured replies: data and hole pieces, planned once for either way of sending.
+        List<ReadSegment>? segments = null;
+        if (_session!.StructuredReplies)
         {
-            if (!_session!.StructuredReplies)
-            {
-                if (length > 0) _device.Read(offset, buffer.AsSpan(0, length));
-                AddRead(length);
-                _writer.SimpleReply(r.Cookie, 0, buffer.AsSpan(0, length));
-                return;
-            }
-            var segments = t_segments ??= new List<ReadSegment>();
+            segments = t_segments ??= new List<ReadSegment>();
             segments.Clear();
             if (length > 0)
             {
                 bool mayHole = (r.Flags & CmdFlagDf) == 0 && (_device.Capabilities & BlockDeviceCapabilities.Extents) != 0;
                 if (mayHole) PlanSegments(offset, length, segments);
                 else segments.Add(new ReadSegment(0, length, false));
-                foreach (var s in segments)
-                    if (!s.Hole) _device.Read(offset + s.Start, buffer.AsSpan(s.Start, s.Length));
             }
+        }
+        if (length >= MinReadFromFiles && _device is IFileRangeSource files && TryReadFromFiles(r, offset, length, segments, files))
+            return;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        try
+        {
+            if (segments is null)
+            {
+                if (length > 0) _device.Read(offset, buffer.AsSpan(0, length));
+                AddRead(length);
+                _writer.SimpleReply(r.Cookie, 0, buffer.AsSpan(0, length));
+                return;
+            }
+            foreach (var s in segments)
+                if (!s.Hole) _device.Read(offset + s.Start, buffer.AsSpan(s.Start, s.Length));
             AddRead(length);
             _writer.StructuredRead(r.Cookie, offset, buffer.AsSpan(0, length), segments);
         }
@@ -392,18 +397,10 @@ internal sealed partial class NbdConnection
     }
 
     /// <summary>Answers a READ with sendfile from the device's files (see
-    /// <see cref="IFileRangeSource"/>); false when the device cannot, and nothing was sent.</summary>
-    private bool TryReadFromFiles(NbdRequest r, long offset, int length, IFileRangeSource files)
+    /// <see cref="IFileRangeSource"/>); false when the device cannot, and nothing was sent.
+    /// <paramref name="segments"/> is null for a simple reply.</summary>
+    private bool TryReadFromFiles(NbdRequest r, long offset, int length, List<ReadSegment>? segments, IFileRangeSource files)
     {
-        List<ReadSegment>? segments = null;
-        if (_session!.StructuredReplies)
-        {
-            segments = t_segments ??= new List<ReadSegment>();
-            segments.Clear();
-            bool mayHole = (r.Flags & CmdFlagDf) == 0 && (_device.Capabilities & BlockDeviceCapabilities.Extents) != 0;
-            if (mayHole) PlanSegments(offset, length, segments);
-            else segments.Add(new ReadSegment(0, length, false));
-        }
         var ranges = t_ranges ??= new List<FileRange>();
         ranges.Clear();
         try
