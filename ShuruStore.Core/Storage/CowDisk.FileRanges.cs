@@ -1,5 +1,5 @@
-using ShuruStore.Core.BlockDevices;
 using Microsoft.Win32.SafeHandles;
+using ShuruStore.Core.BlockDevices;
 
 namespace ShuruStore.Core.Storage;
 

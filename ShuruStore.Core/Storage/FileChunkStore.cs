@@ -1,4 +1,5 @@
 using ShuruStore.Core.BlockDevices;
+
 namespace ShuruStore.Core.Storage;
 
 /// <summary>
