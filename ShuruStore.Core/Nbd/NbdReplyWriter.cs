@@ -74,21 +74,8 @@ internal sealed class NbdReplyWriter
             for (int i = 0; i < segments.Count; i++)
             {
                 var s = segments[i];
-                ushort flags = i == segments.Count - 1 ? ReplyFlagDone : (ushort)0;
-                if (s.Hole)
-                {
-                    WriteChunkHeader(h, flags, ReplyTypeOffsetHole, cookie, 12);
-                    BinaryPrimitives.WriteUInt64BigEndian(h[20..], (ulong)(offset + s.Start));
-                    BinaryPrimitives.WriteUInt32BigEndian(h[28..], (uint)s.Length);
-                    Append(h[..32]);
-                }
-                else
-                {
-                    WriteChunkHeader(h, flags, ReplyTypeOffsetData, cookie, (uint)(8 + s.Length));
-                    BinaryPrimitives.WriteUInt64BigEndian(h[20..], (ulong)(offset + s.Start));
-                    Append(h[..28]);
-                    Append(buffer.Slice(s.Start, s.Length));
-                }
+                AppendSegmentHeader(cookie, offset, s, last: i == segments.Count - 1);
+                if (!s.Hole) Append(buffer.Slice(s.Start, s.Length));
             }
             FlushStage();
         }
@@ -120,21 +107,31 @@ internal sealed class NbdReplyWriter
             for (int i = 0; i < segments.Count; i++)
             {
                 var s = segments[i];
-                ushort flags = i == segments.Count - 1 ? ReplyFlagDone : (ushort)0;
-                if (s.Hole)
-                {
-                    WriteChunkHeader(h, flags, ReplyTypeOffsetHole, cookie, 12);
-                    BinaryPrimitives.WriteUInt64BigEndian(h[20..], (ulong)(offset + s.Start));
-                    BinaryPrimitives.WriteUInt32BigEndian(h[28..], (uint)s.Length);
-                    Append(h[..32]);
-                    continue;
-                }
-                WriteChunkHeader(h, flags, ReplyTypeOffsetData, cookie, (uint)(8 + s.Length));
-                BinaryPrimitives.WriteUInt64BigEndian(h[20..], (ulong)(offset + s.Start));
-                Append(h[..28]);
-                SendRanges(ranges, ref next, s.Length);
+                AppendSegmentHeader(cookie, offset, s, last: i == segments.Count - 1);
+                if (!s.Hole) SendRanges(ranges, ref next, s.Length);
             }
             FlushStage();
+        }
+    }
+
+    /// <summary>Stages the chunk header of one piece of a structured READ reply: OFFSET_HOLE
+    /// (complete in itself) or OFFSET_DATA (its data follows); the last one flagged DONE.
+    /// Caller holds the lock.</summary>
+    private void AppendSegmentHeader(ulong cookie, long offset, ReadSegment s, bool last)
+    {
+        var h = _header.AsSpan();
+        ushort flags = last ? ReplyFlagDone : (ushort)0;
+        BinaryPrimitives.WriteUInt64BigEndian(h[20..], (ulong)(offset + s.Start));
+        if (s.Hole)
+        {
+            WriteChunkHeader(h, flags, ReplyTypeOffsetHole, cookie, 12);
+            BinaryPrimitives.WriteUInt32BigEndian(h[28..], (uint)s.Length);
+            Append(h[..32]);
+        }
+        else
+        {
+            WriteChunkHeader(h, flags, ReplyTypeOffsetData, cookie, (uint)(8 + s.Length));
+            Append(h[..28]);
         }
     }
 
