@@ -230,8 +230,8 @@ function Invoke-Serve {
     $server = Start-ShuruNbdServer @serverArgs
     # In a terminal, Ctrl+C is read as a key rather than left to PowerShell: a pipeline stopped
     # by SIGINT makes pwsh's exit code depend on where the stop lands (0 or 1 under load; seen
-    # in CI), and a clean stop must exit 0 every time. (pwsh with redirected input ignores
-    # SIGINT and SIGTERM: run this task in a terminal, or script Start-/Stop-ShuruNbdServer.)
+    # in CI), and a clean stop must exit 0 every time. (Without a terminal pwsh ignores SIGINT;
+    # SIGTERM to the pwsh process stops the servers through the module's signal hook.)
     $keyboard = -not [Console]::IsInputRedirected
     if ($keyboard) { [Console]::TreatControlCAsInput = $true }
     try {

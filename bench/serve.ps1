@@ -3,8 +3,8 @@
     Serves one disk with the staged ShuruStore module until the process is terminated
     (SIGTERM or Ctrl+C), for scripts that drive ShuruStore from bash (benchmarks, crash tests).
 .DESCRIPTION
-    Prints "READY <uri>" once the socket accepts clients. On SIGTERM the .NET process-exit hook
-    of the module stops the server cleanly (flush, remove socket).
+    Prints "READY <uri>" once the socket accepts clients. On SIGTERM (sent to the pwsh process
+    or its process group) the module's signal hook stops the server cleanly (flush, remove socket).
 .EXAMPLE
     dotnet pwsh -NoProfile -File bench/serve.ps1 -SocketPath /tmp/s.sock -ImagePath disk.raw
 .EXAMPLE

@@ -1,4 +1,5 @@
 using System.Management.Automation.Runspaces;
+using System.Runtime.InteropServices;
 
 namespace ShuruStore.Commands;
 
@@ -98,7 +99,14 @@ internal static class ServerRegistry
 
     private static void HookProcessExit()
     {
-        if (Interlocked.Exchange(ref _processExitHooked, 1) == 0)
-            AppDomain.CurrentDomain.ProcessExit += (_, _) => StopEverything();
+        if (Interlocked.Exchange(ref _processExitHooked, 1) != 0) return;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => StopEverything();
+        // pwsh ends on SIGTERM (a service manager's stop, kill) without raising ProcessExit, which
+        // left the socket behind and skipped the final flush. The servers are stopped first;
+        // the signal is not cancelled, so the process still ends as SIGTERM asks.
+        if (!OperatingSystem.IsWindows())
+            _sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => StopEverything());
     }
+
+    private static PosixSignalRegistration? _sigterm; // kept: disposing it unregisters the handler
 }

@@ -98,4 +98,59 @@ public class ServerRegistryTests
         Assert.Equal(0, p.ExitCode);
         Assert.False(File.Exists(socket), "the process-exit hook should remove the socket");
     }
+
+    [Fact]
+    public void SIGTERM_stops_the_servers_and_removes_the_socket()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        using var session = new HostedSession();
+        string socket = session.Socket("term");
+        string script = $"Import-Module '{HostedSession.ModuleAssemblyPath}'; " +
+                        $"$s = Start-ShuruNbdServer -ImagePath '{session.ImagePath}' -SocketPath '{socket}'; " +
+                        "[Console]::Out.WriteLine('listening'); [Console]::Out.Flush(); while ($true) { Start-Sleep -Milliseconds 100 }";
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = HostedSession.RepoRoot,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+        };
+        foreach (var a in new[] { "pwsh", "-NoProfile", "-NonInteractive", "-Command", script }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!File.Exists(socket) && DateTime.UtcNow < deadline) Thread.Sleep(50);
+            Assert.True(File.Exists(socket), "the server did not start");
+            // The process that runs pwsh (the dotnet muxer in front of it does not forward signals).
+            int pwsh = FindPwsh(socket);
+            Assert.True(pwsh > 0, "no pwsh process found");
+            Assert.Equal(0, kill(pwsh, 15 /* SIGTERM */));
+            Assert.True(p.WaitForExit(TimeSpan.FromSeconds(60)), "pwsh did not end on SIGTERM");
+            Assert.False(File.Exists(socket), "SIGTERM should stop the server and remove its socket");
+        }
+        finally
+        {
+            if (!p.HasExited) p.Kill(entireProcessTree: true);
+        }
+    }
+
+    private static int FindPwsh(string socket)
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int pid)) continue;
+            try
+            {
+                string cmd = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+                if (cmd.Contains("pwsh.dll") && cmd.Contains(socket)) return pid;
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return -1;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
 }
