@@ -119,9 +119,17 @@ public class ServerRegistryTests
         using var p = Process.Start(psi)!;
         try
         {
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (!File.Exists(socket) && DateTime.UtcNow < deadline) Thread.Sleep(50);
-            Assert.True(File.Exists(socket), "the server did not start");
+            // Started once the cmdlet has returned (the socket exists a moment earlier, before
+            // the server is registered with the session and its hooks).
+            var started = Task.Run(() =>
+            {
+                string? line;
+                while ((line = p.StandardOutput.ReadLine()) is not null)
+                    if (line == "listening") return true;
+                return false;
+            });
+            Assert.True(started.Wait(TimeSpan.FromSeconds(60)) && started.Result, "the server did not start");
+            Assert.True(File.Exists(socket));
             // The process that runs pwsh (the dotnet muxer in front of it does not forward signals).
             int pwsh = FindPwsh(socket);
             Assert.True(pwsh > 0, "no pwsh process found");
