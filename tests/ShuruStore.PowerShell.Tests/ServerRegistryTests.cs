@@ -78,17 +78,7 @@ public class ServerRegistryTests
     {
         using var session = new HostedSession();
         string socket = session.Socket("exit");
-        string script = $"Import-Module '{HostedSession.ModuleAssemblyPath}'; " +
-                        $"$s = Start-ShuruNbdServer -ImagePath '{session.ImagePath}' -SocketPath '{socket}'; " +
-                        "'listening ' + $s.Uri";
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = HostedSession.RepoRoot, // dotnet-tools.json pins the pwsh tool
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in new[] { "pwsh", "-NoProfile", "-NonInteractive", "-Command", script }) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
+        using var p = StartPwshWithServer(session, socket, "'listening ' + $s.Uri", redirectInput: false);
         // Generous bound: this catches a foreground thread keeping the process alive, not slowness.
         bool exited = p.WaitForExit(TimeSpan.FromSeconds(60));
         if (!exited) p.Kill(entireProcessTree: true);
@@ -105,18 +95,9 @@ public class ServerRegistryTests
         if (OperatingSystem.IsWindows()) return;
         using var session = new HostedSession();
         string socket = session.Socket("term");
-        string script = $"Import-Module '{HostedSession.ModuleAssemblyPath}'; " +
-                        $"$s = Start-ShuruNbdServer -ImagePath '{session.ImagePath}' -SocketPath '{socket}'; " +
-                        "[Console]::Out.WriteLine('listening'); [Console]::Out.Flush(); while ($true) { Start-Sleep -Milliseconds 100 }";
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = HostedSession.RepoRoot,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-        };
-        foreach (var a in new[] { "pwsh", "-NoProfile", "-NonInteractive", "-Command", script }) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
+        using var p = StartPwshWithServer(session, socket,
+            "[Console]::Out.WriteLine('listening'); [Console]::Out.Flush(); while ($true) { Start-Sleep -Milliseconds 100 }",
+            redirectInput: true);
         try
         {
             // Started once the cmdlet has returned (the socket exists a moment earlier, before
@@ -141,6 +122,23 @@ public class ServerRegistryTests
         {
             if (!p.HasExited) p.Kill(entireProcessTree: true);
         }
+    }
+
+    /// <summary>A separate pwsh that imports the module, starts a server on <paramref name="socket"/>
+    /// as <c>$s</c>, then runs <paramref name="then"/>; its output is redirected.</summary>
+    private static Process StartPwshWithServer(HostedSession session, string socket, string then, bool redirectInput)
+    {
+        string script = $"Import-Module '{HostedSession.ModuleAssemblyPath}'; " +
+                        $"$s = Start-ShuruNbdServer -ImagePath '{session.ImagePath}' -SocketPath '{socket}'; " + then;
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = HostedSession.RepoRoot, // dotnet-tools.json pins the pwsh tool
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = redirectInput,
+        };
+        foreach (var a in new[] { "pwsh", "-NoProfile", "-NonInteractive", "-Command", script }) psi.ArgumentList.Add(a);
+        return Process.Start(psi)!;
     }
 
     private static int FindPwsh(string socket)

@@ -38,15 +38,7 @@ public class ChunkFileReadTests
     private static byte[] ReadData(NbdTestClient c, long offset, int length, ulong cookie = 1)
     {
         c.SendRequest(NbdProtocol.CmdRead, (ulong)offset, (uint)length, cookie);
-        var result = new byte[length];
-        foreach (var chunk in c.ReadChunks())
-        {
-            Assert.Equal(0u, chunk.Error);
-            if (chunk.Type != NbdProtocol.ReplyTypeOffsetData) continue;
-            long at = (long)System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(chunk.Payload) - offset;
-            chunk.Payload.AsSpan(8).CopyTo(result.AsSpan((int)at));
-        }
-        return result;
+        return NbdTransmissionTests.ReadData(c, structured: true, offset, length);
     }
 
     [Fact]
