@@ -4,9 +4,10 @@ namespace ShuruStore.Core.Storage;
 
 /// <summary>
 /// Chunks as files at <c>&lt;cas&gt;/chunks/&lt;64 hex&gt;</c>, byte-compatible with shuru.
-/// Each chunk is written whole to <c>.tmp-&lt;hex&gt;-&lt;random&gt;</c> in the same directory and
-/// renamed, so no process crash (kill -9 included) ever leaves a truncated chunk under a valid
-/// name; leftover temp files are ignored (they never parse as a hash).
+/// Each chunk is written whole to a nameless file (O_TMPFILE) and then linked to its name, or,
+/// where nameless files are not available, to <c>.tmp-&lt;hex&gt;-&lt;random&gt;</c> in the same
+/// directory and renamed, so no process crash (kill -9 included) ever leaves a truncated chunk
+/// under a valid name; leftover temp files are ignored (they never parse as a hash).
 /// <para>Durability is <see cref="Sync"/>'s job, and nothing may reference a chunk (index, state
 /// journal) before a Sync returned: batch writes (<see cref="WriteMany"/>) publish names before
 /// their content is on disk, so one <c>syncfs</c> per flush replaces one per batch. A power loss
@@ -411,7 +412,8 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
     {
         if (_readOnly) throw new InvalidOperationException("the chunk store is open read-only");
         if (chunks.Count <= 1 || Volatile.Read(ref _syncFd) < 0) return ChunkStoreExtensions.WriteEach(this, chunks, stored);
-        var temps = new List<(int Index, string Tmp, string Path, bool Replace, int Fd)>(chunks.Count);
+        // Tmp is null for a nameless file (the usual case on Linux): nothing to rename or delete.
+        var temps = new List<(int Index, string? Tmp, string Path, bool Replace, int Fd)>(chunks.Count);
         var seen = new Dictionary<ChunkHash, int>();
         var duplicates = new List<(int Index, int First)>();
         try
@@ -424,9 +426,12 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
                 string path = PathOf(hash);
                 var existing = Existing(hash, path, data.Length);
                 if (existing == ExistingChunk.Intact) { stored[i] = true; continue; } // write-once: never rewrite
-                // Random.Shared, not a Guid: a Guid costs a read of the kernel's random source per chunk.
-                string tmp = Path.Combine(ChunksPath, $".tmp-{hash}-{Random.Shared.NextInt64():x16}");
-                temps.Add((i, tmp, path, existing == ExistingChunk.Torn, NativeIO.CreateFileKeepOpen(tmp, data.Span)));
+                bool replace = existing == ExistingChunk.Torn;
+                // A new name: a nameless file linked to it below (no temp name to add and remove).
+                int nameless = replace ? -1 : NativeIO.TryCreateNamelessKeepOpen(ChunksPath, data.Span);
+                if (nameless >= 0) { temps.Add((i, null, path, false, nameless)); continue; }
+                string tmp = NewTempPath(hash);
+                temps.Add((i, tmp, path, replace, NativeIO.CreateFileKeepOpen(tmp, data.Span)));
             }
             int created = 0;
             if (temps.Count > 0)
@@ -437,7 +442,20 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
                     var (index, tmp, path, replace, fd) = temps[t];
                     var hash = chunks[index].Hash;
                     bool published;
-                    if (replace)
+                    if (tmp is null)
+                    {
+                        try { published = NativeIO.LinkNoReplace(fd, path); } // false: another writer published it first
+                        catch (NotSupportedException)
+                        {
+                            NativeIO.CloseFd(fd); // no /proc here: write it again under a temp name
+                            temps[t] = temps[t] with { Fd = -1 };
+                            tmp = NewTempPath(hash);
+                            fd = NativeIO.CreateFileKeepOpen(tmp, chunks[index].Data.Span);
+                            temps[t] = temps[t] with { Tmp = tmp, Fd = fd };
+                            if (!(published = NativeIO.RenameNoReplace(tmp, path))) File.Delete(tmp);
+                        }
+                    }
+                    else if (replace)
                     {
                         File.Move(tmp, path, overwrite: true); // a torn chunk: same name, right bytes
                         Forget(hash);
@@ -463,7 +481,7 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
         catch
         {
             foreach (var (index, tmp, _, _, _) in temps)
-                if (!stored[index]) try { File.Delete(tmp); } catch { /* ignored by readers anyway */ }
+                if (tmp is not null && !stored[index]) try { File.Delete(tmp); } catch { /* ignored by readers anyway */ }
             throw;
         }
         finally
@@ -471,6 +489,9 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
             foreach (var temp in temps) if (temp.Fd >= 0) NativeIO.CloseFd(temp.Fd);
         }
     }
+
+    // Random.Shared, not a Guid: a Guid costs a read of the kernel's random source per chunk.
+    private string NewTempPath(ChunkHash hash) => Path.Combine(ChunksPath, $".tmp-{hash}-{Random.Shared.NextInt64():x16}");
 
     /// <summary>
     /// A chunk this store just wrote is known good: its bytes came from the buffer whose hash is

@@ -23,6 +23,8 @@ internal static partial class NativeIO
     private static unsafe partial nint pwrite(int fd, byte* buf, nint count, long offset);
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int renameat2(int olddirfd, string oldpath, int newdirfd, string newpath, uint flags);
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int linkat(int olddirfd, string oldpath, int newdirfd, string newpath, int flags);
 
     private const int O_RDONLY = 0;
     private const int O_DIRECTORY_LINUX = 0x10000;
@@ -95,32 +97,81 @@ internal static partial class NativeIO
 
     /// <summary>As <see cref="CreateFileNoSync"/>, but returns the descriptor (read-write), which
     /// the caller closes: a chunk store keeps the files it wrote open for reading them back.</summary>
-    public static unsafe int CreateFileKeepOpen(string path, ReadOnlySpan<byte> data)
+    public static int CreateFileKeepOpen(string path, ReadOnlySpan<byte> data)
     {
         int fd = openCreate(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0x1a4 /* 0644 */);
         if (fd < 0) throw Errno("creating", path);
         bool written = false;
-        try
-        {
-            fixed (byte* p = data)
-            {
-                long done = 0;
-                while (done < data.Length)
-                {
-                    nint n = pwrite(fd, p + done, (nint)(data.Length - done), done);
-                    if (n < 0)
-                    {
-                        if (Marshal.GetLastPInvokeError() == 4 /* EINTR */) continue;
-                        throw Errno("writing", path);
-                    }
-                    done += n;
-                }
-            }
-            written = true;
-            return fd;
-        }
+        try { WriteAll(fd, data, path); written = true; return fd; }
         finally { if (!written) close(fd); }
     }
+
+    private static unsafe void WriteAll(int fd, ReadOnlySpan<byte> data, string path)
+    {
+        fixed (byte* p = data)
+        {
+            long done = 0;
+            while (done < data.Length)
+            {
+                nint n = pwrite(fd, p + done, (nint)(data.Length - done), done);
+                if (n < 0)
+                {
+                    if (Marshal.GetLastPInvokeError() == 4 /* EINTR */) continue;
+                    throw Errno("writing", path);
+                }
+                done += n;
+            }
+        }
+    }
+
+    private const int AT_SYMLINK_FOLLOW = 0x400;
+    private static int s_namelessUnsupported;
+
+    /// <summary>Test hook: true makes <see cref="TryCreateNamelessKeepOpen"/> return -1, as on a
+    /// filesystem without O_TMPFILE, so the named-temp path stays tested on Linux.</summary>
+    internal static bool NamelessFilesDisabled { get; set; }
+
+    /// <summary>Linux: a new nameless file (O_TMPFILE, mode 0644) in <paramref name="dir"/> holding
+    /// <paramref name="data"/>, no fsync, for <see cref="LinkNoReplace"/> to name. Against a named
+    /// temp file and a rename it saves two directory updates per file (insert and remove the temp
+    /// name), and a crash before the link leaves nothing behind. -1 where the filesystem (or an
+    /// earlier failed link) says nameless files cannot be used here: write a named temp instead.</summary>
+    public static int TryCreateNamelessKeepOpen(string dir, ReadOnlySpan<byte> data)
+    {
+        if (!OperatingSystem.IsLinux() || NamelessFilesDisabled || Volatile.Read(ref s_namelessUnsupported) != 0) return -1;
+        int fd = openCreate(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0x1a4 /* 0644 */);
+        if (fd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno is EOPNOTSUPP or EISDIR or EINVAL) { Volatile.Write(ref s_namelessUnsupported, 1); return -1; }
+            throw Errno("creating a nameless file in", dir);
+        }
+        bool written = false;
+        try { WriteAll(fd, data, dir); written = true; return fd; }
+        finally { if (!written) close(fd); }
+    }
+
+    /// <summary>Gives a file from <see cref="TryCreateNamelessKeepOpen"/> the name
+    /// <paramref name="path"/>, atomically and never over an existing file: false when
+    /// <paramref name="path"/> exists (the nameless file disappears when its descriptor closes).
+    /// Throws <see cref="NotSupportedException"/> where linking through <c>/proc/self/fd</c> is
+    /// not possible (no /proc); later calls of <see cref="TryCreateNamelessKeepOpen"/> then
+    /// return -1 so callers fall back to named temp files.</summary>
+    public static bool LinkNoReplace(int fd, string path)
+    {
+        // linkat(fd, "", AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH; the /proc link does not.
+        if (linkat(AT_FDCWD, $"/proc/self/fd/{fd}", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0) return true;
+        int errno = Marshal.GetLastPInvokeError();
+        if (errno == EEXIST) return false;
+        if (errno is ENOENT or EPERM or EXDEV or ENOTDIR)
+        {
+            Volatile.Write(ref s_namelessUnsupported, 1);
+            throw new NotSupportedException($"cannot link a nameless file to '{path}' (errno {errno})");
+        }
+        throw Errno("linking", path);
+    }
+
+    private const int EXDEV = 18, EISDIR = 21, EOPNOTSUPP = 95;
 
     /// <summary>Linux: renames <paramref name="from"/> to <paramref name="to"/> unless
     /// <paramref name="to"/> exists (renameat2 RENAME_NOREPLACE, one system call). Returns false
