@@ -124,9 +124,38 @@ public class ServerRegistryTests
         }
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData("0")]
+    public void The_first_server_of_a_process_rehearses_the_request_paths_unless_turned_off(string? setting)
+    {
+        using var session = new HostedSession();
+        string socket = session.Socket("warm" + (setting ?? "default"));
+        using var p = StartPwshWithServer(session, socket,
+            "$r = [ShuruStore.Core.Hosting.ProcessWarmUp]::Completion.GetAwaiter().GetResult(); " +
+            "'warm-up ' + $r.Completed + ' ' + $r.Rounds + ' ' + $r.CowDiskRequests['Read'] + ' ' + $r.Problem; " +
+            "(Get-ChildItem /dev/shm -Filter \"shuru-warmup-$PID-*\" -ErrorAction Ignore).Count; $s | Stop-ShuruNbdServer",
+            redirectInput: false, environment: new() { ["SHURUSTORE_WARMUP"] = setting });
+        bool exited = p.WaitForExit(TimeSpan.FromSeconds(120));
+        if (!exited) p.Kill(entireProcessTree: true);
+        string output = p.StandardOutput.ReadToEnd();
+        Assert.True(exited, "pwsh did not finish: " + output);
+        var lines = output.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (setting == "0")
+            Assert.Contains("warm-up False 0  turned off by SHURUSTORE_WARMUP=0", lines);
+        else if (Directory.Exists("/dev/shm"))
+        {
+            Assert.Contains("warm-up True 300 7200", lines); // 300 rounds of 24 reads on the chunk-store disk
+            Assert.Contains("0", lines);                     // its scratch directory is gone
+        }
+        Assert.Equal(0, p.ExitCode);
+    }
+
     /// <summary>A separate pwsh that imports the module, starts a server on <paramref name="socket"/>
-    /// as <c>$s</c>, then runs <paramref name="then"/>; its output is redirected.</summary>
-    private static Process StartPwshWithServer(HostedSession session, string socket, string then, bool redirectInput)
+    /// as <c>$s</c>, then runs <paramref name="then"/>; its output is redirected. Variables in
+    /// <paramref name="environment"/> are set (or, with a null value, removed) for it.</summary>
+    private static Process StartPwshWithServer(HostedSession session, string socket, string then, bool redirectInput,
+        Dictionary<string, string?>? environment = null)
     {
         string script = $"Import-Module '{HostedSession.ModuleAssemblyPath}'; " +
                         $"$s = Start-ShuruNbdServer -ImagePath '{session.ImagePath}' -SocketPath '{socket}'; " + then;
@@ -138,6 +167,8 @@ public class ServerRegistryTests
             RedirectStandardInput = redirectInput,
         };
         foreach (var a in new[] { "pwsh", "-NoProfile", "-NonInteractive", "-Command", script }) psi.ArgumentList.Add(a);
+        foreach (var (name, value) in environment ?? [])
+            if (value is null) psi.Environment.Remove(name); else psi.Environment[name] = value;
         return Process.Start(psi)!;
     }
 

@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using ShuruStore.Core.BlockDevices;
+using ShuruStore.Core.Nbd;
+using ShuruStore.Core.Storage;
+
+namespace ShuruStore.Core.Hosting;
+
+/// <summary>
+/// Once per process, right after the first disk starts serving: a private rehearsal of the request
+/// paths, so the runtime has compiled them before a real client needs them.
+/// <para>Why: .NET compiles a method quickly and unoptimised on first use and recompiles it
+/// optimised only after it has been called often and no new code was compiled for a while. A
+/// freshly started server therefore served its first gigabyte with unoptimised code while the
+/// compiler took a core beside it: profiled, the runtime's compilation thread was a fifth of the
+/// server's samples during the first full read of a lazy disk, and the same read in a process
+/// that had served a disk before ran 20-27 % faster (docs/performance.md, step 24).</para>
+/// <para>How: on scratch storage in memory (<c>/dev/shm</c>, never the user's filesystem, where
+/// creating and deleting files would slow their own chunk writes on some filesystems), it serves a
+/// small chunk-store disk over a small base image and a small flat image with the real server
+/// classes, and drives both with <see cref="NbdWarmUpClient"/> the way nbdcopy, fio and qemu do:
+/// large reads (sendfile from the base, from chunk files and from a flat file), 4 KiB reads one at
+/// a time and many in flight, whole-chunk and 4 KiB writes, write-zeroes, block status and
+/// flushes. Then it stops them and deletes the scratch directory. It takes about a second of one
+/// core in the background; servers answer clients meanwhile. It is skipped when /dev/shm is
+/// missing or small, and turned off by the environment variable <c>SHURUSTORE_WARMUP=0</c>.</para>
+/// </summary>
+public static class ProcessWarmUp
+{
+    private static int _started;
+    private static readonly TaskCompletionSource<WarmUpResult> s_done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The size of the scratch disks: small enough for a container's 64 MiB /dev/shm,
+    /// large enough for the reads to cover many chunks.</summary>
+    internal const long ScratchDiskSize = 8L * 1024 * 1024;
+
+    /// <summary>The one rehearsal of this process, once <see cref="StartOnce"/> ran (tests and
+    /// diagnostics wait for it).</summary>
+    public static Task<WarmUpResult> Completion => s_done.Task;
+
+    /// <summary>Starts the rehearsal in the background unless it already ran in this process or
+    /// is turned off (<c>SHURUSTORE_WARMUP=0</c>).</summary>
+    public static void StartOnce()
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0) return;
+        if (Environment.GetEnvironmentVariable("SHURUSTORE_WARMUP") == "0")
+        {
+            s_done.TrySetResult(new WarmUpResult(false, 0, TimeSpan.Zero, "turned off by SHURUSTORE_WARMUP=0"));
+            return;
+        }
+        var thread = new Thread(() => s_done.TrySetResult(Run(ScratchRoot()))) { IsBackground = true, Name = "shuru-warmup" };
+        thread.Start();
+    }
+
+    /// <summary>Where the scratch directory goes: /dev/shm when it is a writable directory with
+    /// room to spare; null otherwise (no rehearsal).</summary>
+    internal static string? ScratchRoot()
+    {
+        const string shm = "/dev/shm";
+        try
+        {
+            if (!OperatingSystem.IsLinux() || !Directory.Exists(shm)) return null;
+            return new DriveInfo(shm).AvailableFreeSpace >= 16 * ScratchDiskSize ? shm : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Runs one rehearsal under <paramref name="scratchRoot"/> (null: none) and reports
+    /// it; never throws (a failed rehearsal costs speed, nothing else).</summary>
+    internal static WarmUpResult Run(string? scratchRoot, int rounds = 300)
+    {
+        if (scratchRoot is null) return new WarmUpResult(false, 0, TimeSpan.Zero, "no /dev/shm with room for the scratch disks");
+        var clock = Stopwatch.StartNew();
+        string dir;
+        try
+        {
+            dir = Path.Combine(scratchRoot, $"shuru-warmup-{Environment.ProcessId}-{Guid.NewGuid():N}");
+            Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        catch (Exception e) { return new WarmUpResult(false, 0, clock.Elapsed, e.Message); }
+        int done = 0;
+        try
+        {
+            string basePath = Path.Combine(dir, "base.raw"), flatPath = Path.Combine(dir, "flat.raw");
+            WriteScratchImage(basePath);
+            File.Copy(basePath, flatPath);
+            using var cow = CowDisk.Open(new CowDiskOptions { BaseImagePath = basePath, CasPath = Path.Combine(dir, "cas"), DiskSize = ScratchDiskSize });
+            using var flat = new FlatFileDevice(flatPath);
+            using var cowServer = Serve(cow, Path.Combine(dir, "c.sock"));
+            using var flatServer = Serve(flat, Path.Combine(dir, "f.sock"));
+            using var cowClient = NbdWarmUpClient.Connect(Path.Combine(dir, "c.sock"), "export");
+            using var flatClient = NbdWarmUpClient.Connect(Path.Combine(dir, "f.sock"), "export");
+            var data = new byte[256 * 1024];
+            var random = new Random(7);
+            random.NextBytes(data);
+            for (; done < rounds; done++)
+            {
+                Rehearse(cowClient, done, data, random);
+                Rehearse(flatClient, done, data, random);
+            }
+            cowClient.Disconnect();
+            flatClient.Disconnect();
+            cowServer.Stop(); // drains: every request of the rehearsal is counted
+            flatServer.Stop();
+            return new WarmUpResult(true, done, clock.Elapsed, null)
+            {
+                CowDiskRequests = cowServer.GetStatistics().Requests,
+                FlatImageRequests = flatServer.GetStatistics().Requests,
+            };
+        }
+        catch (Exception e)
+        {
+            return new WarmUpResult(false, done, clock.Elapsed, e.Message);
+        }
+        finally
+        {
+            try { Directory.Delete(dir, recursive: true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+    }
+
+    private static NbdServer Serve(IBlockDevice device, string socketPath)
+    {
+        var server = new NbdServer(device, new NbdServerOptions { SocketPath = socketPath });
+        server.Start();
+        return server;
+    }
+
+    /// <summary>A base image like a root filesystem: data, a zero-filled stretch and a hole.</summary>
+    private static void WriteScratchImage(string path)
+    {
+        var data = new byte[ScratchDiskSize * 3 / 4];
+        new Random(3).NextBytes(data);
+        data.AsSpan(data.Length / 2, 256 * 1024).Clear();
+        using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
+        file.Write(data);
+        file.SetLength(ScratchDiskSize); // the last quarter is a hole
+    }
+
+    /// <summary>One round of the requests real clients send, in their shapes.</summary>
+    private static void Rehearse(NbdWarmUpClient client, int round, byte[] data, Random random)
+    {
+        const int big = 256 * 1024, small = 4096;
+        long bigSlots = ScratchDiskSize / big, smallSlots = ScratchDiskSize / small;
+        // Sequential 256 KiB reads, four in flight (nbdcopy).
+        for (int k = 0; k < 4; k++) client.Send(NbdProtocol.CmdRead, (round * 4 + k) % bigSlots * big, big);
+        for (int k = 0; k < 4; k++) client.Receive(big);
+        // 4 KiB random reads: many in flight (fio QD32), then one at a time (QD1).
+        for (int k = 0; k < 16; k++) client.Send(NbdProtocol.CmdRead, random.NextInt64(smallSlots) * small, small);
+        for (int k = 0; k < 16; k++) client.Receive(small);
+        for (int k = 0; k < 4; k++)
+        {
+            client.Send(NbdProtocol.CmdRead, random.NextInt64(smallSlots) * small, small);
+            client.Receive(small);
+        }
+        // Writes with new content every round: whole chunks (stored behind the writer) and pieces.
+        BitConverter.TryWriteBytes(data, round);
+        client.Send(NbdProtocol.CmdWrite, round * 7 % bigSlots * big, big, data);
+        client.Receive(0);
+        for (int k = 0; k < 8; k++) client.Send(NbdProtocol.CmdWrite, random.NextInt64(smallSlots) * small, small, data.AsSpan(k * small, small));
+        for (int k = 0; k < 8; k++) client.Receive(0);
+        if (round % 8 != 7) return;
+        client.Send(NbdProtocol.CmdBlockStatus, 0, (int)ScratchDiskSize);
+        client.Receive(0);
+        client.Send(NbdProtocol.CmdWriteZeroes, random.NextInt64(bigSlots) * big, big);
+        client.Receive(0);
+        client.Send(NbdProtocol.CmdFlush, 0, 0);
+        client.Receive(0);
+    }
+}
+
+/// <summary>What the process's warm-up did: whether it completed, how many rounds of requests it
+/// sent to each scratch disk, how long it took, and why it stopped early or did not run.</summary>
+public sealed record WarmUpResult(bool Completed, int Rounds, TimeSpan Elapsed, string? Problem)
+{
+    /// <summary>Requests the scratch chunk-store disk served, by command (empty if it did not run).</summary>
+    public IReadOnlyDictionary<string, long> CowDiskRequests { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>Requests the scratch flat image served, by command.</summary>
+    public IReadOnlyDictionary<string, long> FlatImageRequests { get; init; } = new Dictionary<string, long>();
+}
