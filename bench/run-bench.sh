@@ -264,11 +264,19 @@ w_seqread() {    # wl conns key server
     record "$wl" "$srv" "$(awk -v m="$SIZE_MIB" -v s="$secs" 'BEGIN{printf "%.1f", m/s}')" MiB/s "${secs}s"
 }
 
+# Writes that reached the work dir's disk (writes completed, MiB) from /proc/diskstats: recorded
+# beside every sequential write, because the disk under these VMs swings several-fold.
+DISK_DEV="$(basename "$(df --output=source "$WORK" | tail -1)")"
+disk_writes() { awk -v d="$DISK_DEV" '$3==d{print $8, $10; f=1} END{if(!f) print 0, 0}' /proc/diskstats; }
+
 w_seqwrite() {   # wl conns key server
-    local wl="$1" c="$2" key="$3" srv="$4" secs
+    local wl="$1" c="$2" key="$3" srv="$4" secs w0 s0 w1 s1
     note_cmd "$wl" "nbdcopy -C $c --flush \$WSRC \"\$URI\"   # WSRC: ${SIZE_MIB} MiB of random data, page-cached"
+    read -r w0 s0 < <(disk_writes)
     secs="$(nbdcopy_run "$wl" "$srv" "$SIZE_MIB" "$WSRC" "${URI[$key]}" -C "$c" --flush)" || return 1
-    record "$wl" "$srv" "$(awk -v m="$SIZE_MIB" -v s="$secs" 'BEGIN{printf "%.1f", m/s}')" MiB/s "${secs}s"
+    read -r w1 s1 < <(disk_writes)
+    record "$wl" "$srv" "$(awk -v m="$SIZE_MIB" -v s="$secs" 'BEGIN{printf "%.1f", m/s}')" MiB/s \
+        "${secs}s disk: $((w1 - w0)) writes $(( (s1 - s0) / 2048 )) MiB"
 }
 
 w_sparse() {     # key server: whole sparse disk to null:, block status + zero handling; ms
@@ -383,17 +391,36 @@ fresh_write_target() {   # key workload
     esac
     case "$key" in */shuru-*) wait_shuru "$key" ;; esac
     wait_nbd "$key" "${URI[$key]}" "${GROUP[$key]}"
+    # Nobody's dirty data is left for the next flush to write: a chunk store's flush is one
+    # syncfs, which writes every dirty page of the filesystem, so the lazy server's ingested
+    # chunks or the previous layer's truncation were written inside ShuruStore's measurement
+    # (seen: 1930 MiB reached the disk for a 1024 MiB copy), while a peer's fdatasync writes
+    # only its own file.
+    sync
     settle
 }
 
 # A server that just printed READY may still be finishing its start-up on another thread (the
 # runtime recompiling hot code, ShuruStore's hash warm-up): measured, that took the CPU another
 # server's measurement needed (at a rep's start, five ShuruStore processes settle at once beside
-# the cold read). Wait until the machine is quiet again after starting servers; native peers
+# the cold read; each ShuruStore process also rehearses its request paths once, ProcessWarmUp).
+# Wait until the machine is quiet again after starting servers: at least BENCH_SETTLE_S seconds,
+# then until the CPUs are at least 80 % idle over half a second (at most 30 s more). Native peers
 # have nothing to settle, so this costs them nothing and only keeps servers out of each other's
 # measurements. Time from start to first byte is measured separately (ttfb, engine-start).
+cpu_idle_pct() { # over 0.5 s, from /proc/stat: (idle + iowait) / total
+    local a b
+    a=($(head -1 /proc/stat)); sleep 0.5; b=($(head -1 /proc/stat))
+    awk -v a="${a[*]}" -v b="${b[*]}" 'BEGIN{n=split(a,x," "); split(b,y," "); t=0;
+        for(i=2;i<=n;i++) t+=y[i]-x[i]; i=(y[5]-x[5])+(y[6]-x[6]); printf "%d", (t>0 ? 100*i/t : 100)}'
+}
 settle() {
+    local i
     sleep "${BENCH_SETTLE_S:-2}"
+    for i in $(seq 1 60); do
+        [ "$(cpu_idle_pct)" -ge 80 ] && return 0
+    done
+    log "settle: the machine did not become quiet within 30 s"
 }
 
 on() {           # key function args...: run a measurement on a live server, retry once

@@ -36,8 +36,18 @@ else {
 $server = Start-ShuruNbdServer @p
 [Console]::Out.WriteLine("READY $($server.Uri)")
 [Console]::Out.Flush()
+# The process's one rehearsal of the request paths (ProcessWarmUp): reported once, for the logs.
+$warmUp = [ShuruStore.Core.Hosting.ProcessWarmUp]::Completion
 try {
-    while ($true) { Start-Sleep -Milliseconds 200 }
+    while ($true) {
+        if ($warmUp -and $warmUp.IsCompleted) {
+            $r = $warmUp.Result
+            [Console]::Out.WriteLine("WARMUP completed=$($r.Completed) rounds=$($r.Rounds) ms=$([int]$r.Elapsed.TotalMilliseconds) $($r.Problem)")
+            [Console]::Out.Flush()
+            $warmUp = $null
+        }
+        Start-Sleep -Milliseconds 200
+    }
 } finally {
     $server | Stop-ShuruNbdServer -Confirm:$false
 }

@@ -20,9 +20,10 @@ namespace ShuruStore.Core.Hosting;
 /// classes, and drives both with <see cref="NbdWarmUpClient"/> the way nbdcopy, fio and qemu do:
 /// large reads (sendfile from the base, from chunk files and from a flat file), 4 KiB reads one at
 /// a time and many in flight, whole-chunk and 4 KiB writes, write-zeroes, block status and
-/// flushes. Then it stops them and deletes the scratch directory. It takes about a second of one
-/// core in the background; servers answer clients meanwhile. It is skipped when /dev/shm is
-/// missing or small, and turned off by the environment variable <c>SHURUSTORE_WARMUP=0</c>.</para>
+/// flushes. Then it stops them and deletes the scratch directory. It takes one to two seconds of
+/// one core in the background; while real clients are connected it waits, and it gives up
+/// for a client that stays (a VM), which then gets the cores. It is skipped when /dev/shm is missing or small, and turned off by the environment
+/// variable <c>SHURUSTORE_WARMUP=0</c> (a positive number sets the rounds instead).</para>
 /// </summary>
 public static class ProcessWarmUp
 {
@@ -32,6 +33,11 @@ public static class ProcessWarmUp
     /// <summary>The size of the scratch disks: small enough for a container's 64 MiB /dev/shm,
     /// large enough for the reads to cover many chunks.</summary>
     internal const long ScratchDiskSize = 8L * 1024 * 1024;
+
+    internal const int DefaultRounds = 300;
+
+    /// <summary>How long the rehearsal waits for real clients to leave before it gives up.</summary>
+    internal static readonly TimeSpan MaxPause = TimeSpan.FromSeconds(1);
 
     /// <summary>The one rehearsal of this process, once <see cref="StartOnce"/> ran (tests and
     /// diagnostics wait for it).</summary>
@@ -47,7 +53,8 @@ public static class ProcessWarmUp
             s_done.TrySetResult(new WarmUpResult(false, 0, TimeSpan.Zero, "turned off by SHURUSTORE_WARMUP=0"));
             return;
         }
-        var thread = new Thread(() => s_done.TrySetResult(Run(ScratchRoot()))) { IsBackground = true, Name = "shuru-warmup" };
+        int rounds = int.TryParse(Environment.GetEnvironmentVariable("SHURUSTORE_WARMUP"), out int r) && r > 0 ? r : DefaultRounds;
+        var thread = new Thread(() => s_done.TrySetResult(Run(ScratchRoot(), rounds))) { IsBackground = true, Name = "shuru-warmup" };
         thread.Start();
     }
 
@@ -69,8 +76,11 @@ public static class ProcessWarmUp
 
     /// <summary>Runs one rehearsal under <paramref name="scratchRoot"/> (null: none) and reports
     /// it; never throws (a failed rehearsal costs speed, nothing else).</summary>
-    internal static WarmUpResult Run(string? scratchRoot, int rounds = 300)
+    /// <param name="clientsConnected">Real clients connected to this process's servers now
+    /// (default: <see cref="NbdServer.OpenClientConnections"/>); tests pass their own.</param>
+    internal static WarmUpResult Run(string? scratchRoot, int rounds = DefaultRounds, Func<int>? clientsConnected = null)
     {
+        clientsConnected ??= () => NbdServer.OpenClientConnections;
         if (scratchRoot is null) return new WarmUpResult(false, 0, TimeSpan.Zero, "no /dev/shm with room for the scratch disks");
         var clock = Stopwatch.StartNew();
         string dir;
@@ -95,8 +105,20 @@ public static class ProcessWarmUp
             var data = new byte[256 * 1024];
             var random = new Random(7);
             random.NextBytes(data);
+            string? stoppedFor = null;
+            var paused = Stopwatch.StartNew();
             for (; done < rounds; done++)
             {
+                // Real clients get the cores: the rehearsal waits while any is connected (a probe
+                // such as nbdinfo comes and goes) and gives up for one that stays; whatever is not
+                // compiled yet then compiles on first use, as without a rehearsal.
+                paused.Restart();
+                while (clientsConnected() > 0)
+                {
+                    if (paused.Elapsed > MaxPause) { stoppedFor = $"clients stayed connected: stopped after {done} rounds"; break; }
+                    Thread.Sleep(20);
+                }
+                if (stoppedFor is not null) break;
                 Rehearse(cowClient, done, data, random);
                 Rehearse(flatClient, done, data, random);
             }
@@ -104,7 +126,7 @@ public static class ProcessWarmUp
             flatClient.Disconnect();
             cowServer.Stop(); // drains: every request of the rehearsal is counted
             flatServer.Stop();
-            return new WarmUpResult(true, done, clock.Elapsed, null)
+            return new WarmUpResult(stoppedFor is null, done, clock.Elapsed, stoppedFor)
             {
                 CowDiskRequests = cowServer.GetStatistics().Requests,
                 FlatImageRequests = flatServer.GetStatistics().Requests,
@@ -122,7 +144,7 @@ public static class ProcessWarmUp
 
     private static NbdServer Serve(IBlockDevice device, string socketPath)
     {
-        var server = new NbdServer(device, new NbdServerOptions { SocketPath = socketPath });
+        var server = new NbdServer(device, new NbdServerOptions { SocketPath = socketPath, Rehearsal = true });
         server.Start();
         return server;
     }

@@ -20,6 +20,11 @@ public sealed class NbdServer : IDisposable
     private NbdWorkerPool? _workers;
     private long _nextId;
     private long _totalConnections;
+    private static int s_openClientConnections;
+
+    /// <summary>Connections open now on every server of this process, except the servers of
+    /// the process's warm-up rehearsal (it pauses while real clients are connected).</summary>
+    internal static int OpenClientConnections => Volatile.Read(ref s_openClientConnections);
     private volatile NbdServerState _state = NbdServerState.Created;
     private bool _createdSocket;
     private (ulong Device, ulong Inode) _socketIdentity;
@@ -204,6 +209,7 @@ public sealed class NbdServer : IDisposable
             {
                 long id = Interlocked.Increment(ref _nextId);
                 Interlocked.Increment(ref _totalConnections);
+                if (!Options.Rehearsal) Interlocked.Increment(ref s_openClientConnections);
                 conn = new NbdConnection(this, client, id);
                 _connections[id] = conn;
             }
@@ -221,7 +227,7 @@ public sealed class NbdServer : IDisposable
     internal void OnConnectionClosed(NbdConnection conn, string reason)
     {
         // Keep the entry while Stop is joining; Stop takes its own snapshot first.
-        _connections.TryRemove(conn.Id, out _);
+        if (_connections.TryRemove(conn.Id, out _) && !Options.Rehearsal) Interlocked.Decrement(ref s_openClientConnections);
         Raise(NbdServerEventKind.ConnectionClosed, $"connection {conn.Id} closed: {reason}", conn.Id);
     }
 

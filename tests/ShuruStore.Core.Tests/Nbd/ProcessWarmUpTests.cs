@@ -10,7 +10,7 @@ public class ProcessWarmUpTests
     public void The_rehearsal_sends_every_kind_of_request_to_both_scratch_disks_and_removes_its_scratch()
     {
         using var t = new TempDir();
-        var result = ProcessWarmUp.Run(t.Path, rounds: 16);
+        var result = ProcessWarmUp.Run(t.Path, rounds: 16, clientsConnected: () => 0);
         Assert.True(result.Completed, result.Problem);
         Assert.Null(result.Problem);
         Assert.Equal(16, result.Rounds);
@@ -25,6 +25,21 @@ public class ProcessWarmUpTests
             Assert.Equal(2, requests["Flush"]);
         }
         Assert.Empty(Directory.EnumerateFileSystemEntries(t.Path)); // scratch disks, chunks and sockets gone
+    }
+
+    [Fact]
+    public void A_client_that_comes_and_goes_pauses_the_rehearsal_and_one_that_stays_stops_it()
+    {
+        using var t = new TempDir();
+        int calls = 0;
+        // One look before each round. Looks 3-5: a probe is connected (a pause); from look 10 on
+        // a client stays (for longer than the rehearsal waits).
+        var result = ProcessWarmUp.Run(t.Path, rounds: 1000, clientsConnected: () => ++calls is >= 3 and <= 5 || calls >= 10 ? 1 : 0);
+        Assert.False(result.Completed);
+        Assert.Equal(6, result.Rounds); // rounds 0-1, the pause (looks 3-6), rounds 2-5, then the client that stays
+        Assert.Equal("clients stayed connected: stopped after 6 rounds", result.Problem);
+        Assert.Equal(6 * 24, result.CowDiskRequests["Read"]);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(t.Path));
     }
 
     [Fact]
