@@ -74,7 +74,7 @@ public sealed class DiskServer : IDisposable
                 Description = options.Description,
             });
             server.Start();
-            ProcessWarmUp.StartOnce(); // the first client of this process gets compiled code
+            ProcessWarmUp.StartOnce(chunkStore: disk is not null); // the first client of this process gets compiled code
             return new DiskServer(options, device, disk, server);
         }
         catch

@@ -133,7 +133,7 @@ public class ServerRegistryTests
         string socket = session.Socket("warm" + (setting ?? "default"));
         using var p = StartPwshWithServer(session, socket,
             "$r = [ShuruStore.Core.Hosting.ProcessWarmUp]::Completion.GetAwaiter().GetResult(); " +
-            "'warm-up ' + $r.Completed + ' ' + $r.Rounds + ' ' + $r.CowDiskRequests['Read'] + ' ' + $r.Problem; " +
+            "'warm-up ' + $r.Completed + ' ' + $r.Rounds + ' ' + $r.Requests['Read'] + ' ' + $r.Problem; " +
             "(Get-ChildItem /dev/shm -Filter \"shuru-warmup-$PID-*\" -ErrorAction Ignore).Count; $s | Stop-ShuruNbdServer",
             redirectInput: false, environment: new() { ["SHURUSTORE_WARMUP"] = setting });
         bool exited = p.WaitForExit(TimeSpan.FromSeconds(120));
@@ -145,7 +145,7 @@ public class ServerRegistryTests
             Assert.Contains("warm-up False 0  turned off by SHURUSTORE_WARMUP=0", lines);
         else if (Directory.Exists("/dev/shm"))
         {
-            Assert.Contains("warm-up True 300 7200", lines); // 300 rounds of 24 reads on the chunk-store disk
+            Assert.Contains("warm-up True 300 7200", lines); // 300 rounds of 24 reads on a scratch flat image
             Assert.Contains("0", lines);                     // its scratch directory is gone
         }
         Assert.Equal(0, p.ExitCode);

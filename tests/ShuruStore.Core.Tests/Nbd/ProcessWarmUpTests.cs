@@ -6,25 +6,24 @@ namespace ShuruStore.Core.Tests.Nbd;
 
 public class ProcessWarmUpTests
 {
-    [Fact]
-    public void The_rehearsal_sends_every_kind_of_request_to_both_scratch_disks_and_removes_its_scratch()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void The_rehearsal_sends_every_kind_of_request_to_its_scratch_disk_and_removes_its_scratch(bool chunkStore)
     {
         using var t = new TempDir();
-        var result = ProcessWarmUp.Run(t.Path, rounds: 16, clientsConnected: () => 0);
+        var result = ProcessWarmUp.Run(t.Path, chunkStore, rounds: 16, clientsConnected: () => 0);
         Assert.True(result.Completed, result.Problem);
         Assert.Null(result.Problem);
         Assert.Equal(16, result.Rounds);
-        foreach (var requests in new[] { result.CowDiskRequests, result.FlatImageRequests })
-        {
-            // 16 rounds: 4 + 16 + 4 reads, 1 + 8 writes each; every 8th round block status,
-            // write-zeroes and a flush; one disconnect.
-            Assert.Equal(16 * 24, requests["Read"]);
-            Assert.Equal(16 * 9, requests["Write"]);
-            Assert.Equal(2, requests["BlockStatus"]);
-            Assert.Equal(2, requests["WriteZeroes"]);
-            Assert.Equal(2, requests["Flush"]);
-        }
-        Assert.Empty(Directory.EnumerateFileSystemEntries(t.Path)); // scratch disks, chunks and sockets gone
+        // 16 rounds: 4 + 16 + 4 reads, 1 + 8 writes each; every 8th round block status,
+        // write-zeroes and a flush; one disconnect.
+        Assert.Equal(16 * 24, result.Requests["Read"]);
+        Assert.Equal(16 * 9, result.Requests["Write"]);
+        Assert.Equal(2, result.Requests["BlockStatus"]);
+        Assert.Equal(2, result.Requests["WriteZeroes"]);
+        Assert.Equal(2, result.Requests["Flush"]);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(t.Path)); // scratch disk, chunks and socket gone
     }
 
     [Fact]
@@ -34,22 +33,22 @@ public class ProcessWarmUpTests
         int calls = 0;
         // One look before each round. Looks 3-5: a probe is connected (a pause); from look 10 on
         // a client stays (for longer than the rehearsal waits).
-        var result = ProcessWarmUp.Run(t.Path, rounds: 1000, clientsConnected: () => ++calls is >= 3 and <= 5 || calls >= 10 ? 1 : 0);
+        var result = ProcessWarmUp.Run(t.Path, chunkStore: true, rounds: 1000, clientsConnected: () => ++calls is >= 3 and <= 5 || calls >= 10 ? 1 : 0);
         Assert.False(result.Completed);
         Assert.Equal(6, result.Rounds); // rounds 0-1, the pause (looks 3-6), rounds 2-5, then the client that stays
         Assert.Equal("clients stayed connected: stopped after 6 rounds", result.Problem);
-        Assert.Equal(6 * 24, result.CowDiskRequests["Read"]);
+        Assert.Equal(6 * 24, result.Requests["Read"]);
         Assert.Empty(Directory.EnumerateFileSystemEntries(t.Path));
     }
 
     [Fact]
     public void Without_a_scratch_place_nothing_runs_and_nothing_throws()
     {
-        var result = ProcessWarmUp.Run(null);
+        var result = ProcessWarmUp.Run(null, chunkStore: true);
         Assert.False(result.Completed);
         Assert.Equal(0, result.Rounds);
         Assert.Contains("/dev/shm", result.Problem);
-        Assert.Empty(result.CowDiskRequests);
+        Assert.Empty(result.Requests);
     }
 
     [Fact]
@@ -58,7 +57,7 @@ public class ProcessWarmUpTests
         using var t = new TempDir();
         string notADirectory = t["file"];
         File.WriteAllText(notADirectory, "x");
-        var result = ProcessWarmUp.Run(notADirectory, rounds: 4);
+        var result = ProcessWarmUp.Run(notADirectory, chunkStore: false, rounds: 4);
         Assert.False(result.Completed);
         Assert.False(string.IsNullOrEmpty(result.Problem));
         Assert.Equal("x", File.ReadAllText(notADirectory));
