@@ -1,3 +1,4 @@
+using ShuruStore.Core.BlockDevices;
 using static ShuruStore.Core.Nbd.NbdProtocol;
 
 namespace ShuruStore.Core.Nbd;
@@ -37,11 +38,25 @@ internal sealed partial class NbdConnection
     private readonly SemaphoreSlim _roleReturned = new(0);
     private Timer? _rescueTimer;
 
-    private bool RunsInline(NbdRequest request)
+    private bool RunsInline(NbdRequest request) =>
+        RunsInline(request.Type, request.Length, Volatile.Read(ref _inFlight), _reader!.Buffered, _device is IFileRangeSource);
+
+    /// <summary>The rule: whether a request is served on the reader thread, given the requests
+    /// in flight (itself included), the bytes already received behind it and whether the device
+    /// names files for its ranges.</summary>
+    internal static bool RunsInline(ushort type, uint length, int inFlight, int bufferedBehind, bool deviceHasFiles)
     {
-        if (_reader!.Buffered != 0) return false;
-        if (request.Type is CmdRead or CmdWrite ? request.Length > MaxInlineRequest : request.Type != CmdBlockStatus) return false;
-        return Volatile.Read(ref _inFlight) == 1;
+        // A large READ of a device that names files for its ranges leaves with sendfile: its
+        // work is the send itself, and a connection sends its replies one at a time anyway, so
+        // the pool only adds hand-offs between threads (nbdcopy -C 4 of a warm chunk store or a
+        // flat image, alternating with the pool version: 231-341 against 368-463 ms per GiB).
+        // Served here whatever else is in flight or received behind it; the rescuer covers one
+        // that turns out slow (a page-cache miss, a client not reading its replies).
+        if (type == CmdRead && length is >= MinReadFromFiles and <= MaxInlineRequest && deviceHasFiles)
+            return true;
+        if (bufferedBehind != 0) return false;
+        if (type is CmdRead or CmdWrite ? length > MaxInlineRequest : type != CmdBlockStatus) return false;
+        return inFlight == 1;
     }
 
     /// <summary>Runs <paramref name="request"/> on the connection thread. Returns null to go on

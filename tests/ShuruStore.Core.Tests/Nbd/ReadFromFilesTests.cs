@@ -131,6 +131,61 @@ public class ReadFromFilesTests : IDisposable
         Assert.True(data.AsSpan().SequenceEqual(Read(c, structured: true, MiB, data.Length, out _)));
     }
 
+    [Theory]
+    // A large READ of a device with files: on the reader thread, whatever else is in flight.
+    [InlineData(NbdProtocol.CmdRead, 256 * 1024, 64, 28, true, true)]
+    [InlineData(NbdProtocol.CmdRead, 32 * 1024, 8, 0, true, true)]
+    [InlineData(NbdProtocol.CmdRead, 1024 * 1024, 2, 0, true, true)]
+    // Larger than an inline request, or smaller than a read from files: the pool when busy.
+    [InlineData(NbdProtocol.CmdRead, 2 * 1024 * 1024, 2, 0, true, false)]
+    [InlineData(NbdProtocol.CmdRead, 4096, 32, 0, true, false)]
+    // A device without files: inline only when alone.
+    [InlineData(NbdProtocol.CmdRead, 256 * 1024, 2, 0, false, false)]
+    [InlineData(NbdProtocol.CmdRead, 256 * 1024, 1, 28, false, false)]
+    [InlineData(NbdProtocol.CmdRead, 256 * 1024, 1, 0, false, true)]
+    [InlineData(NbdProtocol.CmdWrite, 4096, 1, 0, true, true)]
+    [InlineData(NbdProtocol.CmdWrite, 256 * 1024, 2, 0, true, false)]
+    [InlineData(NbdProtocol.CmdBlockStatus, 8 * 1024 * 1024, 1, 0, true, true)]
+    [InlineData(NbdProtocol.CmdFlush, 0, 1, 0, true, false)]
+    public void Which_requests_the_reader_thread_serves_itself(ushort type, uint length, int inFlight, int buffered, bool files, bool inline)
+    {
+        Assert.Equal(inline, NbdConnection.RunsInline(type, length, inFlight, buffered, files));
+    }
+
+    [Fact]
+    public void A_large_read_from_files_that_stalls_does_not_hold_up_the_requests_behind_it()
+    {
+        // Large reads from files are served on the reader thread even with more requests in
+        // flight; when one stalls, the rescuer reads and answers the requests behind it.
+        var (path, bytes) = SparseImage();
+        using var file = File.OpenHandle(path);
+        var inner = new MemoryDevice(bytes.Length);
+        inner.Write(0, bytes, WriteFlags.None);
+        var dev = new FileRangeDevice(inner, file) { GatedOffset = 0 };
+        using var t = new NbdTestServer(dev);
+        using var c = t.Client().Connect(structured: false);
+        c.Send([.. NbdTestClient.Request(NbdProtocol.CmdRead, (ulong)MiB, 64 * 1024, 1),
+                .. NbdTestClient.Request(NbdProtocol.CmdRead, 0, 256 * 1024, 2)]); // stalls in the device
+        Assert.True(dev.Entered.Wait(TimeSpan.FromSeconds(20)));
+        var first = c.ReadReply(64 * 1024);
+        Assert.Equal((1ul, 0u), (first.Cookie, first.Error));
+        Assert.True(bytes.AsSpan(MiB, 64 * 1024).SequenceEqual(first.Payload));
+        c.SendRequest(NbdProtocol.CmdRead, 6 * MiB, 4096, 3);            // answered meanwhile
+        var small = c.ReadReply(4096);
+        Assert.Equal((3ul, 0u), (small.Cookie, small.Error));
+        Assert.True(bytes.AsSpan(6 * MiB, 4096).SequenceEqual(small.Payload));
+        for (ulong cookie = 4; cookie < 8; cookie++)                      // more large reads behind it
+            c.SendRequest(NbdProtocol.CmdRead, (ulong)(5 * MiB) + (cookie - 4) * 65536, 65536, cookie);
+        var late = Enumerable.Range(0, 4).Select(_ => c.ReadReply(65536)).ToList();
+        Assert.Equal(new ulong[] { 4, 5, 6, 7 }, late.Select(r => r.Cookie).Order());
+        foreach (var r in late)
+            Assert.True(bytes.AsSpan(5 * MiB + (int)(r.Cookie - 4) * 65536, 65536).SequenceEqual(r.Payload));
+        dev.Gate.Set();
+        var stalled = c.ReadReply(256 * 1024);
+        Assert.Equal((2ul, 0u), (stalled.Cookie, stalled.Error));
+        Assert.True(bytes.AsSpan(0, 256 * 1024).SequenceEqual(stalled.Payload));
+    }
+
     [Fact]
     public void A_file_that_fails_after_the_reply_started_closes_that_connection_only()
     {
@@ -203,6 +258,11 @@ public class ReadFromFilesTests : IDisposable
         public bool Valid { get; set; } = true;
         public int Leases;
 
+        /// <summary>A range asked for at this offset waits for <see cref="Gate"/>.</summary>
+        public long GatedOffset { get; set; } = -1;
+        public ManualResetEventSlim Gate { get; } = new(false);
+        public ManualResetEventSlim Entered { get; } = new(false);
+
         public long Size => inner.Size;
         public BlockDeviceCapabilities Capabilities => inner.Capabilities;
         public int PreferredBlockSize => inner.PreferredBlockSize;
@@ -217,6 +277,11 @@ public class ReadFromFilesTests : IDisposable
 
         public bool TryGetFileRanges(long offset, int length, List<FileRange> ranges)
         {
+            if (offset == GatedOffset)
+            {
+                Entered.Set();
+                Gate.Wait(TimeSpan.FromSeconds(30));
+            }
             bool added = false;
             try { file.DangerousAddRef(ref added); }
             catch (ObjectDisposedException) { return false; }
