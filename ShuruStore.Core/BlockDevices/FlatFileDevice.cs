@@ -112,12 +112,19 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource
         public void Release(in FileRange range) => handle.DangerousRelease();
     }
 
+    // Large buffered writes to one file serialise in the kernel on its inode lock, where a
+    // waiting writer spins while the holder copies (perf of a 1 GiB nbdcopy: rwsem_spin_on_owner
+    // 14 % of the server's samples). Taking turns here first lets a waiting thread sleep.
+    private const int SerialWriteSize = 32 * 1024;
+    private readonly object _largeWrites = new();
+
     public void Write(long offset, ReadOnlySpan<byte> data, WriteFlags flags)
     {
         EnsureWritable();
         try
         {
-            RandomAccess.Write(_handle, data, offset);
+            if (data.Length < SerialWriteSize) RandomAccess.Write(_handle, data, offset);
+            else lock (_largeWrites) RandomAccess.Write(_handle, data, offset);
         }
         catch (Exception ex) when (ex is IOException && ex is not BlockDeviceException)
         {
