@@ -32,8 +32,8 @@ public static class ProcessWarmUp
     private static int _started;
     private static readonly TaskCompletionSource<WarmUpResult> s_done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>The size of the scratch disks: small enough for a container's 64 MiB /dev/shm,
-    /// large enough for the reads to cover many chunks.</summary>
+    /// <summary>The size of the scratch disk: small, yet large enough for the reads to cover
+    /// many chunks. /dev/shm needs 16 times this free (image, chunks, spare).</summary>
     internal const long ScratchDiskSize = 8L * 1024 * 1024;
 
     internal const int DefaultRounds = 300;
@@ -49,9 +49,9 @@ public static class ProcessWarmUp
     /// is turned off (<c>SHURUSTORE_WARMUP=0</c>). It rehearses the kind of disk the process
     /// serves first (<paramref name="chunkStore"/>: a chunk-store disk, else a flat image) and
     /// only that: the runtime's profile-guided optimisation specialises calls for the device types
-    /// it saw, so rehearsing a kind the process never serves made its real requests slower
-    /// (measured: 4 KiB random reads of a flat image 0.95 of nbdkit without a rehearsal, 0.82
-    /// after one that served both kinds).</summary>
+    /// it saw, and a kind the process never serves would only blur that (the one focused run
+    /// with both kinds had 4 KiB random reads at 0.79-0.82 of nbdkit against 0.95-1.00 without a
+    /// rehearsal; docs/performance.md, step 25).</summary>
     public static void StartOnce(bool chunkStore)
     {
         if (Interlocked.Exchange(ref _started, 1) != 0) return;
