@@ -448,21 +448,12 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
                         catch (NotSupportedException)
                         {
                             NativeIO.CloseFd(fd); // no /proc here: write it again under a temp name
-                            temps[t] = temps[t] with { Fd = -1 };
-                            tmp = NewTempPath(hash);
-                            fd = NativeIO.CreateFileKeepOpen(tmp, chunks[index].Data.Span);
-                            temps[t] = temps[t] with { Tmp = tmp, Fd = fd };
-                            if (!(published = NativeIO.RenameNoReplace(tmp, path))) File.Delete(tmp);
+                            temps[t] = temps[t] with { Tmp = tmp = NewTempPath(hash), Fd = -1 };
+                            temps[t] = temps[t] with { Fd = fd = NativeIO.CreateFileKeepOpen(tmp, chunks[index].Data.Span) };
+                            published = PublishTemp(hash, tmp, path, replace: false);
                         }
                     }
-                    else if (replace)
-                    {
-                        File.Move(tmp, path, overwrite: true); // a torn chunk: same name, right bytes
-                        Forget(hash);
-                        published = true;
-                    }
-                    else if (!(published = NativeIO.RenameNoReplace(tmp, path)))
-                        File.Delete(tmp); // another writer published the same content first
+                    else published = PublishTemp(hash, tmp, path, replace);
                     if (published)
                     {
                         created++;
@@ -488,6 +479,22 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
         {
             foreach (var temp in temps) if (temp.Fd >= 0) NativeIO.CloseFd(temp.Fd);
         }
+    }
+
+    /// <summary>Renames a batch's complete temp file to its chunk name: over a torn chunk, or
+    /// never over an existing name (false: another writer published the same content first, and
+    /// the temp file is removed).</summary>
+    private bool PublishTemp(ChunkHash hash, string tmp, string path, bool replace)
+    {
+        if (replace)
+        {
+            File.Move(tmp, path, overwrite: true); // a torn chunk: same name, right bytes
+            Forget(hash);
+            return true;
+        }
+        if (NativeIO.RenameNoReplace(tmp, path)) return true;
+        File.Delete(tmp);
+        return false;
     }
 
     // Random.Shared, not a Guid: a Guid costs a read of the kernel's random source per chunk.

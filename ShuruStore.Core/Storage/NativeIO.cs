@@ -75,8 +75,9 @@ internal static partial class NativeIO
     private const int O_TMPFILE = 0x410000; // __O_TMPFILE | O_DIRECTORY (x86-64, arm64)
 
     /// <summary>Opens a new file in <paramref name="dir"/> that has no name (Linux O_TMPFILE, mode
-    /// 0600): nothing to clean up after a crash. -1 where the filesystem does not support it.</summary>
-    public static int OpenNamelessFile(string dir) => openCreate(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0x180);
+    /// 0600 unless given): nothing to clean up after a crash. -1 where the filesystem does not
+    /// support it.</summary>
+    public static int OpenNamelessFile(string dir, int mode = 0x180) => openCreate(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
 
     private const int AT_FDCWD = -100;
     private const uint RENAME_NOREPLACE = 1;
@@ -139,7 +140,7 @@ internal static partial class NativeIO
     public static int TryCreateNamelessKeepOpen(string dir, ReadOnlySpan<byte> data)
     {
         if (!OperatingSystem.IsLinux() || NamelessFilesDisabled || Volatile.Read(ref s_namelessUnsupported) != 0) return -1;
-        int fd = openCreate(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0x1a4 /* 0644 */);
+        int fd = OpenNamelessFile(dir, 0x1a4 /* 0644, as named chunk files */);
         if (fd < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
