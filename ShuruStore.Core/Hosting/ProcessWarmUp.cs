@@ -26,10 +26,18 @@ namespace ShuruStore.Core.Hosting;
 /// stays (a VM), which then gets the cores. It is skipped when /dev/shm is missing or small, and
 /// turned off by the environment variable <c>SHURUSTORE_WARMUP=0</c> (a positive number sets
 /// the rounds instead).</para>
+/// <para>Its scratch lives in memory, so it must not outlive the process: a process that exits
+/// during the rehearsal (a short script) stops it and deletes the scratch on the way out
+/// (<see cref="Abandon"/>), and a rehearsal sweeps away the scratch of processes that were
+/// killed outright (<see cref="SweepAbandoned"/>). Before both existed, every test run left about
+/// twenty 10 MiB directories in /dev/shm.</para>
 /// </summary>
 public static class ProcessWarmUp
 {
     private static int _started;
+    private static Thread? s_thread;
+    private static readonly CancellationTokenSource s_abandon = new();
+    private const string ScratchPrefix = "shuru-warmup-";
     private static readonly TaskCompletionSource<WarmUpResult> s_done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>The size of the scratch disk: small, yet large enough for the reads to cover
@@ -61,8 +69,58 @@ public static class ProcessWarmUp
             return;
         }
         int rounds = int.TryParse(Environment.GetEnvironmentVariable("SHURUSTORE_WARMUP"), out int r) && r > 0 ? r : DefaultRounds;
-        var thread = new Thread(() => s_done.TrySetResult(Run(ScratchRoot(), chunkStore, rounds))) { IsBackground = true, Name = "shuru-warmup" };
-        thread.Start();
+        // A background thread dies with the process without running its finally blocks, so the
+        // process's exit stops the rehearsal and waits for it to delete its scratch.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Abandon();
+        s_thread = new Thread(() => s_done.TrySetResult(Run(ScratchRoot(), chunkStore, rounds, abandon: s_abandon.Token))) { IsBackground = true, Name = "shuru-warmup" };
+        s_thread.Start();
+    }
+
+    /// <summary>Stops this process's rehearsal, if one runs, and waits (at most two seconds) until
+    /// it has deleted its scratch. For a process on its way out: its exit calls this, and so does
+    /// a host's SIGTERM handler, since pwsh ends on SIGTERM without raising the exit event.</summary>
+    public static void Abandon()
+    {
+        s_abandon.Cancel();
+        s_thread?.Join(TimeSpan.FromSeconds(2));
+    }
+
+    /// <summary>Deletes the scratch directories under <paramref name="scratchRoot"/> whose process
+    /// is gone (killed before it could clean up): no process with that id, or one that started
+    /// after the directory last changed (the id was reused). Returns how many it deleted.</summary>
+    internal static int SweepAbandoned(string scratchRoot)
+    {
+        int swept = 0;
+        IEnumerable<string> dirs;
+        try { dirs = Directory.EnumerateDirectories(scratchRoot, ScratchPrefix + "*").ToList(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return 0; }
+        foreach (string dir in dirs)
+        {
+            string rest = Path.GetFileName(dir)[ScratchPrefix.Length..];
+            int dash = rest.IndexOf('-');
+            if (dash <= 0 || !int.TryParse(rest.AsSpan(0, dash), out int pid) || pid == Environment.ProcessId) continue;
+            try
+            {
+                if (OwnerIsAlive(pid, Directory.GetLastWriteTimeUtc(dir))) continue;
+                Directory.Delete(dir, recursive: true);
+                swept++;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // another sweeper, or not ours
+        }
+        return swept;
+    }
+
+    private static bool OwnerIsAlive(int pid, DateTime dirChangedUtc)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return process.StartTime.ToUniversalTime() <= dirChangedUtc;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            return false; // no such process (or it ended while we looked)
+        }
     }
 
     /// <summary>Where the scratch directory goes: /dev/shm when it is a writable directory with
@@ -83,17 +141,24 @@ public static class ProcessWarmUp
 
     /// <summary>Runs one rehearsal under <paramref name="scratchRoot"/> (null: none) and reports
     /// it; never throws (a failed rehearsal costs speed, nothing else).</summary>
+    /// <param name="scratchRoot">Where the scratch directory goes (null: no rehearsal).</param>
+    /// <param name="chunkStore">Rehearse a chunk-store disk (else a flat image).</param>
+    /// <param name="rounds">Rounds of requests to send.</param>
     /// <param name="clientsConnected">Real clients connected to this process's servers now
     /// (default: <see cref="NbdServer.OpenClientConnections"/>); tests pass their own.</param>
-    internal static WarmUpResult Run(string? scratchRoot, bool chunkStore, int rounds = DefaultRounds, Func<int>? clientsConnected = null)
+    /// <param name="abandon">Cancelled when the process is exiting: the rehearsal stops after the
+    /// request in hand and deletes its scratch.</param>
+    internal static WarmUpResult Run(string? scratchRoot, bool chunkStore, int rounds = DefaultRounds, Func<int>? clientsConnected = null,
+        CancellationToken abandon = default)
     {
         clientsConnected ??= () => NbdServer.OpenClientConnections;
         if (scratchRoot is null) return new WarmUpResult(false, 0, TimeSpan.Zero, "no /dev/shm with room for the scratch disk");
         var clock = Stopwatch.StartNew();
+        SweepAbandoned(scratchRoot);
         string dir;
         try
         {
-            dir = Path.Combine(scratchRoot, $"shuru-warmup-{Environment.ProcessId}-{Guid.NewGuid():N}");
+            dir = Path.Combine(scratchRoot, $"{ScratchPrefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
             Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
         catch (Exception e) { return new WarmUpResult(false, 0, clock.Elapsed, e.Message); }
@@ -118,11 +183,12 @@ public static class ProcessWarmUp
                 // such as nbdinfo comes and goes) and gives up for one that stays; whatever is not
                 // compiled yet then compiles on first use, as without a rehearsal.
                 paused.Restart();
-                while (clientsConnected() > 0)
+                while (clientsConnected() > 0 && !abandon.IsCancellationRequested)
                 {
                     if (paused.Elapsed > MaxPause) { stoppedFor = $"clients stayed connected: stopped after {done} rounds"; break; }
-                    Thread.Sleep(20);
+                    abandon.WaitHandle.WaitOne(20);
                 }
+                if (stoppedFor is null && abandon.IsCancellationRequested) { stoppedFor = $"the process is exiting: stopped after {done} rounds"; break; }
                 if (stoppedFor is not null) break;
                 Rehearse(client, done, data, random);
             }

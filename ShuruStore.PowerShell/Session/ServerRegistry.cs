@@ -1,3 +1,4 @@
+using ShuruStore.Core.Hosting;
 using System.Management.Automation.Runspaces;
 using System.Runtime.InteropServices;
 
@@ -105,7 +106,11 @@ internal static class ServerRegistry
         // left the socket behind and skipped the final flush. The servers are stopped first;
         // the signal is not cancelled, so the process still ends as SIGTERM asks.
         if (!OperatingSystem.IsWindows())
-            _sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => StopEverything());
+            _sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ =>
+            {
+                StopEverything();
+                ProcessWarmUp.Abandon(); // its scratch is in memory (/dev/shm) and must not outlive us
+            });
     }
 
     private static PosixSignalRegistration? _sigterm; // kept: disposing it unregisters the handler

@@ -151,6 +151,25 @@ public class ServerRegistryTests
         Assert.Equal(0, p.ExitCode);
     }
 
+    [Fact]
+    public void A_script_that_exits_during_the_rehearsal_leaves_no_scratch_behind()
+    {
+        // The rehearsal's scratch is in memory (/dev/shm); a short script ends while it runs.
+        // Before the exit stopped it, every such process left a 10 MiB directory behind.
+        if (!Directory.Exists("/dev/shm")) return;
+        using var session = new HostedSession();
+        string socket = session.Socket("shortlived");
+        using var p = StartPwshWithServer(session, socket, "'pid ' + $PID", redirectInput: false,
+            environment: new() { ["SHURUSTORE_WARMUP"] = "100000" }); // far longer than the script
+        bool exited = p.WaitForExit(TimeSpan.FromSeconds(120));
+        if (!exited) p.Kill(entireProcessTree: true);
+        string output = p.StandardOutput.ReadToEnd();
+        Assert.True(exited, "pwsh did not finish: " + output);
+        Assert.Equal(0, p.ExitCode);
+        string pid = output.Split('\n', StringSplitOptions.TrimEntries).Single(l => l.StartsWith("pid ", StringComparison.Ordinal))[4..];
+        Assert.Empty(Directory.EnumerateDirectories("/dev/shm", $"shuru-warmup-{pid}-*"));
+    }
+
     /// <summary>A separate pwsh that imports the module, starts a server on <paramref name="socket"/>
     /// as <c>$s</c>, then runs <paramref name="then"/>; its output is redirected. Variables in
     /// <paramref name="environment"/> are set (or, with a null value, removed) for it.</summary>

@@ -62,4 +62,61 @@ public class ProcessWarmUpTests
         Assert.False(string.IsNullOrEmpty(result.Problem));
         Assert.Equal("x", File.ReadAllText(notADirectory));
     }
+
+    [Fact]
+    public void A_rehearsal_stopped_because_the_process_exits_still_deletes_its_scratch()
+    {
+        using var t = new TempDir();
+        using var abandon = new CancellationTokenSource();
+        int looks = 0;
+        // The process starts exiting during the fourth round's look.
+        var result = ProcessWarmUp.Run(t.Path, chunkStore: true, rounds: 1000, clientsConnected: () =>
+        {
+            if (++looks == 4) abandon.Cancel();
+            return 0;
+        }, abandon: abandon.Token);
+        Assert.False(result.Completed);
+        Assert.Equal("the process is exiting: stopped after 3 rounds", result.Problem);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(t.Path));
+    }
+
+    [Fact]
+    public void The_scratch_of_a_killed_process_is_swept_and_a_live_ones_is_not()
+    {
+        using var t = new TempDir();
+        string Scratch(string name)
+        {
+            string dir = Path.Combine(t.Path, name);
+            Directory.CreateDirectory(Path.Combine(dir, "cas"));
+            File.WriteAllText(Path.Combine(dir, "image.raw"), "x");
+            return dir;
+        }
+        string dead = Scratch("shuru-warmup-2147483600-aa");           // beyond any pid_max: no such process
+        string reused = Scratch("shuru-warmup-1-bb");                    // pid 1 started after this changed
+        Directory.SetLastWriteTimeUtc(reused, new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc));
+        string live = Scratch("shuru-warmup-1-cc");                      // pid 1 started before this changed
+        string mine = Scratch($"shuru-warmup-{Environment.ProcessId}-dd"); // this process's own
+        string other = Scratch("shuru-warmup-notapid-ee");               // not a name we write
+        string unrelated = Scratch("someone-else");
+
+        Assert.Equal(2, ProcessWarmUp.SweepAbandoned(t.Path));
+
+        Assert.False(Directory.Exists(dead));
+        Assert.False(Directory.Exists(reused));
+        Assert.True(Directory.Exists(live));
+        Assert.True(Directory.Exists(mine));
+        Assert.True(Directory.Exists(other));
+        Assert.True(Directory.Exists(unrelated));
+    }
+
+    [Fact]
+    public void A_rehearsal_sweeps_the_scratch_killed_processes_left_before_it_starts()
+    {
+        using var t = new TempDir();
+        string dead = Path.Combine(t.Path, "shuru-warmup-2147483600-aa");
+        Directory.CreateDirectory(dead);
+        var result = ProcessWarmUp.Run(t.Path, chunkStore: false, rounds: 2, clientsConnected: () => 0);
+        Assert.True(result.Completed, result.Problem);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(t.Path));
+    }
 }
