@@ -132,6 +132,11 @@ internal static partial class NativeIO
     /// filesystem without O_TMPFILE, so the named-temp path stays tested on Linux.</summary>
     internal static bool NamelessFilesDisabled { get; set; }
 
+    /// <summary>Test hook: true makes <see cref="LinkNoReplace"/> link through /proc/self/fd, as
+    /// for a process without CAP_DAC_READ_SEARCH, so that path stays tested when tests run as root.</summary>
+    internal static bool EmptyPathLinkDisabled { get; set; }
+    private static int s_emptyPathLinkUnsupported;
+
     /// <summary>Linux: a new nameless file (O_TMPFILE, mode 0644) in <paramref name="dir"/> holding
     /// <paramref name="data"/>, no fsync, for <see cref="LinkNoReplace"/> to name. Against a named
     /// temp file and a rename it saves two directory updates per file (insert and remove the temp
@@ -160,7 +165,18 @@ internal static partial class NativeIO
     /// return -1 so callers fall back to named temp files.</summary>
     public static bool LinkNoReplace(int fd, string path)
     {
-        // linkat(fd, "", AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH; the /proc link does not.
+        // linkat(fd, "", AT_EMPTY_PATH) names the descriptor itself, but only for a process with
+        // CAP_DAC_READ_SEARCH (root, a service with the capability); elsewhere the kernel says
+        // ENOENT and the link goes through /proc/self/fd, which needs no capability. Where it
+        // works it saves the procfs lookup: 4 % of a fresh-layer write's samples (performance.md, step 29).
+        if (!EmptyPathLinkDisabled && Volatile.Read(ref s_emptyPathLinkUnsupported) == 0)
+        {
+            if (linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0) return true;
+            int first = Marshal.GetLastPInvokeError();
+            if (first == EEXIST) return false;
+            if (first is not (ENOENT or EPERM or EINVAL)) throw Errno("linking", path);
+            Volatile.Write(ref s_emptyPathLinkUnsupported, 1); // not allowed here: /proc from now on
+        }
         if (linkat(AT_FDCWD, $"/proc/self/fd/{fd}", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0) return true;
         int errno = Marshal.GetLastPInvokeError();
         if (errno == EEXIST) return false;

@@ -102,6 +102,32 @@ public class BatchWriteTests
     }
 
     [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_nameless_file_is_linked_to_a_free_name_and_never_over_a_taken_one(bool linkThroughProc)
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        using var t = new TempDir();
+        NativeIO.EmptyPathLinkDisabled = linkThroughProc;
+        try
+        {
+            File.WriteAllText(t["taken"], "first");
+            int fd = NativeIO.TryCreateNamelessKeepOpen(t.Path, "nameless"u8);
+            Assert.True(fd >= 0);
+            try
+            {
+                Assert.False(NativeIO.LinkNoReplace(fd, t["taken"]));
+                Assert.Equal("first", File.ReadAllText(t["taken"]));
+                Assert.True(NativeIO.LinkNoReplace(fd, t["new"]));
+                Assert.Equal("nameless", File.ReadAllText(t["new"]));
+            }
+            finally { NativeIO.CloseFd(fd); }
+            Assert.Equal(["new", "taken"], Directory.GetFileSystemEntries(t.Path).Select(Path.GetFileName).Order());
+        }
+        finally { NativeIO.EmptyPathLinkDisabled = false; }
+    }
+
+    [Theory]
     [InlineData(true)]  // Linux default: nameless files (O_TMPFILE) linked to their names
     [InlineData(false)] // filesystems without O_TMPFILE: named temp files renamed
     public void CrashBetweenBatchWriteAndRenameLeavesNoChunkNames(bool nameless)
@@ -135,8 +161,17 @@ public class BatchWriteTests
         Assert.Equal(chunks.Select(c => c.Item1.ToString()).Order(), store.Enumerate().Select(h => h.ToString()).Order());
     }
 
-    [Fact]
-    public void ANameWithTheRightLengthButWrongContentIsVerifiedAndReplacedNotDeduplicated()
+    [Theory]
+    [InlineData(false)] // root (tests, many services): linkat names the descriptor itself
+    [InlineData(true)]  // without CAP_DAC_READ_SEARCH: linked through /proc/self/fd
+    public void ANameWithTheRightLengthButWrongContentIsVerifiedAndReplacedNotDeduplicated(bool linkThroughProc)
+    {
+        NativeIO.EmptyPathLinkDisabled = linkThroughProc;
+        try { RightLengthWrongContent(); }
+        finally { NativeIO.EmptyPathLinkDisabled = false; }
+    }
+
+    private static void RightLengthWrongContent()
     {
         // Batch writes publish names before a sync makes their content durable, so after a power
         // loss a name can exist whose bytes never reached the disk. A later writer of that content
