@@ -65,7 +65,7 @@ public sealed partial class CowDisk : IBlockDevice
     // being rewritten makes chunk files nobody will reference.
     private readonly ConcurrentQueue<long> _writeBehindQueue = new();
     private readonly ConcurrentDictionary<long, byte> _writeBehindPending = new();
-    private int _writeBehindRunning;
+    private int _writeBehindRunning; // pumps queued or running (at most MaxWriteBehindPumps)
 
     private CowDisk(CowDiskOptions o, IChunkStore store, bool ownsStore, long size, ChunkHash?[] live, ChunkIndexFile? boot,
         IReadOnlyList<(string, ChunkIndexFile)> parents, string? bootPath, string? basePath, SafeFileHandle? baseHandle, long baseLength,
@@ -550,7 +550,7 @@ public sealed partial class CowDisk : IBlockDevice
             Exception? failure = null;
             if (batch.Count > 0)
             {
-                try { Interlocked.Add(ref _written, _store.WriteMany(batch, stored)); }
+                try { Interlocked.Add(ref _written, _store.WriteMany(batch, stored, syncSoon: true)); }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 { failure = StoreFailure(e, $"cannot store {batch.Count - stored.Count(x => x)} chunk(s) (disk chunks {items[0].Chunk}..{items[^1].Chunk}) in '{CasPath}'"); }
             }
@@ -636,9 +636,23 @@ public sealed partial class CowDisk : IBlockDevice
 
     private void StartWriteBehind()
     {
-        if (!_writeBehindQueue.IsEmpty && Interlocked.CompareExchange(ref _writeBehindRunning, 1, 0) == 0)
+        if (_writeBehindQueue.IsEmpty) return;
+        // A second pump only once a backlog builds up (a stream faster than one pump stores).
+        int want = Interlocked.Read(ref _dirtyBytes) > 2L * StoreBatchChunks * CS ? MaxWriteBehindPumps : 1;
+        for (int running = Volatile.Read(ref _writeBehindRunning); running < want; running = Volatile.Read(ref _writeBehindRunning))
+        {
+            if (Interlocked.CompareExchange(ref _writeBehindRunning, running + 1, running) != running) continue;
             ThreadPool.UnsafeQueueUserWorkItem(static s => ((CowDisk)s!).WriteBehindPump(), this);
+            return;
+        }
     }
+
+    /// <summary>Write-behind pumps that may run at once. One pump (hash, create, link per chunk)
+    /// was the serial bottleneck of a fresh-layer sequential write on two cores: 1 GiB with
+    /// nbdcopy -C 4, write + flush 1.70-1.86 s with one pump against 1.38-1.68 s with two
+    /// (docs/performance.md, step 30). Measured with two; more cores are not assumed to help
+    /// (the batches contend for stripes and the directory).</summary>
+    private static readonly int MaxWriteBehindPumps = Math.Min(2, Environment.ProcessorCount);
 
     /// <summary>Stores queued complete chunks, a batch at a time, while there are any (no parked
     /// worker). A failure (disk full) leaves them unsaved: the next flush stores or reports them.</summary>
@@ -664,8 +678,8 @@ public sealed partial class CowDisk : IBlockDevice
                 catch { /* still unsaved (dirty or spilled): the next flush stores it or says why not */ }
                 finally { foreach (var c in batch) _spillClaims.TryRemove(c, out _); }
             }
-            Volatile.Write(ref _writeBehindRunning, 0);
-            // A chunk queued after the last TryDequeue but before the reset found the pump running.
+            Interlocked.Decrement(ref _writeBehindRunning);
+            // A chunk queued after the last TryDequeue but before the decrement found a pump running.
             if (_writeBehindQueue.IsEmpty || Interlocked.CompareExchange(ref _writeBehindRunning, 1, 0) != 0) return;
         }
     }

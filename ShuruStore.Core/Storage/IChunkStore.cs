@@ -40,8 +40,10 @@ public interface IChunkStore : IDisposable
     /// does: one syncfs per flush), so callers reference the chunks only after a Sync; a name
     /// only ever appears over complete content. <paramref name="stored"/>[i] becomes true
     /// once chunk i is present (created or already there). Returns how many this call created.
-    /// A failure is thrown after the chunks that could be stored are; the others may be written again.</summary>
-    int WriteMany(IReadOnlyList<(ChunkHash Hash, ReadOnlyMemory<byte> Data)> chunks, bool[] stored) =>
+    /// A failure is thrown after the chunks that could be stored are; the others may be written again.
+    /// <paramref name="syncSoon"/>: the caller will <see cref="Sync"/> these before long (a write
+    /// stream that a FLUSH follows), so the store may start moving them to the disk right away.</summary>
+    int WriteMany(IReadOnlyList<(ChunkHash Hash, ReadOnlyMemory<byte> Data)> chunks, bool[] stored, bool syncSoon = false) =>
         ChunkStoreExtensions.WriteEach(this, chunks, stored);
 
     /// <summary>Makes every chunk written so far durable (including its directory entry).</summary>

@@ -17,6 +17,18 @@ internal static partial class NativeIO
     private static partial int close(int fd);
     [LibraryImport("libc", SetLastError = true)]
     private static partial int syncfs(int fd);
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int sync_file_range(int fd, long offset, long nbytes, uint flags);
+
+    private const uint SYNC_FILE_RANGE_WRITE = 2;
+
+    /// <summary>Linux: starts writing a file's dirty pages to disk and returns without waiting
+    /// (sync_file_range WRITE). Advisory: it promises nothing, so a failure is ignored (an I/O
+    /// error still reaches the next fsync or syncfs).</summary>
+    public static void StartWriteback(int fd)
+    {
+        if (OperatingSystem.IsLinux()) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    }
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int openCreate(string path, int flags, int mode);
     [LibraryImport("libc", SetLastError = true)]

@@ -96,4 +96,53 @@ public class WriteBehindTests
             }
         }
     }
+
+    /// <summary>Counts WriteMany calls running at once and whether callers said a sync follows.</summary>
+    private sealed class CountingStore(IChunkStore inner, TimeSpan perBatch) : IChunkStore
+    {
+        private int _running;
+        public int MostAtOnce, Batches, SyncSoonBatches;
+        public bool Contains(ChunkHash hash) => inner.Contains(hash);
+        public bool TryRead(ChunkHash hash, Span<byte> destination, out int storedLength) => inner.TryRead(hash, destination, out storedLength);
+        public bool Write(ChunkHash hash, ReadOnlySpan<byte> data) => inner.Write(hash, data);
+        public int WriteMany(IReadOnlyList<(ChunkHash Hash, ReadOnlyMemory<byte> Data)> chunks, bool[] stored, bool syncSoon = false)
+        {
+            int now = Interlocked.Increment(ref _running);
+            lock (this) { MostAtOnce = Math.Max(MostAtOnce, now); Batches++; if (syncSoon) SyncSoonBatches++; }
+            try
+            {
+                Thread.Sleep(perBatch); // a slow disk: the backlog builds up
+                return inner.WriteMany(chunks, stored, syncSoon);
+            }
+            finally { Interlocked.Decrement(ref _running); }
+        }
+        public void Sync() => inner.Sync();
+        public IEnumerable<ChunkHash> Enumerate() => inner.Enumerate();
+        public void Dispose() => inner.Dispose();
+    }
+
+    [Fact]
+    public void A_backlog_of_whole_chunks_is_stored_by_two_pumps_and_every_batch_is_marked_for_a_coming_sync()
+    {
+        // One pump was the bottleneck of a fresh-layer sequential write on two cores
+        // (docs/performance.md, step 30): with a backlog, a second one stores beside it.
+        using var t = new TempDir();
+        using var store = new CountingStore(new FileChunkStore(t.Cas), TimeSpan.FromMilliseconds(50));
+        const int Chunks = 1024; // 64 MiB: eight batches, far beyond the backlog that starts a second pump
+        var data = TempDir.Pattern(Chunks * CS, 13);
+        int mostAtOnce;
+        using (var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = Chunks * CS, ChunkStore = store }))
+        {
+            for (int i = 0; i < Chunks; i += 4) d.Write((long)i * CS, data.AsSpan(i * CS, 4 * CS), WriteFlags.None); // 256 KiB requests, like nbdcopy
+            WaitUntil(() => d.Statistics.DirtyChunks == 0, "write-behind stored every whole chunk");
+            mostAtOnce = store.MostAtOnce; // before the flush, which stores beside the pumps
+            d.Flush();
+            var back = new byte[Chunks * CS];
+            d.Read(0, back);
+            Assert.True(data.AsSpan().SequenceEqual(back));
+        }
+        Assert.Equal(Chunks, ChunkFiles(t));
+        Assert.Equal(Math.Min(2, Environment.ProcessorCount), mostAtOnce);
+        Assert.Equal(store.Batches, store.SyncSoonBatches);
+    }
 }
