@@ -25,9 +25,9 @@ internal static partial class NativeIO
     /// <summary>Linux: starts writing a file's dirty pages to disk and returns without waiting
     /// (sync_file_range WRITE). Advisory: it promises nothing, so a failure is ignored (an I/O
     /// error still reaches the next fsync or syncfs).</summary>
-    public static void StartWriteback(int fd)
+    public static void StartWriteback(int fd, long offset = 0, long length = 0)
     {
-        if (OperatingSystem.IsLinux()) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        if (OperatingSystem.IsLinux()) sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
     }
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int openCreate(string path, int flags, int mode);

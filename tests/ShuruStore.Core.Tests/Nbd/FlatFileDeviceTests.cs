@@ -56,6 +56,23 @@ public class FlatFileDeviceTests : IDisposable
     }
 
     [Fact]
+    public void Large_writes_start_their_writeback_at_once_and_small_ones_are_left_to_the_kernel()
+    {
+        using var d = new FlatFileDevice(Image(4 << 20));
+        var big = Enumerable.Range(0, FlatFileDevice.StreamWriteSize).Select(i => (byte)(i * 7)).ToArray();
+        d.Write(0, big.AsSpan(0, 4096), WriteFlags.None);                       // random I/O
+        d.Write(65536, big.AsSpan(0, FlatFileDevice.StreamWriteSize - 1), WriteFlags.None);
+        Assert.Equal(0, d.WritebacksStarted);
+        d.Write(1 << 20, big, WriteFlags.None);                                  // a stream's request
+        d.Write(2 << 20, big.AsSpan().ToArray().Concat(big).ToArray(), WriteFlags.None);
+        Assert.Equal(2, d.WritebacksStarted);
+        var back = new byte[big.Length];
+        d.Read(1 << 20, back);
+        Assert.Equal(big, back); // the data is what was written, whatever the disk does meanwhile
+        d.Flush();
+    }
+
+    [Fact]
     public void Extents_within_a_known_data_run_are_clipped_to_the_query()
     {
         // The device remembers the last data run it found; answers from it must still be exact.
