@@ -471,11 +471,6 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
                     else published = PublishTemp(hash, tmp, path, replace);
                     if (published)
                     {
-                        // A Sync is coming: start this chunk on its way to the disk now, so the
-                        // disk works while the stream goes on instead of all of it during the
-                        // final syncfs (1 GiB fresh-layer write: flush 650-800 -> 60-300 ms;
-                        // docs/performance.md, step 30).
-                        if (syncSoon) NativeIO.StartWriteback(fd);
                         created++;
                         KeepOpenForReading(hash, fd);
                     }
@@ -487,6 +482,7 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
                 }
             }
             foreach (var (index, firstIndex) in duplicates) stored[index] = stored[firstIndex];
+            if (syncSoon && created > 0) MaybeStartEarlySync((long)created * ChunkHasher.ChunkSize);
             return created;
         }
         catch
@@ -580,8 +576,8 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
             catch (Exception e)
             {
                 _syncFailure = e;
-                _published.Clear(); // nothing written since the last good sync is known to be right
-                _verified.Clear();
+                ClearBounded(_published, ref _publishedCount); // nothing written since the last good sync is known to be right
+                ClearBounded(_verified, ref _verifiedCount);
                 throw;
             }
             _syncedGen = generation;
@@ -589,6 +585,41 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
     }
 
     private void MarkPublished() => Interlocked.Increment(ref _publishedGen);
+
+    /// <summary>Bytes of new chunks after which a stream's writer starts a sync in the background.</summary>
+    internal const long EarlySyncBytes = 64L << 20;
+    private long _unsyncedBytes;
+    private int _earlySyncRunning;
+    private long _earlySyncs;
+
+    /// <summary>Background syncs started so far (tests).</summary>
+    internal long EarlySyncs => Interlocked.Read(ref _earlySyncs);
+
+    /// <summary>
+    /// A writer that will sync soon (a stream a FLUSH follows) has stored another
+    /// <paramref name="bytes"/>: every <see cref="EarlySyncBytes"/> a <see cref="Sync"/> runs on a
+    /// thread of its own, so the disk writes the stream while it goes on instead of all of it
+    /// inside the FLUSH's syncfs (1 GiB fresh-layer write: that syncfs took 500-600 ms, nbdkit's
+    /// whole fdatasync about as long). A syncfs, not a writeback per chunk file: per-file
+    /// sync_file_range made one 64 KiB disk request per chunk (15000 per GiB against 300 merged
+    /// ones), which this VM's disk served far slower (docs/performance.md, step 30). A failure
+    /// is kept like any sync's (every later Sync throws), so the FLUSH that follows reports it.
+    /// </summary>
+    private void MaybeStartEarlySync(long bytes)
+    {
+        if (Interlocked.Add(ref _unsyncedBytes, bytes) < EarlySyncBytes) return;
+        if (Interlocked.CompareExchange(ref _earlySyncRunning, 1, 0) != 0) return;
+        Interlocked.Exchange(ref _unsyncedBytes, 0);
+        Interlocked.Increment(ref _earlySyncs);
+        // Its own thread, not the pool's: a syncfs blocks for a long time, and a blocked pool
+        // thread on a two-core machine delays the requests and write-behind queued behind it.
+        new Thread(() =>
+        {
+            try { if (Volatile.Read(ref _syncFd) >= 0) Sync(); }
+            catch (Exception) { /* kept in _syncFailure by Sync: the next Sync reports it; a background thread must not end the process */ }
+            finally { Volatile.Write(ref _earlySyncRunning, 0); }
+        }) { IsBackground = true, Name = "shuru-early-sync" }.UnsafeStart();
+    }
 
     /// <summary>Test hook: runs inside <see cref="Sync"/> before the syncfs (a throw is a failed sync).</summary>
     internal Action? SyncFault { get; set; }

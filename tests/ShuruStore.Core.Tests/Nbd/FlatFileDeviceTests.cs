@@ -56,19 +56,24 @@ public class FlatFileDeviceTests : IDisposable
     }
 
     [Fact]
-    public void Large_writes_start_their_writeback_at_once_and_small_ones_are_left_to_the_kernel()
+    public void A_stream_of_large_writes_starts_the_writeback_of_each_window_it_completes()
     {
-        using var d = new FlatFileDevice(Image(4 << 20));
-        var big = Enumerable.Range(0, FlatFileDevice.StreamWriteSize).Select(i => (byte)(i * 7)).ToArray();
-        d.Write(0, big.AsSpan(0, 4096), WriteFlags.None);                       // random I/O
-        d.Write(65536, big.AsSpan(0, FlatFileDevice.StreamWriteSize - 1), WriteFlags.None);
+        const long W = FlatFileDevice.WritebackWindow;
+        using var d = new FlatFileDevice(Image(4 * W));
+        int big = FlatFileDevice.StreamWriteSize;
+        var data = Enumerable.Range(0, 2 * big).Select(i => (byte)(i * 7)).ToArray();
+        d.Write(W - 4096, data.AsSpan(0, 4096), WriteFlags.None);     // small, even at a window's end
+        d.Write(W - big - 1, data.AsSpan(0, big), WriteFlags.None);  // large, ends inside window 0
         Assert.Equal(0, d.WritebacksStarted);
-        d.Write(1 << 20, big, WriteFlags.None);                                  // a stream's request
-        d.Write(2 << 20, big.AsSpan().ToArray().Concat(big).ToArray(), WriteFlags.None);
+        d.Write(W - big, data.AsSpan(0, big), WriteFlags.None);      // reaches the end of window 0
+        Assert.Equal(1, d.WritebacksStarted);
+        d.Write(W, data.AsSpan(0, big), WriteFlags.None);            // starts window 1: nothing complete
+        Assert.Equal(1, d.WritebacksStarted);
+        d.Write(3 * W - big, data, WriteFlags.None);                 // crosses from window 2 into 3
         Assert.Equal(2, d.WritebacksStarted);
-        var back = new byte[big.Length];
-        d.Read(1 << 20, back);
-        Assert.Equal(big, back); // the data is what was written, whatever the disk does meanwhile
+        var back = new byte[2 * big];
+        d.Read(3 * W - big, back);
+        Assert.Equal(data, back); // the data is what was written, whatever the disk does meanwhile
         d.Flush();
     }
 

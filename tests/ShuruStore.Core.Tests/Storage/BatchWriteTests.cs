@@ -195,6 +195,35 @@ public class BatchWriteTests
     }
 
     [Fact]
+    public void A_stream_that_will_sync_soon_syncs_in_the_background_and_a_failure_there_reaches_the_next_sync()
+    {
+        using var t = new TempDir();
+        using var store = new FileChunkStore(t.Cas);
+        int chunksPerSync = (int)(FileChunkStore.EarlySyncBytes / CS);
+        var syncs = 0;
+        store.SyncFault = () => { if (Interlocked.Increment(ref syncs) == 1) throw new IOException("disk gone (injected)"); };
+
+        var quiet = Chunks(chunksPerSync + 8, 5000);                 // no sync announced: none started
+        store.WriteMany(quiet, new bool[quiet.Count]);
+        Assert.Equal(0, store.EarlySyncs);
+
+        var stream = Chunks(chunksPerSync + 8, 9000);                // a stream a FLUSH will follow
+        for (int i = 0; i < stream.Count; i += 128)
+        {
+            var batch = stream.Skip(i).Take(128).ToList();
+            store.WriteMany(batch, new bool[batch.Count], syncSoon: true);
+        }
+        Assert.Equal(1, store.EarlySyncs);
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while (Volatile.Read(ref syncs) == 0 && DateTime.UtcNow < until) Thread.Sleep(10);
+        Assert.Equal(1, Volatile.Read(ref syncs));
+        // The background sync failed (the hook runs under the sync lock, so this Sync waits for
+        // it): the FLUSH's own sync must say so, not report success.
+        var e = Assert.Throws<IOException>(() => store.Sync());
+        Assert.Contains("disk gone", e.Message);
+    }
+
+    [Fact]
     public void SyncRunsWheneverANameWasPublishedOrReliedOnSinceTheLastOne()
     {
         using var t = new TempDir();
