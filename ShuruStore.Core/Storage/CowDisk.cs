@@ -649,8 +649,8 @@ public sealed partial class CowDisk : IBlockDevice
 
     /// <summary>Write-behind pumps that may run at once. One pump (hash, create, link per chunk)
     /// was the serial bottleneck of a fresh-layer sequential write on two cores: 1 GiB with
-    /// nbdcopy -C 4, write + flush 1.70-1.86 s with one pump against 1.38-1.68 s with two
-    /// (docs/performance.md, step 30). Measured with two; more cores are not assumed to help
+    /// nbdcopy -C 4, write + flush 1.70-1.86 s with one pump against 1.38-1.68 s with two, both
+    /// with early writeback (docs/performance.md, steps 30 and 32). Measured with two; more cores are not assumed to help
     /// (the batches contend for stripes and the directory).</summary>
     private static readonly int MaxWriteBehindPumps = Math.Min(2, Environment.ProcessorCount);
 

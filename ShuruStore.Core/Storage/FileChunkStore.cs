@@ -602,7 +602,7 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
     /// inside the FLUSH's syncfs (1 GiB fresh-layer write: that syncfs took 500-600 ms, nbdkit's
     /// whole fdatasync about as long). A syncfs, not a writeback per chunk file: per-file
     /// sync_file_range made one 64 KiB disk request per chunk (15000 per GiB against 300 merged
-    /// ones), which this VM's disk served far slower (docs/performance.md, step 30). A failure
+    /// ones), which this VM's disk served far slower (docs/performance.md, step 32). A failure
     /// is kept like any sync's (every later Sync throws), so the FLUSH that follows reports it.
     /// </summary>
     private void MaybeStartEarlySync(long bytes)

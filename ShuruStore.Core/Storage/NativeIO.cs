@@ -22,10 +22,10 @@ internal static partial class NativeIO
 
     private const uint SYNC_FILE_RANGE_WRITE = 2;
 
-    /// <summary>Linux: starts writing a file's dirty pages to disk and returns without waiting
-    /// (sync_file_range WRITE). Advisory: it promises nothing, so a failure is ignored (an I/O
-    /// error still reaches the next fsync or syncfs).</summary>
-    public static void StartWriteback(int fd, long offset = 0, long length = 0)
+    /// <summary>Linux: starts writing a range of a file's dirty pages to disk and returns without
+    /// waiting (sync_file_range WRITE). Advisory: it promises nothing, so a failure is ignored (an
+    /// I/O error still reaches the next fsync or syncfs).</summary>
+    public static void StartWriteback(int fd, long offset, long length)
     {
         if (OperatingSystem.IsLinux()) sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
     }
