@@ -10,7 +10,7 @@ namespace ShuruStore.Core.BlockDevices;
 /// One file descriptor serves every connection, so an fsync covers writes from all of them,
 /// which is what lets the server advertise multi-connection consistency.
 /// </summary>
-public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource
+public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitReader
 {
     private const int ZeroBufferSize = 1 << 20;
     private readonly SafeFileHandle _handle;
@@ -21,6 +21,7 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource
     // failing syscall, so plain fields are enough.
     private bool _punchSupported = true;
     private bool _zeroRangeSupported = true;
+    private bool _noWaitSupported = true;
     // The last data run SEEK_HOLE found. On a fully allocated file SEEK_HOLE walks every extent
     // up to the end of the file (~10 us for 1 GiB on ext4), and the NBD server asks for the
     // extents of every READ it answers: a sequential read would pay that per request. A run is
@@ -89,6 +90,27 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource
         catch (Exception ex) when (ex is IOException && ex is not BlockDeviceException)
         {
             throw Fail("read", offset, buffer.Length, ex);
+        }
+    }
+
+    /// <summary>A page-cache read (preadv2 with RWF_NOWAIT); false when any byte of the range
+    /// would come from the disk, past the end of the file, or on a kernel without RWF_NOWAIT
+    /// (learned once).</summary>
+    public bool TryReadNoWait(long offset, Span<byte> buffer)
+    {
+        if (!_noWaitSupported) return false;
+        bool added = false;
+        try { _handle.DangerousAddRef(ref added); }
+        catch (ObjectDisposedException) { return false; }
+        try
+        {
+            var result = LinuxFileCalls.PreadNoWait(_fd, buffer, offset);
+            if (result == LinuxFileCalls.NoWaitRead.Unsupported) _noWaitSupported = false;
+            return result == LinuxFileCalls.NoWaitRead.Done;
+        }
+        finally
+        {
+            if (added) _handle.DangerousRelease();
         }
     }
 

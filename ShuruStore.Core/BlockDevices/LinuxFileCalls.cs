@@ -19,11 +19,52 @@ internal static partial class LinuxFileCalls
 
     public const int POSIX_FADV_WILLNEED = 3;
 
+    // preadv2(2) flag: fail with EAGAIN rather than wait for the disk.
+    public const int RWF_NOWAIT = 0x08;
+
+    public const int EINTR = 4;
+    public const int EAGAIN = 11;
     public const int ENXIO = 6;
     public const int EINVAL = 22;
     public const int ENOSPC = 28;
     public const int EOPNOTSUPP = 95;
     public const int ENOSYS = 38;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private unsafe struct IoVec
+    {
+        public byte* Base;
+        public nuint Length;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial nint preadv2(int fd, IoVec* iov, int iovcnt, long offset, int flags);
+
+    /// <summary>What a read that must not wait for the disk came to.</summary>
+    public enum NoWaitRead { Done, WouldBlock, Unsupported, Failed }
+
+    /// <summary>Reads the whole buffer at <paramref name="offset"/> with RWF_NOWAIT: only bytes
+    /// already in the page cache. A read that stops short (end of file) is <see cref="NoWaitRead.Failed"/>:
+    /// the caller's ordinary read decides what that means.</summary>
+    public static unsafe NoWaitRead PreadNoWait(int fd, Span<byte> buffer, long offset)
+    {
+        fixed (byte* p = buffer)
+        {
+            int done = 0;
+            while (done < buffer.Length)
+            {
+                var iov = new IoVec { Base = p + done, Length = (nuint)(buffer.Length - done) };
+                nint n = preadv2(fd, &iov, 1, offset + done, RWF_NOWAIT);
+                if (n > 0) { done += (int)n; continue; }
+                if (n == 0) return NoWaitRead.Failed;
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == EINTR) continue;
+                if (errno == EAGAIN) return NoWaitRead.WouldBlock;
+                return errno is EOPNOTSUPP or ENOSYS ? NoWaitRead.Unsupported : NoWaitRead.Failed;
+            }
+            return NoWaitRead.Done;
+        }
+    }
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int fallocate(int fd, int mode, long offset, long len);

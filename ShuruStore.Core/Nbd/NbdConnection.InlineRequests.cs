@@ -1,3 +1,4 @@
+using System.Buffers;
 using ShuruStore.Core.BlockDevices;
 using static ShuruStore.Core.Nbd.NbdProtocol;
 
@@ -57,6 +58,26 @@ internal sealed partial class NbdConnection
         if (bufferedBehind != 0) return false;
         if (type is CmdRead or CmdWrite ? length > MaxInlineRequest : type != CmdBlockStatus) return false;
         return inFlight == 1;
+    }
+
+    /// <summary>A READ too small to leave with sendfile, of bytes the device has at hand (in the
+    /// page cache or in memory; <see cref="INoWaitReader"/>): read here, whatever else is in
+    /// flight, and answered on this thread like any inline request (the rescuer covers a reply
+    /// the client is slow to take). One that would wait for a disk goes to the pool as before, so
+    /// a cold random read never holds up the requests behind it. False: nothing was read.</summary>
+    private bool TryPreread(NbdRequest request)
+    {
+        if (request.Type != CmdRead || request.Length is 0 or >= MinReadFromFiles || _device is not INoWaitReader device)
+            return false;
+        if (Validate(request, out _) != 0) return false; // the pool path answers with the error
+        byte[] buffer = ArrayPool<byte>.Shared.Rent((int)request.Length);
+        if (device.TryReadNoWait((long)request.Offset, buffer.AsSpan(0, (int)request.Length)))
+        {
+            request.Preread = buffer;
+            return true;
+        }
+        ArrayPool<byte>.Shared.Return(buffer);
+        return false;
     }
 
     /// <summary>Runs <paramref name="request"/> on the connection thread. Returns null to go on

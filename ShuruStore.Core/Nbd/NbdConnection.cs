@@ -205,7 +205,7 @@ internal sealed partial class NbdConnection
                 return "client disconnected in the middle of a write payload";
             }
         }
-        if (mayRunInline && RunsInline(request)) return ExecuteInline(request);
+        if (mayRunInline && (RunsInline(request) || TryPreread(request))) return ExecuteInline(request);
         ThreadPool.UnsafeQueueUserWorkItem(request, preferLocal: false);
         return null;
     }
@@ -265,6 +265,7 @@ internal sealed partial class NbdConnection
         finally
         {
             if (r.Payload is not null) ArrayPool<byte>.Shared.Return(r.Payload);
+            if (r.Preread is not null) ArrayPool<byte>.Shared.Return(r.Preread);
             ReleaseSlot(r.Cost);
             NbdServer.LeaveServerThread();
         }
@@ -375,24 +376,27 @@ internal sealed partial class NbdConnection
         }
         if (length >= MinReadFromFiles && _device is IFileRangeSource files && TryReadFromFiles(r, offset, length, segments, files))
             return;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        // Bytes the reader thread already read (TryPreread) are sent as they are; Execute returns them.
+        bool preread = r.Preread is not null;
+        byte[] buffer = r.Preread ?? ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
         try
         {
             if (segments is null)
             {
-                if (length > 0) _device.Read(offset, buffer.AsSpan(0, length));
+                if (length > 0 && !preread) _device.Read(offset, buffer.AsSpan(0, length));
                 AddRead(length);
                 _writer.SimpleReply(r.Cookie, 0, buffer.AsSpan(0, length));
                 return;
             }
-            foreach (var s in segments)
-                if (!s.Hole) _device.Read(offset + s.Start, buffer.AsSpan(s.Start, s.Length));
+            if (!preread)
+                foreach (var s in segments)
+                    if (!s.Hole) _device.Read(offset + s.Start, buffer.AsSpan(s.Start, s.Length));
             AddRead(length);
             _writer.StructuredRead(r.Cookie, offset, buffer.AsSpan(0, length), segments);
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (!preread) ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

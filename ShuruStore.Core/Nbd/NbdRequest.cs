@@ -12,6 +12,10 @@ internal sealed class NbdRequest : IThreadPoolWorkItem
     public required uint Length { get; init; }
     /// <summary>Rented from ArrayPool (WRITE payload); returned when the request completes.</summary>
     public byte[]? Payload { get; set; }
+    /// <summary>Rented from ArrayPool: a small READ's bytes, already read by the reader thread
+    /// because the device had them at hand (<see cref="BlockDevices.INoWaitReader"/>); returned
+    /// when the request completes.</summary>
+    public byte[]? Preread { get; set; }
     /// <summary>Bytes charged against the connection's in-flight budget.</summary>
     public long Cost { get; init; }
 

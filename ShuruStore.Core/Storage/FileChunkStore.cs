@@ -118,6 +118,22 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
         return ReadByName(hash, offset, destination, out _);
     }
 
+    /// <summary>A range of a cached, verified chunk file whose bytes are in the page cache
+    /// (preadv2 with RWF_NOWAIT), checked after the read as <see cref="ReadCached"/> does. False
+    /// for a chunk not held open, a page-cache miss, a short chunk's tail or a changed file: the
+    /// caller's <see cref="TryReadRange"/> deals with each.</summary>
+    public bool TryReadRangeNoWait(ChunkHash hash, int offset, Span<byte> destination)
+    {
+        if (!_handles.TryAcquire(hash, out var file)) return false;
+        try
+        {
+            if (offset + (long)destination.Length > file.Identity.Length) return false;
+            return BlockDevices.LinuxFileCalls.PreadNoWait(file.Descriptor, destination, offset) == BlockDevices.LinuxFileCalls.NoWaitRead.Done
+                   && file.IsUnchanged();
+        }
+        finally { file.Release(); }
+    }
+
     /// <summary>
     /// Lends the cached, verified file of a chunk for sendfile. Checked with one statx before
     /// (a file changed since it was verified is not lent: the caller's ordinary read re-verifies

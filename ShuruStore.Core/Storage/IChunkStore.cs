@@ -35,6 +35,12 @@ public interface IChunkStore : IDisposable
         finally { System.Buffers.ArrayPool<byte>.Shared.Return(whole); }
     }
 
+    /// <summary>Reads a range of a chunk as <see cref="TryReadRange"/> would, but only when that
+    /// needs no disk I/O (a chunk already verified, whose bytes are in the page cache). False when
+    /// it would have to wait, or the store cannot tell: the caller then uses
+    /// <see cref="TryReadRange"/>, and <paramref name="destination"/> is undefined.</summary>
+    bool TryReadRangeNoWait(ChunkHash hash, int offset, Span<byte> destination) => false;
+
     /// <summary>Stores several chunks, each as <see cref="Write"/> would (write-once, idempotent).
     /// An implementation may leave durability to the next <see cref="Sync"/> (FileChunkStore
     /// does: one syncfs per flush), so callers reference the chunks only after a Sync; a name
