@@ -30,6 +30,20 @@ internal static partial class LinuxFileCalls
     public const int EOPNOTSUPP = 95;
     public const int ENOSYS = 38;
 
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int open(string path, int flags);
+
+    /// <summary>Opens <paramref name="path"/> for writing with O_DIRECT (and O_CLOEXEC); null
+    /// where the filesystem refuses it, or off Linux.</summary>
+    public static Microsoft.Win32.SafeHandles.SafeFileHandle? OpenDirectForWriting(string path)
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        // O_DIRECT is 040000 on x86 and 0200000 on arm (asm-generic vs arch headers).
+        int oDirect = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x10000 : 0x4000;
+        int fd = open(path, 0x1 /* O_WRONLY */ | oDirect | 0x80000 /* O_CLOEXEC */);
+        return fd < 0 ? null : new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
+    }
+
     [StructLayout(LayoutKind.Sequential)]
     private unsafe struct IoVec
     {

@@ -197,10 +197,11 @@ internal sealed partial class NbdConnection
         };
         if (type == CmdWrite)
         {
-            request.Payload = ArrayPool<byte>.Shared.Rent((int)Math.Max(length, 1));
-            if (!reader.ReadExact(request.Payload.AsSpan(0, (int)length)))
+            request.Payload = NbdPayloadBuffers.Rent((int)length, out int start);
+            request.PayloadStart = start;
+            if (!reader.ReadExact(request.Payload.AsSpan(start, (int)length)))
             {
-                ArrayPool<byte>.Shared.Return(request.Payload);
+                NbdPayloadBuffers.Return(request.Payload);
                 ReleaseSlot(cost);
                 return "client disconnected in the middle of a write payload";
             }
@@ -264,7 +265,7 @@ internal sealed partial class NbdConnection
         }
         finally
         {
-            if (r.Payload is not null) ArrayPool<byte>.Shared.Return(r.Payload);
+            if (r.Payload is not null) NbdPayloadBuffers.Return(r.Payload);
             if (r.Preread is not null) ArrayPool<byte>.Shared.Return(r.Preread);
             ReleaseSlot(r.Cost);
             NbdServer.LeaveServerThread();
@@ -336,7 +337,7 @@ internal sealed partial class NbdConnection
                 DoRead(r, offset);
                 return;
             case CmdWrite:
-                if (r.Length > 0) _device.Write(offset, r.Payload.AsSpan(0, (int)r.Length), wflags);
+                if (r.Length > 0) _device.Write(offset, r.Payload.AsSpan(r.PayloadStart, (int)r.Length), wflags);
                 AddWritten(r.Length);
                 break;
             case CmdFlush:

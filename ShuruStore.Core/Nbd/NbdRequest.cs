@@ -10,8 +10,10 @@ internal sealed class NbdRequest : IThreadPoolWorkItem
     public required ulong Cookie { get; init; }
     public required ulong Offset { get; init; }
     public required uint Length { get; init; }
-    /// <summary>Rented from ArrayPool (WRITE payload); returned when the request completes.</summary>
+    /// <summary>The WRITE payload, from <see cref="PayloadStart"/> (rented from
+    /// <see cref="NbdPayloadBuffers"/>; returned when the request completes).</summary>
     public byte[]? Payload { get; set; }
+    public int PayloadStart { get; set; }
     /// <summary>Rented from ArrayPool: a small READ's bytes, already read by the reader thread
     /// because the device had them at hand (<see cref="BlockDevices.INoWaitReader"/>); returned
     /// when the request completes.</summary>
