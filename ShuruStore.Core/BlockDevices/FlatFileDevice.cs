@@ -180,6 +180,7 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
         Storage.NativeIO.StartWriteback(_fd, from, completedTo - from);
         Interlocked.Increment(ref _writebacksStarted);
     }
+
     /// <summary>
     /// A large write whose offset, length and buffer are 4 KiB-aligned (a stream's requests: the
     /// NBD server receives payloads of 128 KiB and more into aligned buffers) goes to the disk with

@@ -9,19 +9,20 @@ namespace ShuruStore.Core.Nbd;
 /// Where WRITE payloads are received. A large payload (128 KiB to 4 MiB: nbdcopy sends 256 KiB,
 /// qemu up to 2 MiB) lands at a 4 KiB-aligned address of a pinned array kept by this pool, so a
 /// device can hand it to the disk with O_DIRECT as it is (<see cref="BlockDevices.FlatFileDevice"/>);
-/// smaller ones use the shared array pool. Up to 64 arrays per power-of-two size class are kept
-/// (nbdcopy keeps 64 requests in flight per connection).
+/// smaller ones use the shared array pool. Each power-of-two size class keeps up to 16 MiB of
+/// returned arrays (64 of nbdcopy's 256 KiB, its requests in flight per connection; at least 4),
+/// so at most about 100 MiB stays pinned after a burst.
 /// </summary>
 internal static class NbdPayloadBuffers
 {
     public const int AlignedMinimum = 128 * 1024;
     private const int AlignedMaximum = 4 * 1024 * 1024;
     private const int Alignment = 4096;
-    private const int KeptPerClass = 64;
+    private const int KeptBytesPerClass = 16 * 1024 * 1024;
 
     private static readonly ConcurrentStack<byte[]>[] s_classes =
         Enumerable.Range(0, 6).Select(_ => new ConcurrentStack<byte[]>()).ToArray();
-    private static readonly ConditionalWeakTable<byte[], StrongBox<int>> s_starts = new();
+    private static readonly int[] s_kept = new int[6]; // arrays in each stack (ConcurrentStack.Count walks the list)
 
     /// <summary>A buffer holding at least <paramref name="length"/> bytes from <paramref name="start"/>.</summary>
     public static byte[] Rent(int length, out int start)
@@ -32,22 +33,25 @@ internal static class NbdPayloadBuffers
             start = 0;
             return ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
         }
-        if (!s_classes[cls].TryPop(out var array))
-        {
-            array = GC.AllocateUninitializedArray<byte>((AlignedMinimum << cls) + Alignment, pinned: true);
-            s_starts.Add(array, new StrongBox<int>(AlignedStart(array)));
-        }
-        start = s_starts.TryGetValue(array, out var box) ? box.Value : 0;
+        if (s_classes[cls].TryPop(out var array)) Interlocked.Decrement(ref s_kept[cls]);
+        else array = GC.AllocateUninitializedArray<byte>((AlignedMinimum << cls) + Alignment, pinned: true);
+        start = AlignedStart(array); // pinned: the address, and so the start, never changes
         return array;
     }
 
     /// <summary>Gives back a buffer from <see cref="Rent"/>.</summary>
     public static void Return(byte[] array)
     {
-        if (s_starts.TryGetValue(array, out _))
+        // Ours are a size class plus the alignment slack; the shared pool's are powers of two.
+        int cls = ClassOf(array.Length - Alignment);
+        if (cls >= 0 && array.Length - Alignment == AlignedMinimum << cls)
         {
-            int cls = ClassOf(array.Length - Alignment);
-            if (cls >= 0 && s_classes[cls].Count < KeptPerClass) s_classes[cls].Push(array);
+            // A race may keep one or two more than the bound: harmless.
+            if (Volatile.Read(ref s_kept[cls]) < Math.Max(4, KeptBytesPerClass / (AlignedMinimum << cls)))
+            {
+                Interlocked.Increment(ref s_kept[cls]);
+                s_classes[cls].Push(array);
+            }
             return;
         }
         ArrayPool<byte>.Shared.Return(array);
