@@ -114,19 +114,9 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
     public bool TryReadNoWait(long offset, Span<byte> buffer)
     {
         if (!_noWaitSupported) return false;
-        bool added = false;
-        try { _handle.DangerousAddRef(ref added); }
-        catch (ObjectDisposedException) { return false; }
-        try
-        {
-            var result = LinuxFileCalls.PreadNoWait(_fd, buffer, offset);
-            if (result == LinuxFileCalls.NoWaitRead.Unsupported) _noWaitSupported = false;
-            return result == LinuxFileCalls.NoWaitRead.Done;
-        }
-        finally
-        {
-            if (added) _handle.DangerousRelease();
-        }
+        var result = LinuxFileCalls.PreadNoWait(_handle, buffer, offset);
+        if (result == LinuxFileCalls.NoWaitRead.Unsupported) _noWaitSupported = false;
+        return result == LinuxFileCalls.NoWaitRead.Done;
     }
 
     /// <summary>Every byte of a flat image is in its one file, at its own offset. The lease is a

@@ -57,6 +57,18 @@ internal static partial class LinuxFileCalls
     /// <summary>What a read that must not wait for the disk came to.</summary>
     public enum NoWaitRead { Done, WouldBlock, Unsupported, Failed }
 
+    /// <summary><see cref="PreadNoWait(int, Span{byte}, long)"/> through a handle, held open for
+    /// the call so a Dispose racing it cannot close (or reuse) the descriptor; a closed handle is
+    /// <see cref="NoWaitRead.Failed"/>.</summary>
+    public static NoWaitRead PreadNoWait(Microsoft.Win32.SafeHandles.SafeFileHandle handle, Span<byte> buffer, long offset)
+    {
+        bool added = false;
+        try { handle.DangerousAddRef(ref added); }
+        catch (ObjectDisposedException) { return NoWaitRead.Failed; }
+        try { return PreadNoWait((int)handle.DangerousGetHandle(), buffer, offset); }
+        finally { if (added) handle.DangerousRelease(); }
+    }
+
     /// <summary>Reads the whole buffer at <paramref name="offset"/> with RWF_NOWAIT: only bytes
     /// already in the page cache. A read that stops short (end of file) is <see cref="NoWaitRead.Failed"/>:
     /// the caller's ordinary read decides what that means.</summary>

@@ -57,12 +57,6 @@ public sealed partial class CowDisk : INoWaitReader
         return true;
     }
 
-    private bool TryReadBaseNoWait(long offset, Span<byte> dest)
-    {
-        bool added = false;
-        try { _base!.DangerousAddRef(ref added); }
-        catch (ObjectDisposedException) { return false; }
-        try { return LinuxFileCalls.PreadNoWait((int)_base.DangerousGetHandle(), dest, offset) == LinuxFileCalls.NoWaitRead.Done; }
-        finally { if (added) _base.DangerousRelease(); }
-    }
+    private bool TryReadBaseNoWait(long offset, Span<byte> dest) =>
+        LinuxFileCalls.PreadNoWait(_base!, dest, offset) == LinuxFileCalls.NoWaitRead.Done;
 }
