@@ -2,6 +2,8 @@ using System.Buffers;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.BlockDevices;
 
 /// <summary>
@@ -67,7 +69,7 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
                 Path, ex);
         }
         _fd = (int)_handle.DangerousGetHandle();
-        if (!readOnly && (directWrites ?? DirectWritesByDefault)) _direct = LinuxFileCalls.OpenDirectForWriting(Path);
+        if (!readOnly && (directWrites ?? DirectWritesByDefault)) _direct = FileDescriptors.OpenDirectForWriting(Path);
         _lease = new HandleLease(_handle);
         Size = RandomAccess.GetLength(_handle);
         var caps = BlockDeviceCapabilities.Flush | BlockDeviceCapabilities.Extents
@@ -114,9 +116,9 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
     public bool TryReadNoWait(long offset, Span<byte> buffer)
     {
         if (!_noWaitSupported) return false;
-        var result = LinuxFileCalls.PreadNoWait(_handle, buffer, offset);
-        if (result == LinuxFileCalls.NoWaitRead.Unsupported) _noWaitSupported = false;
-        return result == LinuxFileCalls.NoWaitRead.Done;
+        var result = NoWaitReads.Pread(_handle, buffer, offset);
+        if (result == NoWaitRead.Unsupported) _noWaitSupported = false;
+        return result == NoWaitRead.Done;
     }
 
     /// <summary>Every byte of a flat image is in its one file, at its own offset. The lease is a
@@ -167,7 +169,7 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
         long completedTo = (offset + length) / WritebackWindow * WritebackWindow;
         long from = offset / WritebackWindow * WritebackWindow;
         if (completedTo <= offset) return; // ends inside the window it starts in
-        Storage.NativeIO.StartWriteback(_fd, from, completedTo - from);
+        FileSync.StartWriteback(_fd, from, completedTo - from);
         Interlocked.Increment(ref _writebacksStarted);
     }
 
@@ -227,8 +229,8 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
     public void Flush()
     {
         if (_readOnly) return;
-        if (LinuxFileCalls.fsync(_fd) != 0)
-            throw Errno("fsync", Marshal.GetLastPInvokeError());
+        if (FileSync.Fsync(_fd) != 0)
+            throw Failed("fsync", Marshal.GetLastPInvokeError());
     }
 
     public void Trim(long offset, long length, WriteFlags flags)
@@ -236,7 +238,7 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
         EnsureWritable();
         if (length == 0) return;
         // Trim is advisory: where the filesystem cannot punch holes the data simply stays.
-        if (_punchSupported && !TryFallocate(LinuxFileCalls.FALLOC_FL_PUNCH_HOLE | LinuxFileCalls.FALLOC_FL_KEEP_SIZE, offset, length, ref _punchSupported))
+        if (_punchSupported && !TryFallocate(SparseFiles.FALLOC_FL_PUNCH_HOLE | SparseFiles.FALLOC_FL_KEEP_SIZE, offset, length, ref _punchSupported))
         {
             // unsupported: nothing to do
         }
@@ -249,9 +251,9 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
         if (length == 0) return;
         bool done = false;
         if ((flags & WriteFlags.NoHole) == 0 && _punchSupported)
-            done = TryFallocate(LinuxFileCalls.FALLOC_FL_PUNCH_HOLE | LinuxFileCalls.FALLOC_FL_KEEP_SIZE, offset, length, ref _punchSupported);
+            done = TryFallocate(SparseFiles.FALLOC_FL_PUNCH_HOLE | SparseFiles.FALLOC_FL_KEEP_SIZE, offset, length, ref _punchSupported);
         if (!done && _zeroRangeSupported)
-            done = TryFallocate(LinuxFileCalls.FALLOC_FL_ZERO_RANGE | LinuxFileCalls.FALLOC_FL_KEEP_SIZE, offset, length, ref _zeroRangeSupported);
+            done = TryFallocate(SparseFiles.FALLOC_FL_ZERO_RANGE | SparseFiles.FALLOC_FL_KEEP_SIZE, offset, length, ref _zeroRangeSupported);
         if (!done)
         {
             if ((flags & WriteFlags.FastZero) != 0)
@@ -265,7 +267,7 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
     public void Cache(long offset, long length)
     {
         // Advisory readahead; the result does not matter to the client.
-        LinuxFileCalls.posix_fadvise(_fd, offset, length, LinuxFileCalls.POSIX_FADV_WILLNEED);
+        SparseFiles.posix_fadvise(_fd, offset, length, SparseFiles.POSIX_FADV_WILLNEED);
     }
 
     public void GetExtents(long offset, long length, List<Extent> extents)
@@ -282,11 +284,11 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
         }
         while (pos < end)
         {
-            long data = LinuxFileCalls.lseek(_fd, pos, LinuxFileCalls.SEEK_DATA);
+            long data = SparseFiles.lseek(_fd, pos, SparseFiles.SEEK_DATA);
             if (data < 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
-                if (errno == LinuxFileCalls.ENXIO)
+                if (errno == Errno.ENXIO)
                 {
                     // No data from pos to the end of the file: one hole.
                     extents.Add(new Extent(end - pos, ExtentFlags.Hole | ExtentFlags.Zero));
@@ -302,7 +304,7 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
                 pos = holeEnd;
                 continue;
             }
-            long hole = LinuxFileCalls.lseek(_fd, pos, LinuxFileCalls.SEEK_HOLE);
+            long hole = SparseFiles.lseek(_fd, pos, SparseFiles.SEEK_HOLE);
             if (hole < 0 || hole <= pos) hole = end;
             else Volatile.Write(ref _knownData, new KnownDataRun(pos, hole, generation));
             long dataEnd = Math.Min(hole, end);
@@ -319,7 +321,7 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
 
     private bool TryFallocate(int mode, long offset, long length, ref bool supportedFlag)
     {
-        if (LinuxFileCalls.fallocate(_fd, mode, offset, length) == 0)
+        if (SparseFiles.fallocate(_fd, mode, offset, length) == 0)
         {
             // A punched hole (or a zeroed range, which may be deallocated too) ends any data
             // run known so far; a run computed concurrently carries the old generation.
@@ -327,13 +329,13 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
             return true;
         }
         int errno = Marshal.GetLastPInvokeError();
-        if (errno is LinuxFileCalls.EOPNOTSUPP or LinuxFileCalls.ENOSYS)
+        if (errno is Errno.EOPNOTSUPP or Errno.ENOSYS)
         {
             // Remember so later requests do not pay for a failing syscall.
             supportedFlag = false;
             return false;
         }
-        throw Errno("fallocate", errno);
+        throw Failed("fallocate", errno);
     }
 
     private void WriteZeroBytes(long offset, long length)
@@ -362,8 +364,8 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
 
     private void DataSync()
     {
-        if (LinuxFileCalls.fdatasync(_fd) != 0)
-            throw Errno("fdatasync", Marshal.GetLastPInvokeError());
+        if (FileSync.Fdatasync(_fd) != 0)
+            throw Failed("fdatasync", Marshal.GetLastPInvokeError());
     }
 
     private void EnsureWritable()
@@ -372,16 +374,16 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
             throw new BlockDeviceException(BlockDeviceError.Permission, $"'{Path}' is opened read-only.");
     }
 
-    private BlockDeviceException Errno(string what, int errno)
+    private BlockDeviceException Failed(string what, int errno)
     {
-        var error = errno == LinuxFileCalls.ENOSPC ? BlockDeviceError.NoSpace : BlockDeviceError.IO;
+        var error = errno == Errno.ENOSPC ? BlockDeviceError.NoSpace : BlockDeviceError.IO;
         return new BlockDeviceException(error, $"{what} on '{Path}' failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
     }
 
     private BlockDeviceException Fail(string what, long offset, long length, Exception ex)
     {
         // .NET reports ENOSPC as an IOException whose HResult carries the errno in its low bits.
-        bool noSpace = (ex.HResult & 0xFFFF) == LinuxFileCalls.ENOSPC || ex.Message.Contains("No space left", StringComparison.Ordinal);
+        bool noSpace = (ex.HResult & 0xFFFF) == Errno.ENOSPC || ex.Message.Contains("No space left", StringComparison.Ordinal);
         return new BlockDeviceException(noSpace ? BlockDeviceError.NoSpace : BlockDeviceError.IO,
             $"{what} of {length} bytes at offset {offset} on '{Path}' failed: {ex.Message}", ex);
     }

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using ShuruStore.Core.Storage;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Maintenance;
 
 /// <summary>What an export wrote.</summary>
@@ -109,10 +111,10 @@ public static class DiskExporter
         {
             try { File.Delete(tmp); } catch { /* best effort */ }
             if (e is IOException io and not FileNotFoundException and not DirectoryNotFoundException && e is not ShuruStoreException)
-                throw new ShuruStoreException(NativeIO.IsNoSpace(io) ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError, $"cannot write '{dest}': {io.Message}", dest, io);
+                throw new ShuruStoreException(Errno.IsNoSpace(io) ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError, $"cannot write '{dest}': {io.Message}", dest, io);
             throw;
         }
-        try { NativeIO.FsyncDirectory(dir); } catch (IOException) { /* the image is complete; only its directory entry may lag */ }
+        try { FileSync.FsyncDirectory(dir); } catch (IOException) { /* the image is complete; only its directory entry may lag */ }
         throttle.Report("Done", view.DiskSize, view.DiskSize, "bytes", force: true);
         return new DiskExportResult(dest, view.Chain.Path, view.DiskSize, view.ChunkCount, fromStore, fromBase, zeros, written, clock.Elapsed);
     }

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using ShuruStore.Core.Storage;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Maintenance;
 
 /// <summary>What to import and where.</summary>
@@ -152,7 +154,7 @@ public static class DiskImporter
         cancel.ThrowIfCancellationRequested();
         try { store.Sync(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new ShuruStoreException(NativeIO.IsNoSpace(e) ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError, $"cannot sync chunk store '{store.CasPath}': {e.Message}", store.CasPath, e); }
+        { throw new ShuruStoreException(Errno.IsNoSpace(e) ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError, $"cannot sync chunk store '{store.CasPath}': {e.Message}", store.CasPath, e); }
         var index = new ChunkIndexFile(size, parentPath, fallback, entries);
         index.Save(indexPath);
         throttle.Report("Done", size, size, "bytes", force: true);
@@ -169,7 +171,7 @@ public static class DiskImporter
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new ShuruStoreException(NativeIO.IsNoSpace(e) ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError,
+            throw new ShuruStoreException(Errno.IsNoSpace(e) ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError,
                 $"cannot store chunk {hash} in '{store.CasPath}': {e.Message}", store.CasPath, e);
         }
     }

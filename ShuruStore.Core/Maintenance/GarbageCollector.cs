@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using ShuruStore.Core.Storage;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Maintenance;
 
 /// <summary>What to keep and how to collect.</summary>
@@ -202,7 +204,7 @@ public static class GarbageCollector
             processed += batch.Count;
             throttle.Report("Removing", processed, plan.Unused.Count, "chunks");
         }
-        try { NativeIO.FsyncDirectory(chunksDir); } catch (IOException) { }
+        try { FileSync.FsyncDirectory(chunksDir); } catch (IOException) { }
         throttle.Report("Done", plan.Unused.Count, plan.Unused.Count, "chunks", force: true);
         return new GarbageCollectionResult(plan.CasPath, plan.ChunksScanned, plan.ChunksReferenced, plan.ChunksSpared,
             plan.Unused.Count, plan.BytesUnused, removed, bytes, rescued, false, plan.Elapsed + clock.Elapsed);

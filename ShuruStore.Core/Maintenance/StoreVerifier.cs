@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using ShuruStore.Core.Storage;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Maintenance;
 
 /// <summary>What to verify and whether to repair.</summary>
@@ -141,7 +143,7 @@ public static class StoreVerifier
             if (o.Repair && Confirm(o, p) && TryDelete(path)) { p = p with { Repaired = true }; repaired++; }
             onProblem?.Invoke(p);
         }
-        if (repaired > 0) { try { NativeIO.FsyncDirectory(chunksDir); } catch (IOException) { } }
+        if (repaired > 0) { try { FileSync.FsyncDirectory(chunksDir); } catch (IOException) { } }
         throttle.Report("Done", total, total, "chunks", force: true);
         return new StoreVerifyResult(cas, checkedCount, bytes, missing, corrupt, temps, quarantined, unknown, repaired, clock.Elapsed);
     }

@@ -6,6 +6,8 @@ using ShuruStore.Core.BlockDevices;
 using ShuruStore.Core.Storage;
 using static ShuruStore.Core.Nbd.NbdProtocol;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Nbd;
 
 /// <summary>
@@ -167,7 +169,7 @@ internal sealed class NbdReplyWriter
     private void ReadHeldBackByte(in FileRange range)
     {
         long at = range.FileOffset + range.Length - 1;
-        int n = NativeIO.ReadAt(range.Descriptor, _heldBack, at, out int errno);
+        int n = FileDescriptors.ReadAt(range.Descriptor, _heldBack, at, out int errno);
         if (n < 0) BreakStream($"reading file offset {at} failed with errno {errno}");
         if (n == 0) _heldBack[0] = 0; // the file ended: zeros, as SendRange pads
     }
@@ -214,7 +216,7 @@ internal sealed class NbdReplyWriter
             while (count > 0 && !_broken)
             {
                 int want = (int)Math.Min(count, buffer.Length);
-                int n = NativeIO.ReadAt(fd, buffer.AsSpan(0, want), position, out int errno);
+                int n = FileDescriptors.ReadAt(fd, buffer.AsSpan(0, want), position, out int errno);
                 if (n < 0)
                     BreakStream($"reading {count} bytes at file offset {position} failed with errno {errno} (sendfile: errno {sendfileErrno})");
                 Send(buffer.AsSpan(0, n));

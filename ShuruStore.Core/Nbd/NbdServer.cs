@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Net.Sockets;
 using ShuruStore.Core.BlockDevices;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Nbd;
 
 /// <summary>
@@ -91,7 +93,7 @@ public sealed class NbdServer : IDisposable
                     }
                 }
                 _createdSocket = true;
-                _socketIdentity = LinuxFileCalls.GetFileIdentity(path);
+                _socketIdentity = FileStatusCalls.GetFileIdentity(path);
             }
             catch (ShuruStoreException)
             {
@@ -252,7 +254,7 @@ public sealed class NbdServer : IDisposable
         try
         {
             // Only remove it if it is still the socket we created: never delete someone else's file.
-            if (UnixSocketPath.IsSocket(SocketPath) && LinuxFileCalls.GetFileIdentity(SocketPath) == _socketIdentity) File.Delete(SocketPath);
+            if (UnixSocketPath.IsSocket(SocketPath) && FileStatusCalls.GetFileIdentity(SocketPath) == _socketIdentity) File.Delete(SocketPath);
         }
         catch (Exception) { /* best effort */ }
     }

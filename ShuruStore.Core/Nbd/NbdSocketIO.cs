@@ -1,6 +1,9 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using static ShuruStore.Core.Nbd.LinuxSocketCalls;
+using static ShuruStore.Core.Interop.SocketCalls;
+using static ShuruStore.Core.Interop.Errno;
+
+using ShuruStore.Core.Interop;
 
 namespace ShuruStore.Core.Nbd;
 

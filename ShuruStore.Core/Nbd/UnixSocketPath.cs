@@ -2,6 +2,8 @@ using System.Net.Sockets;
 using System.Text;
 using ShuruStore.Core.BlockDevices;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Nbd;
 
 /// <summary>
@@ -26,14 +28,14 @@ internal static class UnixSocketPath
             throw new ShuruStoreException(ShuruErrorKind.SocketPathInvalid,
                 $"The directory of the socket path '{full}' does not exist.", full);
 
-        int type = LinuxFileCalls.GetFileType(full, out int errno);
+        int type = FileStatusCalls.GetFileType(full, out int errno);
         if (type < 0)
         {
             if (errno == 2) return full; // ENOENT: free to bind
             throw new ShuruStoreException(ShuruErrorKind.SocketPathInvalid,
                 $"The socket path '{full}' cannot be examined (errno {errno}).", full);
         }
-        if (type != LinuxFileCalls.S_IFSOCK)
+        if (type != FileStatusCalls.S_IFSOCK)
             throw new ShuruStoreException(ShuruErrorKind.SocketPathNotSocket,
                 $"'{full}' exists and is not a socket; it is left untouched. Choose another path or remove the file yourself.", full);
 
@@ -75,5 +77,5 @@ internal static class UnixSocketPath
     }
 
     public static bool IsSocket(string path) =>
-        LinuxFileCalls.GetFileType(path, out _) == LinuxFileCalls.S_IFSOCK;
+        FileStatusCalls.GetFileType(path, out _) == FileStatusCalls.S_IFSOCK;
 }

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Storage;
 
 /// <summary>
@@ -61,7 +63,7 @@ internal sealed class ChunkHandleCache : IDisposable
     /// <paramref name="identity"/>, evicting another file if needed. False when it is not cached
     /// (already cached by a concurrent reader, capacity 0, no budget, disposed): the caller
     /// still owns the descriptor and closes it.</summary>
-    public bool TryAdd(ChunkHash hash, int fd, ChunkFileIdentity identity)
+    public bool TryAdd(ChunkHash hash, int fd, FileIdentity identity)
     {
         if (Capacity == 0) return false;
         lock (_lock)

@@ -2,6 +2,8 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Storage;
 
 /// <summary>
@@ -71,7 +73,7 @@ public sealed class ChunkIndexFile
     public static ChunkIndexFile Load(string path)
     {
         string full = Path.GetFullPath(path);
-        if (BlockDevices.LinuxFileCalls.DescribeNonFile(full) is { } what)
+        if (FileStatusCalls.DescribeNonFile(full) is { } what)
             throw new ShuruStoreException(ShuruErrorKind.IndexInvalid, $"index '{full}' is {what}, not a file", full);
         FileStream fs;
         try { fs = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16); }
@@ -224,10 +226,10 @@ public sealed class ChunkIndexFile
     /// old index or the new one, never half of one.</summary>
     public void Save(string path)
     {
-        try { NativeIO.WriteFileAtomic(path, WriteTo); }
+        try { AtomicFile.Write(path, WriteTo); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            var kind = NativeIO.IsNoSpace(e) ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError;
+            var kind = Errno.IsNoSpace(e) ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError;
             throw new ShuruStoreException(kind, $"cannot save index '{path}': {e.Message}", path, e);
         }
     }

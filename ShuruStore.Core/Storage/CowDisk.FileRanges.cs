@@ -1,6 +1,8 @@
 using Microsoft.Win32.SafeHandles;
 using ShuruStore.Core.BlockDevices;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Storage;
 
 /// <summary>
@@ -85,7 +87,7 @@ public sealed partial class CowDisk : IFileRangeSource
         public bool MayChange => true;
 
         public bool StillValid(in FileRange range) =>
-            NativeIO.TryStat(Descriptor, out var now, out _) && now.Identity.Length >= length;
+            FileStatusCalls.TryStat(Descriptor, out var now, out _) && now.Identity.Length >= length;
 
         public void Release(in FileRange range) => handle.DangerousRelease();
     }

@@ -1,5 +1,7 @@
 using ShuruStore.Core.BlockDevices;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Storage;
 
 /// <summary>
@@ -58,5 +60,5 @@ public sealed partial class CowDisk : INoWaitReader
     }
 
     private bool TryReadBaseNoWait(long offset, Span<byte> dest) =>
-        LinuxFileCalls.PreadNoWait(_base!, dest, offset) == LinuxFileCalls.NoWaitRead.Done;
+        NoWaitReads.Pread(_base!, dest, offset) == NoWaitRead.Done;
 }

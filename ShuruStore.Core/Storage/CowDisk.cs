@@ -3,6 +3,8 @@ using System.Collections.Concurrent;
 using Microsoft.Win32.SafeHandles;
 using ShuruStore.Core.BlockDevices;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Storage;
 
 /// <summary>
@@ -105,7 +107,7 @@ public sealed partial class CowDisk : IBlockDevice
         long baseLength = 0;
         if (basePath is not null)
         {
-            if (LinuxFileCalls.DescribeNonFile(basePath) is { } what)
+            if (FileStatusCalls.DescribeNonFile(basePath) is { } what)
                 throw new ShuruStoreException(ShuruErrorKind.BaseImageMissing, $"base image '{basePath}' is {what}, not a disk image", basePath);
             try
             {
@@ -133,7 +135,7 @@ public sealed partial class CowDisk : IBlockDevice
             List<(long Chunk, ChunkHash? Hash)> records = [];
             string? statePath = options.StatePath is null ? null : Path.GetFullPath(options.StatePath);
             bool rewriteState = false;
-            if (statePath is not null && LinuxFileCalls.DescribeNonFile(statePath) is { } notFile)
+            if (statePath is not null && FileStatusCalls.DescribeNonFile(statePath) is { } notFile)
                 throw new ShuruStoreException(ShuruErrorKind.StateInvalid, $"state file '{statePath}' is {notFile}, not a file", statePath);
             if (statePath is not null && File.Exists(statePath))
             {
@@ -447,7 +449,7 @@ public sealed partial class CowDisk : IBlockDevice
     }
 
     private static BlockDeviceException StoreFailure(Exception e, string what) =>
-        new(NativeIO.IsNoSpace(e) ? BlockDeviceError.NoSpace : BlockDeviceError.IO, $"{what}: {e.Message}", e);
+        new(Errno.IsNoSpace(e) ? BlockDeviceError.NoSpace : BlockDeviceError.IO, $"{what}: {e.Message}", e);
 
     public void Trim(long offset, long length, WriteFlags flags)
     {
@@ -856,7 +858,7 @@ public sealed partial class CowDisk : IBlockDevice
         {
             try { _store.Sync(); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            { throw new ShuruStoreException(NativeIO.IsNoSpace(e) ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError, $"cannot sync chunk store '{CasPath}': {e.Message}", CasPath, e); }
+            { throw new ShuruStoreException(Errno.IsNoSpace(e) ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError, $"cannot sync chunk store '{CasPath}': {e.Message}", CasPath, e); }
         }
         var index = new ChunkIndexFile(Size, BootIndexPath, BaseImagePath, snapshot);
         index.Save(full);
@@ -930,10 +932,10 @@ public sealed partial class CowDisk : IBlockDevice
         if (start >= run.End)
         {
             int fd = (int)_base!.DangerousGetHandle();
-            long ds = LinuxFileCalls.lseek(fd, start, LinuxFileCalls.SEEK_DATA);
+            long ds = SparseFiles.lseek(fd, start, SparseFiles.SEEK_DATA);
             if (ds < 0)
             {
-                if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != LinuxFileCalls.ENXIO) { run.Unknown = true; return true; }
+                if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != Errno.ENXIO) { run.Unknown = true; return true; }
                 // ENXIO also means "past the end of the file": if the base shrank under us, the
                 // range is not a hole but missing data, and reading it must be EIO, never zeros.
                 if (RandomAccess.GetLength(_base) < _baseLength) { run.Unknown = true; return true; }
@@ -941,7 +943,7 @@ public sealed partial class CowDisk : IBlockDevice
             }
             else
             {
-                long de = LinuxFileCalls.lseek(fd, ds, LinuxFileCalls.SEEK_HOLE);
+                long de = SparseFiles.lseek(fd, ds, SparseFiles.SEEK_HOLE);
                 run.Start = ds;
                 run.End = de < 0 ? long.MaxValue : Math.Max(de, ds + 1);
             }

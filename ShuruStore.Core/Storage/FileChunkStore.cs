@@ -1,5 +1,7 @@
 using ShuruStore.Core.BlockDevices;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Storage;
 
 /// <summary>
@@ -56,7 +58,7 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
             throw new ShuruStoreException(ShuruErrorKind.StoreInvalid, $"chunk store '{CasPath}' is unusable: {e.Message}", CasPath, e);
         }
         _handles = new ChunkHandleCache(openChunkFiles);
-        if (!readOnly && NativeIO.HasSyncFs) _syncFd = NativeIO.OpenForSyncFs(ChunksPath);
+        if (!readOnly && FileSync.HasSyncFs) _syncFd = FileSync.OpenForSyncFs(ChunksPath);
     }
 
     /// <summary>The store root (holds <c>chunks/</c>).</summary>
@@ -128,7 +130,7 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
         try
         {
             if (offset + (long)destination.Length > file.Identity.Length) return false;
-            return BlockDevices.LinuxFileCalls.PreadNoWait(file.Descriptor, destination, offset) == BlockDevices.LinuxFileCalls.NoWaitRead.Done
+            return NoWaitReads.Pread(file.Descriptor, destination, offset) == NoWaitRead.Done
                    && file.IsUnchanged();
         }
         finally { file.Release(); }
@@ -197,7 +199,7 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
             {
                 int stored = (int)Math.Clamp(identity.Length - offset, 0, destination.Length);
                 if (ReadAt(fd, destination[..stored], offset, hash) == stored &&
-                    NativeIO.TryStat(fd, out var after, out _) && after.Links > 0 && after.Identity == identity)
+                    FileStatusCalls.TryStat(fd, out var after, out _) && after.Links > 0 && after.Identity == identity)
                 {
                     destination[stored..].Clear();
                     storedLength = (int)identity.Length;
@@ -220,7 +222,7 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
                 storedLength = length;
                 // The bytes are right whatever happens next (they hashed to the name). Trust the
                 // file for later reads only if it did not change while it was read and hashed.
-                if (NativeIO.TryStat(fd, out var after, out _) && after.Links > 0 && after.Identity == before.Identity)
+                if (FileStatusCalls.TryStat(fd, out var after, out _) && after.Links > 0 && after.Identity == before.Identity)
                 {
                     RememberVerified(hash, before.Identity);
                     kept = _handles.TryAdd(hash, fd, before.Identity);
@@ -229,14 +231,14 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
             }
             finally { if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented); }
         }
-        finally { if (!kept) NativeIO.CloseFd(fd); }
+        finally { if (!kept) FileDescriptors.Close(fd); }
     }
 
     /// <summary>pread until full or end of file; a read error (EIO from the disk) is an
     /// <see cref="IOException"/> naming the chunk file, as before.</summary>
     private int ReadAt(int fd, Span<byte> target, long offset, ChunkHash hash)
     {
-        int n = NativeIO.ReadAt(fd, target, offset, out int errno);
+        int n = FileDescriptors.ReadAt(fd, target, offset, out int errno);
         if (n < 0)
             throw new IOException($"reading chunk '{PathOf(hash)}' failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
         return n;
@@ -254,9 +256,9 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
         _chunksDirUtf8.CopyTo(path);
         hash.FormatUtf8(path[_chunksDirUtf8.Length..]);
         path[^1] = 0;
-        int fd = NativeIO.OpenForRead(path, out int errno);
+        int fd = FileDescriptors.OpenForRead(path, out int errno);
         if (fd >= 0) return fd;
-        if (errno is NativeIO.ENOENT or NativeIO.ENOTDIR)
+        if (errno is Errno.ENOENT or Errno.ENOTDIR)
         {
             _verified.TryRemove(hash, out _);
             _handles.Invalidate(hash);
@@ -264,19 +266,19 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
         }
         string message = $"opening chunk '{PathOf(hash)}' failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})";
         // As File.OpenHandle did: callers report a permission problem as one (PermissionDenied).
-        if (errno is NativeIO.EACCES or NativeIO.EPERM) throw new UnauthorizedAccessException(message);
+        if (errno is Errno.EACCES or Errno.EPERM) throw new UnauthorizedAccessException(message);
         throw new IOException(message, errno);
     }
 
     /// <summary>statx of an open chunk file, refusing anything that cannot be a chunk.</summary>
-    private NativeIO.FileStatus Status(int fd, ChunkHash hash)
+    private FileStatus Status(int fd, ChunkHash hash)
     {
-        if (!NativeIO.TryStat(fd, out var status, out int errno))
+        if (!FileStatusCalls.TryStat(fd, out var status, out int errno))
             throw new IOException($"statx of chunk '{PathOf(hash)}' failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
-        if (status.Type != S_IFREG)
+        if (status.Type != FileStatusCalls.S_IFREG)
         {
             Forget(hash);
-            throw new ShuruStoreException(ShuruErrorKind.ChunkCorrupt, $"chunk {hash} is {DescribeType(status.Type)}, not a chunk file", PathOf(hash));
+            throw new ShuruStoreException(ShuruErrorKind.ChunkCorrupt, $"chunk {hash} is {FileStatusCalls.DescribeType(status.Type)}, not a chunk file", PathOf(hash));
         }
         if (status.Identity.Length > ChunkHasher.ChunkSize)
         {
@@ -286,29 +288,17 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
         return status;
     }
 
-    private const int S_IFREG = 0x8000;
-
-    private static string DescribeType(int type) => type switch
-    {
-        0x1000 => "a FIFO",
-        0xC000 => "a socket",
-        0x2000 => "a character device",
-        0x6000 => "a block device",
-        0x4000 => "a directory",
-        _ => "not a regular file",
-    };
-
     /// <summary>Chunks verified in this process, by name, with the identity of the file verified.
     /// Outlives the open file (<see cref="_handles"/> is smaller), so a chunk evicted from the
     /// handle cache costs an open when read again, not a 64 KiB read and a hash. Bounded: cleared
     /// when full (the cost is one more hash per chunk, never a wrong read).</summary>
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<ChunkHash, ChunkFileIdentity> _verified = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ChunkHash, FileIdentity> _verified = new();
     private const int MaxVerified = 1 << 18; // 256 Ki chunks = 16 GiB of distinct chunks, ~16 MiB of memory
 
-    private bool IsVerified(ChunkHash hash, ChunkFileIdentity identity) =>
+    private bool IsVerified(ChunkHash hash, FileIdentity identity) =>
         _verified.TryGetValue(hash, out var known) && known == identity;
 
-    private void RememberVerified(ChunkHash hash, ChunkFileIdentity identity)
+    private void RememberVerified(ChunkHash hash, FileIdentity identity)
     {
         // Counted here, not with ConcurrentDictionary.Count, which takes every lock of the
         // dictionary (1-2 % of a fresh-layer write's samples). Approximate under races: it only bounds memory.
@@ -362,7 +352,7 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
                 // then rename, and two writers of the same content racing through that gap both
                 // reported "created" (seen as a flaky import count of deduplicated chunks).
                 if (replace) File.Move(tmp, path, overwrite: true);
-                else if (!NativeIO.RenameNoReplace(tmp, path)) throw new IOException($"'{path}' exists");
+                else if (!FileNaming.RenameNoReplace(tmp, path)) throw new IOException($"'{path}' exists");
                 MarkPublished();
                 // A torn file never hashed right, so it was never cached or remembered as
                 // verified; forgetting anyway keeps that true without relying on it.
@@ -455,14 +445,14 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
                 // exists, and only then is what is there checked (PublishOverExisting).
                 if (!_published.ContainsKey(hash))
                 {
-                    int nameless = NativeIO.TryCreateNamelessKeepOpen(ChunksPath, data.Span);
+                    int nameless = FileDescriptors.TryCreateNamelessKeepOpen(ChunksPath, data.Span);
                     if (nameless >= 0) { temps.Add((i, null, path, false, nameless)); continue; }
                 }
                 var existing = Existing(hash, path, data.Length);
                 if (existing == ExistingChunk.Intact) { stored[i] = true; continue; } // write-once: never rewrite
                 bool replace = existing == ExistingChunk.Torn;
                 string tmp = NewTempPath(hash);
-                temps.Add((i, tmp, path, replace, NativeIO.CreateFileKeepOpen(tmp, data.Span)));
+                temps.Add((i, tmp, path, replace, FileDescriptors.CreateFileKeepOpen(tmp, data.Span)));
             }
             int created = 0;
             if (temps.Count > 0)
@@ -475,12 +465,12 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
                     bool published;
                     if (tmp is null)
                     {
-                        try { published = NativeIO.LinkNoReplace(fd, path) || PublishOverExisting(hash, fd, path, chunks[index].Data.Length); }
+                        try { published = FileNaming.LinkNoReplace(fd, path) || PublishOverExisting(hash, fd, path, chunks[index].Data.Length); }
                         catch (NotSupportedException)
                         {
-                            NativeIO.CloseFd(fd); // no /proc here: write it again under a temp name
+                            FileDescriptors.Close(fd); // no /proc here: write it again under a temp name
                             temps[t] = temps[t] with { Tmp = tmp = NewTempPath(hash), Fd = -1 };
-                            temps[t] = temps[t] with { Fd = fd = NativeIO.CreateFileKeepOpen(tmp, chunks[index].Data.Span) };
+                            temps[t] = temps[t] with { Fd = fd = FileDescriptors.CreateFileKeepOpen(tmp, chunks[index].Data.Span) };
                             published = PublishTemp(hash, tmp, path, replace: false);
                         }
                     }
@@ -490,7 +480,7 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
                         created++;
                         KeepOpenForReading(hash, fd);
                     }
-                    else NativeIO.CloseFd(fd);
+                    else FileDescriptors.Close(fd);
                     temps[t] = temps[t] with { Fd = -1 };
                     MarkPublished();
                     RememberPublished(hash);
@@ -509,7 +499,7 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
         }
         finally
         {
-            foreach (var temp in temps) if (temp.Fd >= 0) NativeIO.CloseFd(temp.Fd);
+            foreach (var temp in temps) if (temp.Fd >= 0) FileDescriptors.Close(temp.Fd);
         }
     }
 
@@ -525,12 +515,12 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
                 return false;
             case ExistingChunk.Torn:
                 string tmp = NewTempPath(hash);
-                if (!NativeIO.LinkNoReplace(fd, tmp)) throw new IOException($"temp name '{tmp}' is taken");
+                if (!FileNaming.LinkNoReplace(fd, tmp)) throw new IOException($"temp name '{tmp}' is taken");
                 File.Move(tmp, path, overwrite: true); // same name, right bytes
                 Forget(hash);
                 return true;
             default:
-                return NativeIO.LinkNoReplace(fd, path);
+                return FileNaming.LinkNoReplace(fd, path);
         }
     }
 
@@ -545,7 +535,7 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
             Forget(hash);
             return true;
         }
-        if (NativeIO.RenameNoReplace(tmp, path)) return true;
+        if (FileNaming.RenameNoReplace(tmp, path)) return true;
         File.Delete(tmp);
         return false;
     }
@@ -562,8 +552,8 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
     /// </summary>
     private void KeepOpenForReading(ChunkHash hash, int fd)
     {
-        if (NativeIO.TryStat(fd, out var status, out _) && status.Links > 0 && _handles.TryAdd(hash, fd, status.Identity)) return;
-        NativeIO.CloseFd(fd);
+        if (FileStatusCalls.TryStat(fd, out var status, out _) && status.Links > 0 && _handles.TryAdd(hash, fd, status.Identity)) return;
+        FileDescriptors.Close(fd);
     }
 
     /// <summary>Makes every chunk published so far durable, content and name: one <c>syncfs</c>
@@ -586,8 +576,8 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
             try
             {
                 SyncFault?.Invoke();
-                if (_syncFd >= 0) NativeIO.SyncFileSystem(_syncFd, ChunksPath);
-                NativeIO.FsyncDirectory(ChunksPath);
+                if (_syncFd >= 0) FileSync.SyncFileSystem(_syncFd, ChunksPath);
+                FileSync.FsyncDirectory(ChunksPath);
             }
             catch (Exception e)
             {
@@ -656,7 +646,7 @@ public sealed class FileChunkStore : IChunkStore, IChunkFileSource
         _handles.Dispose();
         lock (_syncLock)
         {
-            if (_syncFd >= 0) NativeIO.CloseFd(_syncFd);
+            if (_syncFd >= 0) FileDescriptors.Close(_syncFd);
             _syncFd = -1;
         }
     }

@@ -1,5 +1,7 @@
 using ShuruStore.Core.BlockDevices;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Storage;
 
 /// <summary>
@@ -16,7 +18,7 @@ internal sealed class OpenChunkFile : IFileRangeLease
     private int _retired;
     private volatile bool _used;
 
-    public OpenChunkFile(ChunkHash hash, int fd, ChunkFileIdentity identity, int slot)
+    public OpenChunkFile(ChunkHash hash, int fd, FileIdentity identity, int slot)
     {
         Hash = hash; Descriptor = fd; Identity = identity; Slot = slot;
     }
@@ -25,7 +27,7 @@ internal sealed class OpenChunkFile : IFileRangeLease
     /// <summary>Valid only between a successful <see cref="TryAcquire"/> and its <see cref="Release"/>.</summary>
     public int Descriptor { get; }
     /// <summary>What the file looked like when its content was verified.</summary>
-    public ChunkFileIdentity Identity { get; }
+    public FileIdentity Identity { get; }
     /// <summary>Its slot in the cache's clock.</summary>
     public int Slot { get; }
 
@@ -44,7 +46,7 @@ internal sealed class OpenChunkFile : IFileRangeLease
     /// <summary>Drops a reference; the last one closes the descriptor.</summary>
     public void Release()
     {
-        if (Interlocked.Decrement(ref _refs) == 0) NativeIO.CloseFd(Descriptor);
+        if (Interlocked.Decrement(ref _refs) == 0) FileDescriptors.Close(Descriptor);
     }
 
     /// <summary>Drops the cache's reference (once, however many times it is called): closed now
@@ -67,7 +69,7 @@ internal sealed class OpenChunkFile : IFileRangeLease
 
     /// <summary>One statx: still linked, and the identity it was verified with.</summary>
     public bool IsUnchanged() =>
-        NativeIO.TryStat(Descriptor, out var now, out _) && now.Links > 0 && now.Identity == Identity;
+        FileStatusCalls.TryStat(Descriptor, out var now, out _) && now.Links > 0 && now.Identity == Identity;
 
     /// <summary>The clock's reference bit. Set on every hit, but written only when clear, so
     /// 64 readers of one hot chunk do not keep bouncing its cache line between cores.</summary>

@@ -1,3 +1,5 @@
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Storage;
 
 /// <summary>
@@ -19,7 +21,7 @@ internal static class OpenFileBudget
     /// <summary>Budget for the current limit: with the 20000 of a typical container 17500 (room for
     /// a 1 GiB working set of 64 KiB chunks), with a systemd default hard limit of 524288 the full
     /// per-store capacity, with an unraised 1024 none (the stores then read uncached, as before).</summary>
-    public static int Limit { get; } = ForLimit(NativeIO.OpenFileLimit());
+    public static int Limit { get; } = ForLimit(FileDescriptors.OpenFileLimit());
 
     internal static int ForLimit(long softLimit) =>
         softLimit <= 0 ? 0 : (int)Math.Clamp(softLimit - Math.Max(softLimit / 8, Reserve), 0, MaxHandles);

@@ -1,6 +1,8 @@
 using Microsoft.Win32.SafeHandles;
 using ShuruStore.Core.BlockDevices;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Storage;
 
 /// <summary>
@@ -38,7 +40,7 @@ internal sealed class SpillFile : IDisposable
         Directory.CreateDirectory(directory);
         if (OperatingSystem.IsLinux())
         {
-            int fd = NativeIO.OpenNamelessFile(directory);
+            int fd = FileDescriptors.OpenNamelessFile(directory);
             if (fd >= 0) return new SpillFile(new SafeFileHandle((nint)fd, ownsHandle: true), directory);
         }
         string path = Path.Combine(directory, $".spill-{Random.Shared.NextInt64():x16}");
@@ -77,8 +79,8 @@ internal sealed class SpillFile : IDisposable
         try
         {
             _handle.DangerousAddRef(ref added);
-            LinuxFileCalls.fallocate((int)_handle.DangerousGetHandle(),
-                LinuxFileCalls.FALLOC_FL_PUNCH_HOLE | LinuxFileCalls.FALLOC_FL_KEEP_SIZE, chunk * CS, CS);
+            SparseFiles.fallocate((int)_handle.DangerousGetHandle(),
+                SparseFiles.FALLOC_FL_PUNCH_HOLE | SparseFiles.FALLOC_FL_KEEP_SIZE, chunk * CS, CS);
         }
         catch (ObjectDisposedException) { /* closed: its space is gone anyway */ }
         finally { if (added) _handle.DangerousRelease(); }

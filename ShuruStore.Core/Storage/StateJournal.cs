@@ -2,6 +2,8 @@ using System.Buffers.Binary;
 using System.Numerics;
 using System.Text;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Storage;
 
 /// <summary>
@@ -175,7 +177,7 @@ internal sealed class StateJournal : IDisposable
     public static StateJournal Create(string path, Header header, IEnumerable<(long Chunk, ChunkHash? Hash)> snapshot)
     {
         long count = 0;
-        NativeIO.WriteFileAtomic(path, s =>
+        AtomicFile.Write(path, s =>
         {
             var bs = new BufferedStream(s, 1 << 16); // not disposed: that would close the caller's stream
             bs.Write(HeaderBytes(header));

@@ -1,6 +1,8 @@
 using ShuruStore.Core.BlockDevices;
 using ShuruStore.Core.Storage;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Tests.Storage;
 
 /// <summary>The batched durability path: temp files made durable together, then renamed.</summary>
@@ -90,13 +92,13 @@ public class BatchWriteTests
     {
         if (!OperatingSystem.IsLinux()) return;
         using var t = new TempDir();
-        NativeIO.CreateFileNoSync(t["a"], "first"u8);
-        NativeIO.CreateFileNoSync(t["b"], "second"u8);
-        Assert.Throws<IOException>(() => NativeIO.CreateFileNoSync(t["a"], "again"u8)); // O_EXCL
-        Assert.False(NativeIO.RenameNoReplace(t["b"], t["a"]));   // the name exists: left alone
+        FileDescriptors.Close(FileDescriptors.CreateFileKeepOpen(t["a"], "first"u8));
+        FileDescriptors.Close(FileDescriptors.CreateFileKeepOpen(t["b"], "second"u8));
+        Assert.Throws<IOException>(() => FileDescriptors.Close(FileDescriptors.CreateFileKeepOpen(t["a"], "again"u8))); // O_EXCL
+        Assert.False(FileNaming.RenameNoReplace(t["b"], t["a"]));   // the name exists: left alone
         Assert.Equal("first", File.ReadAllText(t["a"]));
         Assert.True(File.Exists(t["b"]));
-        Assert.True(NativeIO.RenameNoReplace(t["b"], t["c"]));
+        Assert.True(FileNaming.RenameNoReplace(t["b"], t["c"]));
         Assert.Equal("second", File.ReadAllText(t["c"]));
         Assert.False(File.Exists(t["b"]));
     }
@@ -108,23 +110,23 @@ public class BatchWriteTests
     {
         if (!OperatingSystem.IsLinux()) return;
         using var t = new TempDir();
-        NativeIO.EmptyPathLinkDisabled = linkThroughProc;
+        FileNaming.EmptyPathLinkDisabled = linkThroughProc;
         try
         {
             File.WriteAllText(t["taken"], "first");
-            int fd = NativeIO.TryCreateNamelessKeepOpen(t.Path, "nameless"u8);
+            int fd = FileDescriptors.TryCreateNamelessKeepOpen(t.Path, "nameless"u8);
             Assert.True(fd >= 0);
             try
             {
-                Assert.False(NativeIO.LinkNoReplace(fd, t["taken"]));
+                Assert.False(FileNaming.LinkNoReplace(fd, t["taken"]));
                 Assert.Equal("first", File.ReadAllText(t["taken"]));
-                Assert.True(NativeIO.LinkNoReplace(fd, t["new"]));
+                Assert.True(FileNaming.LinkNoReplace(fd, t["new"]));
                 Assert.Equal("nameless", File.ReadAllText(t["new"]));
             }
-            finally { NativeIO.CloseFd(fd); }
+            finally { FileDescriptors.Close(fd); }
             Assert.Equal(["new", "taken"], Directory.GetFileSystemEntries(t.Path).Select(Path.GetFileName).Order());
         }
-        finally { NativeIO.EmptyPathLinkDisabled = false; }
+        finally { FileNaming.EmptyPathLinkDisabled = false; }
     }
 
     [Theory]
@@ -146,11 +148,11 @@ public class BatchWriteTests
             Assert.Empty(store.Enumerate());
             throw new IOException("simulated crash before the renames");
         };
-        if (NativeIO.HasSyncFs)
+        if (FileSync.HasSyncFs)
         {
-            NativeIO.NamelessFilesDisabled = !nameless;
+            FileDescriptors.NamelessFilesDisabled = !nameless;
             try { Assert.Throws<IOException>(() => store.WriteMany(chunks, new bool[chunks.Count])); }
-            finally { NativeIO.NamelessFilesDisabled = false; }
+            finally { FileDescriptors.NamelessFilesDisabled = false; }
             Assert.Equal(nameless ? 0 : 4, seenTemps);
             Assert.Empty(Directory.EnumerateFileSystemEntries(store.ChunksPath)); // the failure cleaned up
             Assert.Empty(store.Enumerate());
@@ -166,9 +168,9 @@ public class BatchWriteTests
     [InlineData(true)]  // without CAP_DAC_READ_SEARCH: linked through /proc/self/fd
     public void ANameWithTheRightLengthButWrongContentIsVerifiedAndReplacedNotDeduplicated(bool linkThroughProc)
     {
-        NativeIO.EmptyPathLinkDisabled = linkThroughProc;
+        FileNaming.EmptyPathLinkDisabled = linkThroughProc;
         try { RightLengthWrongContent(); }
-        finally { NativeIO.EmptyPathLinkDisabled = false; }
+        finally { FileNaming.EmptyPathLinkDisabled = false; }
     }
 
     private static void RightLengthWrongContent()

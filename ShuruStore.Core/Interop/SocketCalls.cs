@@ -1,22 +1,16 @@
 using System.Runtime.InteropServices;
 
-namespace ShuruStore.Core.Nbd;
+namespace ShuruStore.Core.Interop;
 
 /// <summary>
 /// sendmsg(2) with two buffers: .NET's gathering Socket.Send takes arrays and pins each one
 /// through a GCHandle per call; the reply path has spans (a staged header and a pooled payload)
 /// and wants one system call for both. Linux x86-64/arm64 layout of struct msghdr.
-/// sendfile(2): READ payloads sent from a file without passing through user memory.
+/// sendfile(2): payloads sent from a file without passing through user memory.
 /// </summary>
-internal static unsafe partial class LinuxSocketCalls
+internal static unsafe partial class SocketCalls
 {
     public const int MSG_NOSIGNAL = 0x4000;
-    public const int EINTR = 4;
-    public const int EAGAIN = 11;
-    public const int EPIPE = 32;
-    public const int ECONNRESET = 104;
-    public const int ENOTCONN = 107;
-    public const int ESHUTDOWN = 108;
 
     [StructLayout(LayoutKind.Sequential)]
     public struct IoVec
