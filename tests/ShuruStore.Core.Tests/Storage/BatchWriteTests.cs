@@ -201,7 +201,7 @@ public class BatchWriteTests
     {
         using var t = new TempDir();
         using var store = new FileChunkStore(t.Cas);
-        int chunksPerSync = (int)(FileChunkStore.EarlySyncBytes / CS);
+        int chunksPerSync = (int)(SyncFsDurability.EarlySyncBytes / CS);
         var syncs = 0;
         store.SyncFault = () => { if (Interlocked.Increment(ref syncs) == 1) throw new IOException("disk gone (injected)"); };
 

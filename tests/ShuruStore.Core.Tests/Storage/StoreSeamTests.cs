@@ -8,22 +8,32 @@ public class StoreSeamTests
 {
     private const int CS = 65536;
 
-    /// <summary>Wraps a store; a hook runs before each write and may block or throw.</summary>
-    private sealed class HookStore(IChunkStore inner) : IChunkStore
+    /// <summary>Wraps a store; a hook runs before each chunk is written and may block or throw
+    /// (a throw fails that chunk only: the others of the batch are still stored, then the first
+    /// failure is thrown, as a store that runs out of space part-way does).</summary>
+    private sealed class HookStore(IChunkStore inner) : ForwardingChunkStore(inner)
     {
         public Action<ChunkHash>? BeforeWrite;
         public int Writes;
-        public bool Contains(ChunkHash hash) => inner.Contains(hash);
-        public bool TryRead(ChunkHash hash, Span<byte> destination, out int storedLength) => inner.TryRead(hash, destination, out storedLength);
-        public bool Write(ChunkHash hash, ReadOnlySpan<byte> data)
+        public override int WriteMany(IReadOnlyList<(ChunkHash Hash, ReadOnlyMemory<byte> Data)> chunks, bool[] stored, bool syncSoon = false)
         {
-            BeforeWrite?.Invoke(hash);
-            Interlocked.Increment(ref Writes);
-            return inner.Write(hash, data);
+            int created = 0;
+            Exception? first = null;
+            for (int i = 0; i < chunks.Count; i++)
+            {
+                try
+                {
+                    BeforeWrite?.Invoke(chunks[i].Hash);
+                    Interlocked.Increment(ref Writes);
+                    var one = new bool[1];
+                    created += Inner.WriteMany([chunks[i]], one, syncSoon);
+                    stored[i] = one[0];
+                }
+                catch (Exception e) { first ??= e; }
+            }
+            if (first is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
+            return created;
         }
-        public void Sync() => inner.Sync();
-        public IEnumerable<ChunkHash> Enumerate() => inner.Enumerate();
-        public void Dispose() => inner.Dispose();
     }
 
     [Fact]

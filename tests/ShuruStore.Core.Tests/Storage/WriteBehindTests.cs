@@ -98,17 +98,14 @@ public class WriteBehindTests
     }
 
     /// <summary>Counts WriteMany calls running at once and whether callers said a sync follows.</summary>
-    private sealed class CountingStore(IChunkStore inner, TimeSpan perBatch) : IChunkStore
+    private sealed class CountingStore(IChunkStore inner, TimeSpan perBatch) : ForwardingChunkStore(inner)
     {
         private int _running;
         public int MostAtOnce, Batches, SyncSoonBatches;
         /// <summary>The first batch waits here while it is reset: a backlog builds up behind it
         /// however slowly the writer runs (a loaded machine), so a second pump has work.</summary>
         public ManualResetEventSlim FirstBatchGate { get; } = new(true);
-        public bool Contains(ChunkHash hash) => inner.Contains(hash);
-        public bool TryRead(ChunkHash hash, Span<byte> destination, out int storedLength) => inner.TryRead(hash, destination, out storedLength);
-        public bool Write(ChunkHash hash, ReadOnlySpan<byte> data) => inner.Write(hash, data);
-        public int WriteMany(IReadOnlyList<(ChunkHash Hash, ReadOnlyMemory<byte> Data)> chunks, bool[] stored, bool syncSoon = false)
+        public override int WriteMany(IReadOnlyList<(ChunkHash Hash, ReadOnlyMemory<byte> Data)> chunks, bool[] stored, bool syncSoon = false)
         {
             int now = Interlocked.Increment(ref _running);
             bool first;
@@ -117,13 +114,10 @@ public class WriteBehindTests
             {
                 if (first) FirstBatchGate.Wait(TimeSpan.FromSeconds(30));
                 Thread.Sleep(perBatch); // a slow disk: the backlog builds up
-                return inner.WriteMany(chunks, stored, syncSoon);
+                return Inner.WriteMany(chunks, stored, syncSoon);
             }
             finally { Interlocked.Decrement(ref _running); }
         }
-        public void Sync() => inner.Sync();
-        public IEnumerable<ChunkHash> Enumerate() => inner.Enumerate();
-        public void Dispose() => inner.Dispose();
     }
 
     [Fact]

@@ -21,7 +21,7 @@ public sealed partial class CowDisk : IFileRangeSource
     {
         CheckOpen();
         NoteClientIo();
-        var files = _store as IChunkFileSource;
+        bool files = (_store.Capabilities & ChunkStoreCapabilities.FileRanges) != 0;
         while (length > 0)
         {
             long chunk = offset / CS;
@@ -35,7 +35,7 @@ public sealed partial class CowDisk : IFileRangeSource
             }
             if ((live ?? ParentEntry(chunk)) is { } hash)
             {
-                if (hash.IsZeroChunk || files is null || !files.TryLeaseRange(hash, inChunk, n, out var range)) return false;
+                if (hash.IsZeroChunk || !files || !_store.TryLeaseRange(hash, inChunk, n, out var range)) return false;
                 ranges.Add(range);
             }
             else

@@ -45,7 +45,7 @@ public sealed partial class CowDisk : INoWaitReader
         }
         if ((live ?? ParentEntry(chunk)) is { } hash)
         {
-            if (!hash.IsZeroChunk) return _store.TryReadRangeNoWait(hash, inChunk, dest);
+            if (!hash.IsZeroChunk) return (_store.Capabilities & ChunkStoreCapabilities.NoWaitReads) != 0 && _store.TryReadRangeNoWait(hash, inChunk, dest);
             dest.Clear();
             return true;
         }
