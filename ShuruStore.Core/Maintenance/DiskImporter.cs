@@ -54,7 +54,7 @@ public static class DiskImporter
 {
     private const int CS = ChunkHasher.ChunkSize;
     private const int PiecesPerRead = 64; // 4 MiB reads
-    private const int Parallelism = 8;
+    private static readonly int Parallelism = Math.Max(2, Environment.ProcessorCount);
 
     /// <summary>Runs the import. Throws <see cref="OperationCanceledException"/> on cancel (no index written).</summary>
     public static DiskImportResult Import(DiskImportOptions o, IProgress<MaintenanceProgress>? progress = null, CancellationToken cancel = default)
@@ -90,6 +90,7 @@ public static class DiskImporter
 
         using var baseHandle = fallback is null ? null : OpenRead(fallback, ShuruErrorKind.BaseImageMissing, "fallback image");
         long baseLength = baseHandle is null ? 0 : RandomAccess.GetLength(baseHandle);
+        var layers = new ChunkLayers(parentChain is null ? [] : parentChain.Parents.Select(p => p.Index).Prepend(parentChain.Top), baseLength);
 
         long count = ChunkIndexFile.ChunkCountFor(size);
         var entries = new ChunkHash?[count];
@@ -99,8 +100,8 @@ public static class DiskImporter
         int zeroChunkStored = 0;
 
         using var store = new FileChunkStore(o.CasPath);
-        // Each chunk file is fsynced before it is published, so storing is bound by fsync latency,
-        // not by hashing: pieces of a 4 MiB read are hashed and stored by several threads at once.
+        // Pieces of a 4 MiB read are hashed and stored by several threads at once; nothing is
+        // durable until the one store Sync below, which runs before the index is saved.
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancel };
         for (long first = 0; first < count; first += PiecesPerRead)
         {
@@ -124,13 +125,9 @@ public static class DiskImporter
             bool allZero = ChunkHasher.IsAllZero(piece);
 
             // What would show through at this chunk if the entry stayed ZERO.
-            ChunkHash? parentHash = null;
-            if (parentChain is not null)
-            {
-                if (parentChain.Top.EntryAt(chunk) is { } th) parentHash = th;
-                else foreach (var (_, p) in parentChain.Parents) if (p.EntryAt(chunk) is { } ph) { parentHash = ph; break; }
-            }
-            bool baseCovers = parentHash is null && baseHandle is not null && chunk * CS < baseLength;
+            var below = layers.Resolve(chunk);
+            ChunkHash? parentHash = below.Kind == LayerKind.Index ? below.Hash : null;
+            bool baseCovers = below.Kind == LayerKind.Base;
 
             if (allZero)
             {

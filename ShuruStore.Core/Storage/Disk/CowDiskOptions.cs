@@ -18,6 +18,9 @@ public sealed class CowDiskOptions
     public bool ReadOnly { get; init; }
     /// <summary>Bytes of unsaved writes held in memory before chunks are hashed and stored early.</summary>
     public long DirtyBudgetBytes { get; init; } = 256L * 1024 * 1024;
+    /// <summary>How the <see cref="FileChunkStore"/> opened on <see cref="CasPath"/> makes chunks
+    /// durable (ignored with <see cref="ChunkStore"/>).</summary>
+    public ChunkDurabilityMode Durability { get; init; } = ChunkDurabilityMode.Auto;
     /// <summary>Chunk store to use instead of a <see cref="FileChunkStore"/> on <see cref="CasPath"/>
     /// (e.g. a caching or remote store). The disk does not dispose it.</summary>
     public IChunkStore? ChunkStore { get; init; }

@@ -40,6 +40,9 @@ public sealed class IndexChainView
 {
     private const int CS = ChunkHasher.ChunkSize;
 
+    private readonly ChunkLayers _layers;
+    private readonly string[] _layerPaths;
+
     private IndexChainView(IndexChain chain)
     {
         Chain = chain;
@@ -50,6 +53,8 @@ public sealed class IndexChainView
             BaseImageExists = fi.Exists;
             BaseImageLength = fi.Exists ? fi.Length : 0;
         }
+        _layers = new ChunkLayers(chain.Parents.Select(p => p.Index).Prepend(chain.Top), BaseImageLength);
+        _layerPaths = chain.AllPaths.ToArray();
     }
 
     /// <summary>A view of an already resolved chain (e.g. <see cref="CheckpointInfo.Chain"/>).</summary>
@@ -77,11 +82,13 @@ public sealed class IndexChainView
         if (chunk < 0 || chunk >= ChunkCount) throw new ArgumentOutOfRangeException(nameof(chunk));
         long offset = chunk * CS;
         int len = (int)Math.Min(CS, DiskSize - offset);
-        if (Chain.Top.Entries[chunk] is { } h) return new(chunk, offset, len, h, ChunkSource.ThisIndex, Chain.Path);
-        foreach (var (path, p) in Chain.Parents)
-            if (p.EntryAt(chunk) is { } ph) return new(chunk, offset, len, ph, ChunkSource.Parent, path);
-        if (BaseImagePath is not null && offset < BaseImageLength) return new(chunk, offset, len, null, ChunkSource.Base, BaseImagePath);
-        return new(chunk, offset, len, null, ChunkSource.Zeros, null);
+        var hit = _layers.Resolve(chunk);
+        return hit.Kind switch
+        {
+            LayerKind.Index => new(chunk, offset, len, hit.Hash, hit.Layer == 0 ? ChunkSource.ThisIndex : ChunkSource.Parent, _layerPaths[hit.Layer]),
+            LayerKind.Base => new(chunk, offset, len, null, ChunkSource.Base, BaseImagePath),
+            _ => new(chunk, offset, len, null, ChunkSource.Zeros, null),
+        };
     }
 
     /// <summary>Locations of <paramref name="count"/> chunks from <paramref name="first"/> (all by default).</summary>
