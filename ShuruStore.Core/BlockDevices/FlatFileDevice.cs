@@ -12,7 +12,7 @@ namespace ShuruStore.Core.BlockDevices;
 /// One file descriptor serves every connection, so an fsync covers writes from all of them,
 /// which is what lets the server advertise multi-connection consistency.
 /// </summary>
-public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitReader
+public sealed class FlatFileDevice : IBlockDevice
 {
     private const int ZeroBufferSize = 1 << 20;
     private readonly SafeFileHandle _handle;
@@ -33,9 +33,6 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
     /// <summary>Writes that went to the disk with O_DIRECT (tests).</summary>
     internal long DirectWrites => Interlocked.Read(ref _directWrites);
 
-    /// <summary>Whether large aligned writes go to the disk directly: on unless
-    /// SHURUSTORE_DIRECT_WRITES=0.</summary>
-    public static bool DirectWritesByDefault => Environment.GetEnvironmentVariable("SHURUSTORE_DIRECT_WRITES") != "0";
     // The last data run SEEK_HOLE found. On a fully allocated file SEEK_HOLE walks every extent
     // up to the end of the file (~10 us for 1 GiB on ext4), and the NBD server asks for the
     // extents of every READ it answers: a sequential read would pay that per request. A run is
@@ -48,9 +45,8 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
 
     /// <summary>Opens <paramref name="path"/>. A missing or unopenable file is
     /// <see cref="ShuruErrorKind.ImageNotFound"/>. <paramref name="directWrites"/>: large aligned
-    /// writes go to the disk with O_DIRECT where the filesystem allows it (null: see
-    /// <see cref="DirectWritesByDefault"/>).</summary>
-    public FlatFileDevice(string path, bool readOnly = false, bool? directWrites = null)
+    /// writes go to the disk with O_DIRECT where the filesystem allows it.</summary>
+    public FlatFileDevice(string path, bool readOnly = false, bool directWrites = true)
     {
         Path = System.IO.Path.GetFullPath(path);
         _readOnly = readOnly;
@@ -69,11 +65,12 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
                 Path, ex);
         }
         _fd = (int)_handle.DangerousGetHandle();
-        if (!readOnly && (directWrites ?? DirectWritesByDefault)) _direct = FileDescriptors.OpenDirectForWriting(Path);
+        if (!readOnly && directWrites) _direct = FileDescriptors.OpenDirectForWriting(Path);
         _lease = new HandleLease(_handle);
         Size = RandomAccess.GetLength(_handle);
         var caps = BlockDeviceCapabilities.Flush | BlockDeviceCapabilities.Extents
-                   | BlockDeviceCapabilities.Cache | BlockDeviceCapabilities.MultiConnection;
+                   | BlockDeviceCapabilities.Cache | BlockDeviceCapabilities.MultiConnection
+                   | BlockDeviceCapabilities.NoWaitReads | BlockDeviceCapabilities.FileRanges;
         caps |= readOnly
             ? BlockDeviceCapabilities.ReadOnly
             : BlockDeviceCapabilities.Fua | BlockDeviceCapabilities.Trim
@@ -85,6 +82,9 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
     public long Size { get; }
     public BlockDeviceCapabilities Capabilities { get; }
     public int PreferredBlockSize => 4096;
+    /// <summary>Page-aligned payloads go to the disk with O_DIRECT when direct writes are on.</summary>
+    public int WriteBufferAlignment => _direct is null ? 1 : DirectAlignment;
+    private const int DirectAlignment = 4096;
 
     public void Read(long offset, Span<byte> buffer)
     {
@@ -188,9 +188,9 @@ public sealed class FlatFileDevice : IBlockDevice, IFileRangeSource, INoWaitRead
     private unsafe bool WriteDirect(long offset, ReadOnlySpan<byte> data)
     {
         var direct = _direct;
-        if (direct is null || _directFailed || offset % 4096 != 0 || data.Length % 4096 != 0) return false;
+        if (direct is null || _directFailed || offset % DirectAlignment != 0 || data.Length % DirectAlignment != 0) return false;
         fixed (byte* p = data)
-            if ((nuint)p % 4096 != 0) return false;
+            if ((nuint)p % DirectAlignment != 0) return false;
         try
         {
             RandomAccess.Write(direct, data, offset);

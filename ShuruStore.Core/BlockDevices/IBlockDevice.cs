@@ -9,6 +9,9 @@ namespace ShuruStore.Core.BlockDevices;
 /// in flight per connection); implementations do their own locking.
 /// Failures are reported by throwing <see cref="BlockDeviceException"/> with the errno the
 /// client should see; any other exception is reported to the client as EIO.
+/// Every member is part of the contract: the fast paths (<see cref="TryReadNoWait"/>,
+/// <see cref="TryGetFileRanges"/>) are declared in <see cref="Capabilities"/>, and a device
+/// without one answers it with false; the server never looks for them by type.
 /// </summary>
 public interface IBlockDevice : IDisposable
 {
@@ -21,8 +24,32 @@ public interface IBlockDevice : IDisposable
     /// <summary>Preferred I/O granularity in bytes (power of two, at least 512, e.g. 4096 or 65536).</summary>
     int PreferredBlockSize { get; }
 
+    /// <summary>The address alignment (a power of two; 1 for none) a large WRITE payload's buffer
+    /// needs to take the device's fastest write path (e.g. 4096 for O_DIRECT). The server
+    /// receives payloads at such an address; a write from any other buffer must still work.</summary>
+    int WriteBufferAlignment { get; }
+
     /// <summary>Reads <c>buffer.Length</c> bytes at <paramref name="offset"/>.</summary>
     void Read(long offset, Span<byte> buffer);
+
+    /// <summary>Reads like <see cref="Read"/>, but only if that needs no disk I/O (the bytes are
+    /// in the page cache or in memory); the server then answers on the connection's reader thread
+    /// instead of handing the request to another thread. False when it would have to wait or
+    /// cannot tell: the caller reads the range with <see cref="Read"/>, and the content of
+    /// <paramref name="buffer"/> is undefined. Never throws for an I/O error: <see cref="Read"/>
+    /// reports it. Only called when <see cref="Capabilities"/> has <see cref="BlockDeviceCapabilities.NoWaitReads"/>.</summary>
+    bool TryReadNoWait(long offset, Span<byte> buffer);
+
+    /// <summary>
+    /// Appends to <paramref name="ranges"/>, in order, the file pieces that hold
+    /// [<paramref name="offset"/>, <paramref name="offset"/> + <paramref name="length"/>), so the
+    /// server can send them with sendfile(2) instead of copying them through a buffer; or returns
+    /// false when some part cannot be sent from a file as it stands (it is only in memory, or not
+    /// verified yet): the caller then uses <see cref="Read"/>. Every range appended holds a lease
+    /// that the caller ends with <see cref="IFileRangeLease.Release"/> once sent, whatever this
+    /// returned. Only called when <see cref="Capabilities"/> has <see cref="BlockDeviceCapabilities.FileRanges"/>.
+    /// </summary>
+    bool TryGetFileRanges(long offset, int length, List<FileRange> ranges);
 
     /// <summary>Writes <paramref name="data"/> at <paramref name="offset"/>. With
     /// <see cref="WriteFlags.Fua"/> the data is durable when this returns.</summary>
@@ -76,6 +103,10 @@ public enum BlockDeviceCapabilities
     /// <summary>Flush on any connection makes writes of every connection durable, and all
     /// connections see one consistent state (the server may advertise CAN_MULTI_CONN).</summary>
     MultiConnection = 1 << 8,
+    /// <summary><see cref="IBlockDevice.TryReadNoWait"/> can serve reads at hand.</summary>
+    NoWaitReads = 1 << 9,
+    /// <summary><see cref="IBlockDevice.TryGetFileRanges"/> can name files for reads.</summary>
+    FileRanges = 1 << 10,
 }
 
 /// <summary>Flags that modify a write-type request.</summary>

@@ -32,6 +32,14 @@ public sealed class MemoryDevice : IBlockDevice
     public long Size { get; }
     public BlockDeviceCapabilities Capabilities { get; }
     public int PreferredBlockSize { get; }
+    public int WriteBufferAlignment => 1;
+
+    /// <summary>No fast paths: <see cref="BlockDeviceCapabilities.NoWaitReads"/> and
+    /// <see cref="BlockDeviceCapabilities.FileRanges"/> are never declared.</summary>
+    public bool TryReadNoWait(long offset, Span<byte> buffer) => false;
+
+    /// <inheritdoc cref="TryReadNoWait"/>
+    public bool TryGetFileRanges(long offset, int length, List<FileRange> ranges) => false;
 
     /// <summary>Number of allocated pages (for tests of hole handling).</summary>
     public int AllocatedPages { get { lock (_lock) return _pages.Count; } }

@@ -46,7 +46,7 @@ public sealed class DiskServer : IDisposable
         CowDisk? disk = null;
         if (options.IsFlat)
         {
-            device = new FlatFileDevice(options.ImagePath!, options.ReadOnly);
+            device = new FlatFileDevice(options.ImagePath!, options.ReadOnly, options.DirectWrites);
         }
         else
         {
@@ -62,6 +62,7 @@ public sealed class DiskServer : IDisposable
                 StatePath = options.StatePath,
                 ReadOnly = options.ReadOnly,
                 DirtyBudgetBytes = options.DirtyBudgetBytes,
+                Durability = options.Durability,
             });
             device = disk;
         }
@@ -74,8 +75,10 @@ public sealed class DiskServer : IDisposable
                 Description = options.Description,
             });
             server.Start();
-            ProcessWarmUp.StartOnce(chunkStore: disk is not null); // the first client of this process gets compiled code
-            return new DiskServer(options, device, disk, server);
+            var hosted = new DiskServer(options, device, disk, server);
+            HostedServers.Add(hosted);
+            ProcessWarmUp.StartOnce(chunkStore: disk is not null, options.WarmUpRounds); // the first client of this process gets compiled code
+            return hosted;
         }
         catch
         {
@@ -104,6 +107,7 @@ public sealed class DiskServer : IDisposable
         lock (_stopLock)
         {
             if (_stopped) return;
+            HostedServers.Remove(this);
             try
             {
                 Server.Stop();

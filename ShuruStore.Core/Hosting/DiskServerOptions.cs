@@ -1,3 +1,5 @@
+using ShuruStore.Core.Storage;
+
 namespace ShuruStore.Core.Hosting;
 
 /// <summary>Everything needed to serve one disk: what to serve (a chunk-store disk or a flat
@@ -33,6 +35,15 @@ public sealed class DiskServerOptions
 
     /// <summary>Export description shown to clients that ask (NBD_INFO_DESCRIPTION).</summary>
     public string? Description { get; init; }
+
+    /// <summary>Flat image: large aligned writes go to the disk directly (O_DIRECT).</summary>
+    public bool DirectWrites { get; init; } = EngineEnvironment.DirectWrites;
+
+    /// <summary>Chunk store: how published chunks are made durable.</summary>
+    public ChunkDurabilityMode Durability { get; init; } = EngineEnvironment.Durability;
+
+    /// <summary>Rounds of the process's warm-up rehearsal when this is its first disk (0: none).</summary>
+    public int WarmUpRounds { get; init; } = EngineEnvironment.WarmUpRounds;
 
     /// <summary>True when the options describe a flat image rather than a chunk-store disk.</summary>
     public bool IsFlat => ImagePath is not null;

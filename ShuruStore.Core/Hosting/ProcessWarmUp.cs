@@ -24,8 +24,7 @@ namespace ShuruStore.Core.Hosting;
 /// the server and deletes the scratch directory. It takes one to two seconds of one core in the
 /// background; while real clients are connected it waits, and it gives up for a client that
 /// stays (a VM), which then gets the cores. It is skipped when /dev/shm is missing or small, and
-/// turned off by the environment variable <c>SHURUSTORE_WARMUP=0</c> (a positive number sets
-/// the rounds instead).</para>
+/// turned off by <see cref="DiskServerOptions.WarmUpRounds"/> = 0.</para>
 /// <para>Its scratch lives in memory, so it must not outlive the process: a process that exits
 /// during the rehearsal (a short script) stops it and deletes the scratch on the way out
 /// (<see cref="Abandon"/>), and a rehearsal sweeps away the scratch of processes that were
@@ -54,21 +53,20 @@ public static class ProcessWarmUp
     public static Task<WarmUpResult> Completion => s_done.Task;
 
     /// <summary>Starts the rehearsal in the background unless it already ran in this process or
-    /// is turned off (<c>SHURUSTORE_WARMUP=0</c>). It rehearses the kind of disk the process
+    /// is turned off (<paramref name="rounds"/> = 0). It rehearses the kind of disk the process
     /// serves first (<paramref name="chunkStore"/>: a chunk-store disk, else a flat image) and
     /// only that: the runtime's profile-guided optimisation specialises calls for the device types
     /// it saw, and a kind the process never serves would only blur that (the one focused run
     /// with both kinds had 4 KiB random reads at 0.79-0.82 of nbdkit against 0.95-1.00 without a
     /// rehearsal; docs/performance.md, step 25).</summary>
-    public static void StartOnce(bool chunkStore)
+    public static void StartOnce(bool chunkStore, int rounds)
     {
         if (Interlocked.Exchange(ref _started, 1) != 0) return;
-        if (Environment.GetEnvironmentVariable("SHURUSTORE_WARMUP") == "0")
+        if (rounds <= 0)
         {
-            s_done.TrySetResult(new WarmUpResult(false, 0, TimeSpan.Zero, "turned off by SHURUSTORE_WARMUP=0"));
+            s_done.TrySetResult(new WarmUpResult(false, 0, TimeSpan.Zero, "turned off (0 rounds, e.g. SHURUSTORE_WARMUP=0)"));
             return;
         }
-        int rounds = int.TryParse(Environment.GetEnvironmentVariable("SHURUSTORE_WARMUP"), out int r) && r > 0 ? r : DefaultRounds;
         // A background thread dies with the process without running its finally blocks, so the
         // process's exit stops the rehearsal and waits for it to delete its scratch.
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Abandon();
@@ -145,13 +143,13 @@ public static class ProcessWarmUp
     /// <param name="chunkStore">Rehearse a chunk-store disk (else a flat image).</param>
     /// <param name="rounds">Rounds of requests to send.</param>
     /// <param name="clientsConnected">Real clients connected to this process's servers now
-    /// (default: <see cref="NbdServer.OpenClientConnections"/>); tests pass their own.</param>
+    /// (default: the clients of every disk this process hosts); tests pass their own.</param>
     /// <param name="abandon">Cancelled when the process is exiting: the rehearsal stops after the
     /// request in hand and deletes its scratch.</param>
     internal static WarmUpResult Run(string? scratchRoot, bool chunkStore, int rounds = DefaultRounds, Func<int>? clientsConnected = null,
         CancellationToken abandon = default)
     {
-        clientsConnected ??= () => NbdServer.OpenClientConnections;
+        clientsConnected ??= () => HostedServers.ClientConnections;
         if (scratchRoot is null) return new WarmUpResult(false, 0, TimeSpan.Zero, "no /dev/shm with room for the scratch disk");
         var clock = Stopwatch.StartNew();
         SweepAbandoned(scratchRoot);
@@ -208,7 +206,7 @@ public static class ProcessWarmUp
 
     private static NbdServer Serve(IBlockDevice device, string socketPath)
     {
-        var server = new NbdServer(device, new NbdServerOptions { SocketPath = socketPath, Rehearsal = true });
+        var server = new NbdServer(device, new NbdServerOptions { SocketPath = socketPath });
         server.Start();
         return server;
     }

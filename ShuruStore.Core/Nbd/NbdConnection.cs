@@ -13,7 +13,7 @@ namespace ShuruStore.Core.Nbd;
 /// The number of requests and payload bytes in flight is bounded, so a fast client cannot make
 /// the server buffer without limit.
 /// </summary>
-internal sealed partial class NbdConnection
+internal sealed class NbdConnection
 {
     public const int MaxRequestsInFlight = 64;
     public const long MaxBytesInFlight = 64L * 1024 * 1024;
@@ -23,8 +23,8 @@ internal sealed partial class NbdConnection
     [ThreadStatic] private static List<FileRange>? t_ranges;
 
     /// <summary>Reads at least this long are sent from the device's files when it can
-    /// (<see cref="IFileRangeSource"/>). Below it the two copies cost less than the extra system
-    /// call: a 4 KiB read leaves with its header in one sendmsg.</summary>
+    /// (<see cref="IBlockDevice.TryGetFileRanges"/>). Below it the two copies cost less than the
+    /// extra system call: a small read leaves with its header in one sendmsg.</summary>
     public const int MinReadFromFiles = 32 * 1024;
 
     private readonly NbdServer _server;
@@ -41,6 +41,9 @@ internal sealed partial class NbdConnection
     private int _closed;
     private NbdRequestReader? _reader;
     private readonly byte[] _requestHeader = new byte[RequestHeaderSize];
+    private readonly NbdRequestScheduler _scheduler;
+    private readonly bool _deviceHasFiles;
+    private readonly int _writeAlignment;
 
     public NbdConnection(NbdServer server, Socket socket, long id)
     {
@@ -49,6 +52,9 @@ internal sealed partial class NbdConnection
         _device = server.Device;
         _options = server.Options;
         _writer = new NbdReplyWriter(socket);
+        _scheduler = new NbdRequestScheduler(this, _device);
+        _deviceHasFiles = (_device.Capabilities & BlockDeviceCapabilities.FileRanges) != 0;
+        _writeAlignment = _device.WriteBufferAlignment;
         Id = id;
     }
 
@@ -135,7 +141,7 @@ internal sealed partial class NbdConnection
         finally
         {
             CloseSocket();
-            _rescueTimer?.Dispose();
+            _scheduler.Dispose();
             _server.OnConnectionClosed(this, endReason);
         }
     }
@@ -150,10 +156,10 @@ internal sealed partial class NbdConnection
         }
     }
 
-    /// <summary>Reads one request and answers it or hands it on. Only the holder of the reader
-    /// role calls this (see NbdConnection.InlineRequests.cs). Returns null to go on reading, or
+    /// <summary>Reads one request and passes it to the scheduler. Only the holder of the reader
+    /// role calls this (see <see cref="NbdRequestScheduler"/>). Returns null to go on reading, or
     /// why the connection ends.</summary>
-    private string? ReadOne(bool mayRunInline)
+    internal string? ReadOne(bool mayRunInline)
     {
         var reader = _reader!;
         byte[] header = _requestHeader;
@@ -197,7 +203,7 @@ internal sealed partial class NbdConnection
         };
         if (type == CmdWrite)
         {
-            request.Payload = NbdPayloadBuffers.Rent((int)length, out int start);
+            request.Payload = NbdPayloadBuffers.Rent((int)length, _writeAlignment, out int start);
             request.PayloadStart = start;
             if (!reader.ReadExact(request.Payload.AsSpan(start, (int)length)))
             {
@@ -206,10 +212,12 @@ internal sealed partial class NbdConnection
                 return "client disconnected in the middle of a write payload";
             }
         }
-        if (mayRunInline && (RunsInline(request) || TryPreread(request))) return ExecuteInline(request);
-        ThreadPool.UnsafeQueueUserWorkItem(request, preferLocal: false);
-        return null;
+        return _scheduler.Schedule(request, mayRunInline, Volatile.Read(ref _inFlight), reader.Buffered);
     }
+
+    /// <summary>Reports an unexpected failure of this connection's work.</summary>
+    internal void ReportError(Exception ex) =>
+        _server.Raise(NbdServerEventKind.ProtocolError, $"connection {Id}: {ex.Message}", Id, ex);
 
     private bool AcquireSlot(long cost)
     {
@@ -272,7 +280,7 @@ internal sealed partial class NbdConnection
         }
     }
 
-    private uint Validate(NbdRequest r, out string? message)
+    internal uint Validate(NbdRequest r, out string? message)
     {
         var caps = _device.Capabilities;
         bool ro = (caps & BlockDeviceCapabilities.ReadOnly) != 0;
@@ -375,7 +383,7 @@ internal sealed partial class NbdConnection
                 else segments.Add(new ReadSegment(0, length, false));
             }
         }
-        if (length >= MinReadFromFiles && _device is IFileRangeSource files && TryReadFromFiles(r, offset, length, segments, files))
+        if (length >= MinReadFromFiles && _deviceHasFiles && TryReadFromFiles(r, offset, length, segments))
             return;
         // Bytes the reader thread already read (TryPreread) are sent as they are; Execute returns them.
         bool preread = r.Preread is not null;
@@ -402,9 +410,9 @@ internal sealed partial class NbdConnection
     }
 
     /// <summary>Answers a READ with sendfile from the device's files (see
-    /// <see cref="IFileRangeSource"/>); false when the device cannot, and nothing was sent.
-    /// <paramref name="segments"/> is null for a simple reply.</summary>
-    private bool TryReadFromFiles(NbdRequest r, long offset, int length, List<ReadSegment>? segments, IFileRangeSource files)
+    /// <see cref="IBlockDevice.TryGetFileRanges"/>); false when the device cannot, and nothing was
+    /// sent. <paramref name="segments"/> is null for a simple reply.</summary>
+    private bool TryReadFromFiles(NbdRequest r, long offset, int length, List<ReadSegment>? segments)
     {
         var ranges = t_ranges ??= new List<FileRange>();
         ranges.Clear();
@@ -412,12 +420,12 @@ internal sealed partial class NbdConnection
         {
             if (segments is null)
             {
-                if (!files.TryGetFileRanges(offset, length, ranges)) return false;
+                if (!_device.TryGetFileRanges(offset, length, ranges)) return false;
             }
             else
             {
                 foreach (var s in segments)
-                    if (!s.Hole && !files.TryGetFileRanges(offset + s.Start, s.Length, ranges)) return false;
+                    if (!s.Hole && !_device.TryGetFileRanges(offset + s.Start, s.Length, ranges)) return false;
             }
             _writer.ReadFromFiles(r.Cookie, offset, length, segments, ranges);
             AddRead(length);

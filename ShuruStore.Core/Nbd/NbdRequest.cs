@@ -15,7 +15,7 @@ internal sealed class NbdRequest : IThreadPoolWorkItem
     public byte[]? Payload { get; set; }
     public int PayloadStart { get; set; }
     /// <summary>Rented from ArrayPool: a small READ's bytes, already read by the reader thread
-    /// because the device had them at hand (<see cref="BlockDevices.INoWaitReader"/>); returned
+    /// because the device had them at hand (<see cref="BlockDevices.IBlockDevice.TryReadNoWait"/>); returned
     /// when the request completes.</summary>
     public byte[]? Preread { get; set; }
     /// <summary>Bytes charged against the connection's in-flight budget.</summary>

@@ -22,11 +22,6 @@ public sealed class NbdServer : IDisposable
     private NbdWorkerPool? _workers;
     private long _nextId;
     private long _totalConnections;
-    private static int s_openClientConnections;
-
-    /// <summary>Connections open now on every server of this process, except the servers of
-    /// the process's warm-up rehearsal (it pauses while real clients are connected).</summary>
-    internal static int OpenClientConnections => Volatile.Read(ref s_openClientConnections);
     private volatile NbdServerState _state = NbdServerState.Created;
     private bool _createdSocket;
     private (ulong Device, ulong Inode) _socketIdentity;
@@ -49,6 +44,9 @@ public sealed class NbdServer : IDisposable
     public string SocketPath { get; }
     public string Uri => "nbd+unix:///" + Options.ExportName + "?socket=" + SocketPath;
     public NbdServerState State => _state;
+
+    /// <summary>Clients connected now.</summary>
+    public int ConnectionCount => _connections.Count;
 
     /// <summary>Connection opened/closed, negotiation failures, device errors. Raised on server
     /// threads; handlers must be quick and must not throw.</summary>
@@ -211,7 +209,6 @@ public sealed class NbdServer : IDisposable
             {
                 long id = Interlocked.Increment(ref _nextId);
                 Interlocked.Increment(ref _totalConnections);
-                if (!Options.Rehearsal) Interlocked.Increment(ref s_openClientConnections);
                 conn = new NbdConnection(this, client, id);
                 _connections[id] = conn;
             }
@@ -229,7 +226,7 @@ public sealed class NbdServer : IDisposable
     internal void OnConnectionClosed(NbdConnection conn, string reason)
     {
         // Keep the entry while Stop is joining; Stop takes its own snapshot first.
-        if (_connections.TryRemove(conn.Id, out _) && !Options.Rehearsal) Interlocked.Decrement(ref s_openClientConnections);
+        _connections.TryRemove(conn.Id, out _);
         Raise(NbdServerEventKind.ConnectionClosed, $"connection {conn.Id} closed: {reason}", conn.Id);
     }
 

@@ -28,7 +28,4 @@ public sealed class NbdServerOptions
     /// <summary>How long a client may take between handshake messages before the server gives up
     /// on it (a client that connects and says nothing must not hold a thread forever).</summary>
     public TimeSpan NegotiationTimeout { get; init; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>A server of the process's warm-up rehearsal: its connections are not clients.</summary>
-    internal bool Rehearsal { get; init; }
 }

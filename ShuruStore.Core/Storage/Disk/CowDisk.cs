@@ -18,7 +18,7 @@ namespace ShuruStore.Core.Storage;
 /// both into chunks and live-map entries. Writers hold the cut lock shared for a whole request;
 /// a checkpoint holds it exclusively, with every stripe, so no multi-chunk write is half in the cut.</para>
 /// </summary>
-public sealed class CowDisk : IBlockDevice, INoWaitReader, IFileRangeSource
+public sealed class CowDisk : IBlockDevice
 {
     private const int CS = ChunkHasher.ChunkSize;
     private static readonly byte[] ZeroBuffer = new byte[CS];
@@ -146,11 +146,16 @@ public sealed class CowDisk : IBlockDevice, INoWaitReader, IFileRangeSource
     // ---- properties ----
 
     public long Size => _table.Size;
-    public BlockDeviceCapabilities Capabilities => _readOnly
+    /// <summary>No-wait reads and file ranges always: dirty chunks, zero chunks and the base need
+    /// nothing from the store (stored chunks take those paths only if the store offers them).</summary>
+    public BlockDeviceCapabilities Capabilities => (_readOnly
         ? BlockDeviceCapabilities.ReadOnly | BlockDeviceCapabilities.Extents | BlockDeviceCapabilities.Cache | BlockDeviceCapabilities.MultiConnection
         : BlockDeviceCapabilities.Flush | BlockDeviceCapabilities.Fua | BlockDeviceCapabilities.Trim | BlockDeviceCapabilities.WriteZeroes |
-          BlockDeviceCapabilities.FastZero | BlockDeviceCapabilities.Extents | BlockDeviceCapabilities.Cache | BlockDeviceCapabilities.MultiConnection;
+          BlockDeviceCapabilities.FastZero | BlockDeviceCapabilities.Extents | BlockDeviceCapabilities.Cache | BlockDeviceCapabilities.MultiConnection)
+        | BlockDeviceCapabilities.NoWaitReads | BlockDeviceCapabilities.FileRanges;
     public int PreferredBlockSize => 4096;
+    /// <summary>Payloads are copied into chunk buffers: any address does.</summary>
+    public int WriteBufferAlignment => 1;
     /// <summary>The index the disk booted from (absolute), or null in lazy mode.</summary>
     public string? BootIndexPath { get; }
     /// <summary>The base image (absolute), or null.</summary>

@@ -81,13 +81,13 @@ public unsafe class DirectWriteTests
     {
         foreach (int length in new[] { 128 * 1024, 256 * 1024, 256 * 1024 + 1, 2 * MiB, 4 * MiB })
         {
-            var a = NbdPayloadBuffers.Rent(length, out int start);
+            var a = NbdPayloadBuffers.Rent(length, 4096, out int start);
             fixed (byte* p = a)
                 Assert.Equal(0u, (nuint)(p + start) % 4096);
             Assert.True(a.Length - start >= length, $"{length}: {a.Length - start} bytes from the start");
             NbdPayloadBuffers.Return(a);
         }
-        var small = NbdPayloadBuffers.Rent(4096, out int s0);
+        var small = NbdPayloadBuffers.Rent(4096, 4096, out int s0);
         Assert.Equal(0, s0);
         NbdPayloadBuffers.Return(small);
     }

@@ -48,7 +48,9 @@ internal sealed class TestDevice : IBlockDevice
     public TestDevice(IBlockDevice inner, BlockDeviceCapabilities? caps = null)
     {
         _inner = inner;
-        Capabilities = caps ?? inner.Capabilities;
+        // Every request goes through Read and Write (where the gates and failures are): the
+        // fast paths are not declared, so the server never takes them.
+        Capabilities = (caps ?? inner.Capabilities) & ~(BlockDeviceCapabilities.NoWaitReads | BlockDeviceCapabilities.FileRanges);
     }
 
     /// <summary>Reads and writes at this offset wait for <see cref="Gate"/>.</summary>
@@ -61,6 +63,9 @@ internal sealed class TestDevice : IBlockDevice
     public long Size => _inner.Size;
     public BlockDeviceCapabilities Capabilities { get; }
     public int PreferredBlockSize => _inner.PreferredBlockSize;
+    public int WriteBufferAlignment => _inner.WriteBufferAlignment;
+    public bool TryReadNoWait(long offset, Span<byte> buffer) => false;
+    public bool TryGetFileRanges(long offset, int length, List<FileRange> ranges) => false;
 
     public void Read(long offset, Span<byte> buffer)
     {

@@ -7,7 +7,7 @@ using ShuruStore.Core.Tests.Storage;
 namespace ShuruStore.Core.Tests.Nbd;
 
 /// <summary>
-/// Small reads the device has at hand (<see cref="INoWaitReader"/>) are answered by the
+/// Small reads the device has at hand (<see cref="IBlockDevice.TryReadNoWait"/>) are answered by the
 /// connection's reader thread; anything that would wait for a disk goes to the thread pool.
 /// These tests take pages out of the page cache with POSIX_FADV_DONTNEED (clean pages of a file
 /// on a disk filesystem: the test directory is under /tmp, on ext4 here) to make "would wait" real.
@@ -163,7 +163,7 @@ public class NoWaitReadTests
     }
 
     /// <summary>Answers reads below <see cref="ColdFrom"/> at hand; counts which way each read went.</summary>
-    private sealed class AtHandDevice(MemoryDevice inner) : IBlockDevice, INoWaitReader
+    private sealed class AtHandDevice(MemoryDevice inner) : IBlockDevice
     {
         public long ColdFrom { get; init; }
         public int AnsweredAtHand, ColdReads, WarmReads;
@@ -185,8 +185,10 @@ public class NoWaitReadTests
         }
 
         public long Size => inner.Size;
-        public BlockDeviceCapabilities Capabilities => inner.Capabilities;
+        public BlockDeviceCapabilities Capabilities => inner.Capabilities | BlockDeviceCapabilities.NoWaitReads;
         public int PreferredBlockSize => inner.PreferredBlockSize;
+        public int WriteBufferAlignment => 1;
+        public bool TryGetFileRanges(long offset, int length, List<FileRange> ranges) => false;
         public void Write(long offset, ReadOnlySpan<byte> data, WriteFlags flags) => inner.Write(offset, data, flags);
         public void Flush() => inner.Flush();
         public void Trim(long offset, long length, WriteFlags flags) => inner.Trim(offset, length, flags);

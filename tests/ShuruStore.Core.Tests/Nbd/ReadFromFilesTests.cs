@@ -8,7 +8,7 @@ namespace ShuruStore.Core.Tests.Nbd;
 
 /// <summary>
 /// READs of at least <see cref="NbdConnection.MinReadFromFiles"/> bytes from a device that can
-/// describe its files (<see cref="IFileRangeSource"/>) are sent with sendfile(2). The bytes a
+/// describe its files (<see cref="IBlockDevice.TryGetFileRanges"/>) are sent with sendfile(2). The bytes a
 /// client gets must be the same as through Read, in every reply form, and a file that changes
 /// or fails under the send must never desynchronise the stream.
 /// </summary>
@@ -149,7 +149,7 @@ public class ReadFromFilesTests : IDisposable
     [InlineData(NbdProtocol.CmdFlush, 0, 1, 0, true, false)]
     public void Which_requests_the_reader_thread_serves_itself(ushort type, uint length, int inFlight, int buffered, bool files, bool inline)
     {
-        Assert.Equal(inline, NbdConnection.RunsInline(type, length, inFlight, buffered, files));
+        Assert.Equal(inline, NbdRequestScheduler.RunsInline(type, length, inFlight, buffered, files));
     }
 
     [Fact]
@@ -252,7 +252,7 @@ public class ReadFromFilesTests : IDisposable
 
     /// <summary>A memory device that claims its bytes are in <paramref name="file"/> (at the
     /// same offsets), to put the server's file path in front of a handle it cannot use.</summary>
-    private sealed class FileRangeDevice(MemoryDevice inner, SafeFileHandle file) : IBlockDevice, IFileRangeSource, IFileRangeLease
+    private sealed class FileRangeDevice(MemoryDevice inner, SafeFileHandle file) : IBlockDevice, IFileRangeLease
     {
         /// <summary>What the lease answers after a range was sent.</summary>
         public bool Valid { get; set; } = true;
@@ -264,8 +264,10 @@ public class ReadFromFilesTests : IDisposable
         public ManualResetEventSlim Entered { get; } = new(false);
 
         public long Size => inner.Size;
-        public BlockDeviceCapabilities Capabilities => inner.Capabilities;
+        public BlockDeviceCapabilities Capabilities => inner.Capabilities | BlockDeviceCapabilities.FileRanges;
         public int PreferredBlockSize => inner.PreferredBlockSize;
+        public int WriteBufferAlignment => 1;
+        public bool TryReadNoWait(long offset, Span<byte> buffer) => false;
         public void Read(long offset, Span<byte> buffer) => inner.Read(offset, buffer);
         public void Write(long offset, ReadOnlySpan<byte> data, WriteFlags flags) => inner.Write(offset, data, flags);
         public void Flush() => inner.Flush();

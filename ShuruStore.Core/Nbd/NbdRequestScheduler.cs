@@ -5,22 +5,22 @@ using static ShuruStore.Core.Nbd.NbdProtocol;
 namespace ShuruStore.Core.Nbd;
 
 /// <summary>
-/// Serving a lone request on the reader thread, without losing concurrency.
-///
-/// Handing a request to the thread pool costs a thread wake-up, and on a busy machine the woken
-/// thread may wait for a CPU: about 60 us of a ~250 us connect-to-first-byte here. A READ of at
-/// most 1 MiB or a BLOCK_STATUS that is the only request in flight, with nothing more received
-/// behind it, is therefore served by the reader thread itself (the first read after connecting, a
-/// queue-depth-1 client), and so is a lone WRITE of at most 1 MiB. Measured on this VM, QD1
-/// 256 KiB reads: 225-540 us through the pool, 66 us inline (nbdkit 107 us); 4 KiB reads 265 us
-/// vs 21 us: waking an idle pool thread means waking an idle vCPU. While a request runs inline
-/// nobody reads the socket; so that a slow device call (a read that misses the page cache, an
-/// fsync behind a FUA write, a gated test device) cannot hold up the requests sent
-/// behind it, a timer hands the reader role to another thread once the inline request has run
-/// for <see cref="RescueDelay"/>. That rescuer (a thread of its own) reads and dispatches
-/// requests until the inline one is done, then gives the role back.
+/// Decides which thread serves each request of one connection: the thread pool, or the
+/// connection's reader thread itself. This is the connection's one seam for scheduling.
+/// <para>Handing a request to the pool costs a thread wake-up, and on a busy machine the woken
+/// thread may wait for a CPU, which dominates a small request's latency. So a request is served
+/// on the reader thread when that cannot hold up the requests behind it: a READ or BLOCK_STATUS
+/// (or a WRITE of at most <see cref="MaxInlineRequest"/>) that is the only request in flight with
+/// nothing received behind it; a large READ the device sends from files (its work is the send
+/// itself, and a connection sends its replies one at a time anyway); and a small READ of bytes
+/// the device has at hand (<see cref="IBlockDevice.TryReadNoWait"/>). Everything else goes to the pool.</para>
+/// <para>While a request runs inline nobody reads the socket. So that a slow device call (a read
+/// that misses the page cache, an fsync behind a FUA write) cannot hold up the requests sent
+/// behind it, a timer hands the reader role to a rescuer thread once the inline request has run
+/// for <see cref="RescueDelay"/>; the rescuer reads and dispatches requests to the pool until the
+/// inline one is done, then gives the role back.</para>
 /// </summary>
-internal sealed partial class NbdConnection
+internal sealed class NbdRequestScheduler(NbdConnection connection, IBlockDevice device) : IDisposable
 {
     /// <summary>Largest READ or WRITE served on the reader thread (nbdcopy uses 256 KiB, qemu up
     /// to 1 MiB); a longer one that turns out slow is covered by the rescuer like any other.</summary>
@@ -38,38 +38,43 @@ internal sealed partial class NbdConnection
     private string? _rescueEndReason;
     private readonly SemaphoreSlim _roleReturned = new(0);
     private Timer? _rescueTimer;
+    private readonly bool _deviceHasFiles = (device.Capabilities & BlockDeviceCapabilities.FileRanges) != 0;
+    private readonly bool _deviceHasNoWait = (device.Capabilities & BlockDeviceCapabilities.NoWaitReads) != 0;
 
-    private bool RunsInline(NbdRequest request) =>
-        RunsInline(request.Type, request.Length, Volatile.Read(ref _inFlight), _reader!.Buffered, _device is IFileRangeSource);
+    /// <summary>Serves or hands on a request just read. <paramref name="mayRunInline"/>: the
+    /// caller is the connection's reader thread (a rescuer only ever hands on). Returns null to go
+    /// on reading, or why the connection ended while a rescuer was reading.</summary>
+    public string? Schedule(NbdRequest request, bool mayRunInline, int inFlight, int bufferedBehind)
+    {
+        if (mayRunInline && (RunsInline(request.Type, request.Length, inFlight, bufferedBehind, _deviceHasFiles) || TryPreread(request)))
+            return ExecuteInline(request);
+        ThreadPool.UnsafeQueueUserWorkItem(request, preferLocal: false);
+        return null;
+    }
 
     /// <summary>The rule: whether a request is served on the reader thread, given the requests
     /// in flight (itself included), the bytes already received behind it and whether the device
     /// names files for its ranges.</summary>
     internal static bool RunsInline(ushort type, uint length, int inFlight, int bufferedBehind, bool deviceHasFiles)
     {
-        // A large READ of a device that names files for its ranges leaves with sendfile: its
-        // work is the send itself, and a connection sends its replies one at a time anyway, so
-        // the pool only adds hand-offs between threads (nbdcopy -C 4 of a warm chunk store or a
-        // flat image, alternating with the pool version: 231-341 against 368-463 ms per GiB).
-        // Served here whatever else is in flight or received behind it; the rescuer covers one
-        // that turns out slow (a page-cache miss, a client not reading its replies).
-        if (type == CmdRead && length is >= MinReadFromFiles and <= MaxInlineRequest && deviceHasFiles)
+        // A large READ sent from files: served here whatever else is in flight or received behind
+        // it; the rescuer covers one that turns out slow (a page-cache miss, a client not reading
+        // its replies).
+        if (type == CmdRead && length is >= NbdConnection.MinReadFromFiles and <= MaxInlineRequest && deviceHasFiles)
             return true;
         if (bufferedBehind != 0) return false;
         if (type is CmdRead or CmdWrite ? length > MaxInlineRequest : type != CmdBlockStatus) return false;
         return inFlight == 1;
     }
 
-    /// <summary>A READ too small to leave with sendfile, of bytes the device has at hand (in the
-    /// page cache or in memory; <see cref="INoWaitReader"/>): read here, whatever else is in
-    /// flight, and answered on this thread like any inline request (the rescuer covers a reply
-    /// the client is slow to take). One that would wait for a disk goes to the pool as before, so
-    /// a cold random read never holds up the requests behind it. False: nothing was read.</summary>
+    /// <summary>A READ too small to leave with sendfile, of bytes the device has at hand: read
+    /// here, whatever else is in flight, and answered on this thread like any inline request. One
+    /// that would wait for a disk goes to the pool, so a cold random read never holds up the
+    /// requests behind it. False: nothing was read.</summary>
     private bool TryPreread(NbdRequest request)
     {
-        if (request.Type != CmdRead || request.Length is 0 or >= MinReadFromFiles || _device is not INoWaitReader device)
-            return false;
-        if (Validate(request, out _) != 0) return false; // the pool path answers with the error
+        if (!_deviceHasNoWait || request.Type != CmdRead || request.Length is 0 or >= NbdConnection.MinReadFromFiles) return false;
+        if (connection.Validate(request, out _) != 0) return false; // the pool path answers with the error
         byte[] buffer = ArrayPool<byte>.Shared.Rent((int)request.Length);
         if (device.TryReadNoWait((long)request.Offset, buffer.AsSpan(0, (int)request.Length)))
         {
@@ -86,7 +91,7 @@ internal sealed partial class NbdConnection
     {
         _inlineDone = false;
         Volatile.Write(ref _role, RoleFree);
-        _rescueTimer ??= new Timer(static c => ((NbdConnection)c!).Rescue(), this, Timeout.Infinite, Timeout.Infinite);
+        _rescueTimer ??= new Timer(static s => ((NbdRequestScheduler)s!).Rescue(), this, Timeout.Infinite, Timeout.Infinite);
         _rescueTimer.Change(RescueDelay, Timeout.InfiniteTimeSpan);
 
         request.Execute();
@@ -101,8 +106,7 @@ internal sealed partial class NbdConnection
 
     /// <summary>Timer callback: takes the reader role if the inline request is still running,
     /// and reads on a thread of its own. Not on the pool thread running this callback: a rescuer
-    /// blocks in recv until the client sends more, and a few of those starved the pool (a
-    /// sparse copy's four connections once stalled ~800 ms waiting for the pool to grow).</summary>
+    /// blocks in recv until the client sends more, and a few of those would starve the pool.</summary>
     private void Rescue()
     {
         if (Interlocked.CompareExchange(ref _role, RoleRescuer, RoleFree) != RoleFree) return;
@@ -116,13 +120,13 @@ internal sealed partial class NbdConnection
         try
         {
             // Requests read here always go to the pool: this thread is only a stand-in.
-            do end = ReadOne(mayRunInline: false);
+            do end = connection.ReadOne(mayRunInline: false);
             while (end is null && !_inlineDone);
         }
         catch (Exception ex)
         {
             end = "internal error: " + ex.Message;
-            _server.Raise(NbdServerEventKind.ProtocolError, $"connection {Id}: {ex.Message}", Id, ex);
+            connection.ReportError(ex);
         }
         finally
         {
@@ -132,4 +136,6 @@ internal sealed partial class NbdConnection
             NbdServer.LeaveServerThread();
         }
     }
+
+    public void Dispose() => _rescueTimer?.Dispose();
 }
