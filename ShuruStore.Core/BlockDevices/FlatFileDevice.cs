@@ -34,7 +34,7 @@ public sealed class FlatFileDevice : IBlockDevice
     internal long DirectWrites => Interlocked.Read(ref _directWrites);
 
     // The last data run SEEK_HOLE found. On a fully allocated file SEEK_HOLE walks every extent
-    // up to the end of the file (~10 us for 1 GiB on ext4), and the NBD server asks for the
+    // up to the end of the file, and the NBD server asks for the
     // extents of every READ it answers: a sequential read would pay that per request. A run is
     // only ever a claim of data, which is always safe to report (the bytes are read and sent),
     // and data only turns into a hole when this device punches one, which bumps the generation.
@@ -142,8 +142,8 @@ public sealed class FlatFileDevice : IBlockDevice
     }
 
     // Large buffered writes to one file serialise in the kernel on its inode lock, where a
-    // waiting writer spins while the holder copies (perf of a 1 GiB nbdcopy: rwsem_spin_on_owner
-    // 14 % of the server's samples). Taking turns here first lets a waiting thread sleep.
+    // waiting writer spins while the holder copies. Taking turns here first lets a waiting
+    // thread sleep instead.
     private const int SerialWriteSize = 32 * 1024;
 
     // A write this large is most likely part of a stream (a copy, an image being written, a
@@ -151,9 +151,8 @@ public sealed class FlatFileDevice : IBlockDevice
     // early (sync_file_range WRITE, no wait), so the disk works while the stream goes on instead
     // of all of it inside the final fsync; small writes (random I/O, often rewritten soon) are
     // left to the kernel. Not per write but per 8 MiB window, once a write reaches its end: a
-    // writeback per 256 KiB request made 4096 disk requests per GiB where the kernel's own
-    // writeback makes 259 of 4 MiB, and this VM's disk served those far slower
-    // (docs/performance.md, step 31).
+    // writeback per request would cut the stream into many small disk requests, which disks
+    // serve far slower than the few large ones the kernel's own writeback makes.
     internal const int StreamWriteSize = 128 * 1024;
     internal const long WritebackWindow = 8L << 20;
     private long _writebacksStarted;
@@ -175,10 +174,9 @@ public sealed class FlatFileDevice : IBlockDevice
 
     /// <summary>
     /// A large write whose offset, length and buffer are 4 KiB-aligned (a stream's requests: the
-    /// NBD server receives payloads of 128 KiB and more into aligned buffers) goes to the disk with
-    /// O_DIRECT. Inside the benchmark the copy of each request into new page-cache pages took
-    /// 43-71 % of the flat server's samples and swung the write between 315 and 672 MiB/s; written
-    /// directly, the same stream ran at 800-845 (docs/performance.md, step 34). The kernel keeps the
+    /// NBD server receives large payloads at the <see cref="WriteBufferAlignment"/> this device
+    /// asks for) goes to the disk with O_DIRECT, which skips copying each request into new
+    /// page-cache pages, the dominant cost of a buffered stream write. The kernel keeps the
     /// page cache coherent (it writes back and drops the range first), and what FLUSH makes durable
     /// is unchanged: the fsync covers the inode whichever descriptor wrote. The cost: bytes just
     /// written this way are read back from the disk, not from the page cache. False when the write

@@ -10,10 +10,8 @@ namespace ShuruStore.Core.Hosting;
 /// paths, so the runtime has compiled them before a real client needs them.
 /// <para>Why: .NET compiles a method quickly and unoptimised on first use and recompiles it
 /// optimised only after it has been called often and no new code was compiled for a while. A
-/// freshly started server therefore served its first gigabyte with unoptimised code while the
-/// compiler took a core beside it: profiled, the runtime's compilation thread was a fifth of the
-/// server's samples during the first full read of a lazy disk, and the same read in a process
-/// that had served a disk before ran 20-27 % faster (docs/performance.md, step 25).</para>
+/// freshly started server therefore serves its first gigabyte with unoptimised code while the
+/// compiler takes a core beside it.</para>
 /// <para>How: on scratch storage in memory (<c>/dev/shm</c>, never the user's filesystem, where
 /// creating and deleting files would slow their own chunk writes on some filesystems), it serves a
 /// small disk of the kind the process serves first (a chunk-store disk over a small base image,
@@ -28,8 +26,7 @@ namespace ShuruStore.Core.Hosting;
 /// <para>Its scratch lives in memory, so it must not outlive the process: a process that exits
 /// during the rehearsal (a short script) stops it and deletes the scratch on the way out
 /// (<see cref="Abandon"/>), and a rehearsal sweeps away the scratch of processes that were
-/// killed outright (<see cref="SweepAbandoned"/>). Before both existed, every test run left about
-/// twenty 10 MiB directories in /dev/shm.</para>
+/// killed outright (<see cref="SweepAbandoned"/>).</para>
 /// </summary>
 public static class ProcessWarmUp
 {
@@ -56,9 +53,7 @@ public static class ProcessWarmUp
     /// is turned off (<paramref name="rounds"/> = 0). It rehearses the kind of disk the process
     /// serves first (<paramref name="chunkStore"/>: a chunk-store disk, else a flat image) and
     /// only that: the runtime's profile-guided optimisation specialises calls for the device types
-    /// it saw, and a kind the process never serves would only blur that (the one focused run
-    /// with both kinds had 4 KiB random reads at 0.79-0.82 of nbdkit against 0.95-1.00 without a
-    /// rehearsal; docs/performance.md, step 25).</summary>
+    /// it saw, and a kind the process never serves would only blur that.</summary>
     public static void StartOnce(bool chunkStore, int rounds)
     {
         if (Interlocked.Exchange(ref _started, 1) != 0) return;

@@ -12,10 +12,9 @@ namespace ShuruStore.Core.Nbd;
 /// </summary>
 internal sealed class NbdWorkerPool
 {
-    /// <summary>Idle workers kept after their connection ended; more than this exit. Above
-    /// nbdcopy's four connections opened at once: with four, every such burst took the last idle
-    /// worker, started a spare and ended a worker afterwards, and those thread starts and exits
-    /// competed with the handshakes (4 connects after 0.5 s idle: 3.65 ms, qemu-nbd 0.79 ms).</summary>
+    /// <summary>Idle workers kept after their connection ended; more than this exit. Above the
+    /// four connections nbdcopy opens at once, so such a burst never has to start and end threads
+    /// while it shakes hands.</summary>
     public const int MaxIdle = 8;
 
     /// <summary>Workers waiting in accept from the start (nbdcopy's burst of four).</summary>
@@ -105,8 +104,8 @@ internal sealed class NbdWorkerPool
 
                 bool needSpare;
                 lock (_lock) needSpare = --_idle == 0 && !_closed;
-                // Thread creation costs this VM 100-300 us; a pool thread pays it while this
-                // worker greets its client.
+                // Creating a thread is slow next to a handshake: a pool thread pays for it while
+                // this worker greets its client.
                 if (needSpare) ThreadPool.UnsafeQueueUserWorkItem(static p => p.StartWorker(), this, preferLocal: false);
 
                 _serve(client);

@@ -22,11 +22,10 @@ public static class ChunkHasher
     /// <summary>
     /// Gets the hash code compiled to its optimised form before a client needs it, on a background
     /// thread, once per process. The runtime first runs a method unoptimised and recompiles it
-    /// only after it has been called often enough and a quiet delay has passed: measured here, a
-    /// fresh process hashed at 50–300 MiB/s for its first 300–600 ms against 3–4 GB/s once
-    /// optimised, which a freshly started server paid on the first thousands of chunks a client
-    /// wrote (bench: docs/performance.md). A few hundred hashes in the background, with pauses so
-    /// they never take a whole core, move that cost before the first request.
+    /// only after it has been called often enough and a quiet delay has passed, and unoptimised
+    /// hashing is an order of magnitude slower, which a freshly started server would pay on the
+    /// first thousands of chunks a client writes. A few hundred hashes in the background, with
+    /// pauses so they never take a whole core, move that cost before the first request.
     /// </summary>
     public static void WarmUpInBackground()
     {

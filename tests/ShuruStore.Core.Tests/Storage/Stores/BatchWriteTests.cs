@@ -87,48 +87,6 @@ public class BatchWriteTests
         Assert.All(created, c => Assert.Equal(1, c));
     }
 
-    [Fact]
-    public void RenameNoReplaceNeverOverwritesAName()
-    {
-        if (!OperatingSystem.IsLinux()) return;
-        using var t = new TempDir();
-        FileDescriptors.Close(FileDescriptors.CreateFileKeepOpen(t["a"], "first"u8));
-        FileDescriptors.Close(FileDescriptors.CreateFileKeepOpen(t["b"], "second"u8));
-        Assert.Throws<IOException>(() => FileDescriptors.Close(FileDescriptors.CreateFileKeepOpen(t["a"], "again"u8))); // O_EXCL
-        Assert.False(FileNaming.RenameNoReplace(t["b"], t["a"]));   // the name exists: left alone
-        Assert.Equal("first", File.ReadAllText(t["a"]));
-        Assert.True(File.Exists(t["b"]));
-        Assert.True(FileNaming.RenameNoReplace(t["b"], t["c"]));
-        Assert.Equal("second", File.ReadAllText(t["c"]));
-        Assert.False(File.Exists(t["b"]));
-    }
-
-    [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void A_nameless_file_is_linked_to_a_free_name_and_never_over_a_taken_one(bool linkThroughProc)
-    {
-        if (!OperatingSystem.IsLinux()) return;
-        using var t = new TempDir();
-        FileNaming.EmptyPathLinkDisabled = linkThroughProc;
-        try
-        {
-            File.WriteAllText(t["taken"], "first");
-            int fd = FileDescriptors.TryCreateNamelessKeepOpen(t.Path, "nameless"u8);
-            Assert.True(fd >= 0);
-            try
-            {
-                Assert.False(FileNaming.LinkNoReplace(fd, t["taken"]));
-                Assert.Equal("first", File.ReadAllText(t["taken"]));
-                Assert.True(FileNaming.LinkNoReplace(fd, t["new"]));
-                Assert.Equal("nameless", File.ReadAllText(t["new"]));
-            }
-            finally { FileDescriptors.Close(fd); }
-            Assert.Equal(["new", "taken"], Directory.GetFileSystemEntries(t.Path).Select(Path.GetFileName).Order());
-        }
-        finally { FileNaming.EmptyPathLinkDisabled = false; }
-    }
-
     [Theory]
     [InlineData(true)]  // Linux default: nameless files (O_TMPFILE) linked to their names
     [InlineData(false)] // filesystems without O_TMPFILE: named temp files renamed
@@ -246,8 +204,8 @@ public class BatchWriteTests
     [Fact]
     public void AfterAFailedSyncEverySyncFailsUntilTheStoreIsOpenedAgain()
     {
-        // Found in review: Linux reports a writeback error to a descriptor once, so a second
-        // syncfs succeeded over chunks that never reached the disk and a later FLUSH promised them.
+        // Linux reports a writeback error to a descriptor once, so a second syncfs would succeed
+        // over chunks that never reached the disk and a later FLUSH would promise them.
         using var t = new TempDir();
         var chunks = Chunks(3, 23);
         using (var store = new FileChunkStore(t.Cas))

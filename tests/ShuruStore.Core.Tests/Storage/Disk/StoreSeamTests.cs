@@ -91,9 +91,8 @@ public class StoreSeamTests
     [Fact]
     public void WhileTheStoreIsFullMemoryStaysBoundedAndAFailedFlushKeepsEverything()
     {
-        // Found by review (then for spills to the store): writes were applied, the spill failed,
-        // and memory grew past the budget without bound. Spills now go to the spill file; a
-        // flush that cannot store must keep every unsaved chunk without pulling them into memory.
+        // Room is made before a write is applied, so a full store never lets memory grow past the
+        // budget; a flush that cannot store keeps every unsaved chunk without pulling them into memory.
         using var t = new TempDir();
         using var store = new HookStore(new FileChunkStore(t.Cas));
         using var d = CowDisk.Open(new() { CasPath = t.Cas, DiskSize = 64 * CS, ChunkStore = store, DirtyBudgetBytes = 4 * CS });
@@ -175,10 +174,10 @@ public class CowDiskEdgeTests
         var back = new byte[4096];
         d.Read(2 * CS, back);
         Assert.Equal(data, back);
-        var ex = new List<BlockDevices.Extent>();
+        var ex = new List<ShuruStore.Core.BlockDevices.Extent>();
         d.GetExtents(0, size, ex);
-        Assert.Equal([new(2 * CS, BlockDevices.ExtentFlags.Hole | BlockDevices.ExtentFlags.Zero), new(4096, BlockDevices.ExtentFlags.Data)], ex);
-        d.WriteZeroes(2 * CS, 4096, BlockDevices.WriteFlags.FastZero); // whole short chunk: metadata only
+        Assert.Equal([new(2 * CS, ShuruStore.Core.BlockDevices.ExtentFlags.Hole | ShuruStore.Core.BlockDevices.ExtentFlags.Zero), new(4096, ShuruStore.Core.BlockDevices.ExtentFlags.Data)], ex);
+        d.WriteZeroes(2 * CS, 4096, ShuruStore.Core.BlockDevices.WriteFlags.FastZero); // whole short chunk: metadata only
         d.Read(2 * CS, back);
         Assert.True(back.AsSpan().IndexOfAnyExcept((byte)0) < 0);
         var cp = d.SaveCheckpoint(t["odd.idx"]);

@@ -123,8 +123,7 @@ public class WriteBehindTests
     [Fact]
     public void A_backlog_of_whole_chunks_is_stored_by_two_pumps_and_every_batch_is_marked_for_a_coming_sync()
     {
-        // One pump was the bottleneck of a fresh-layer sequential write on two cores
-        // (docs/performance.md, step 30): with a backlog, a second one stores beside it.
+        // With a backlog of whole chunks, a second pump stores beside the first.
         using var t = new TempDir();
         using var store = new CountingStore(new FileChunkStore(t.Cas), TimeSpan.FromMilliseconds(50));
         const int Chunks = 1024; // 64 MiB: eight batches, far beyond the backlog that starts a second pump

@@ -1,6 +1,6 @@
 using ShuruStore.Core.BlockDevices;
 
-namespace ShuruStore.Core.Tests.Nbd;
+namespace ShuruStore.Core.Tests.BlockDevices;
 
 public class FlatFileDeviceTests : IDisposable
 {

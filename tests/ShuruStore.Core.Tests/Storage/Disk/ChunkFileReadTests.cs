@@ -3,7 +3,9 @@ using ShuruStore.Core.Nbd;
 using ShuruStore.Core.Storage;
 using ShuruStore.Core.Tests.Storage;
 
-namespace ShuruStore.Core.Tests.Nbd;
+using ShuruStore.Core.Tests.Nbd;
+
+namespace ShuruStore.Core.Tests.Storage;
 
 /// <summary>
 /// Warm reads of a chunk-store disk leave with sendfile from the verified chunk files

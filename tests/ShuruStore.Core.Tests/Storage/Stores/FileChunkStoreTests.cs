@@ -100,8 +100,8 @@ public class FileChunkStoreTests
 }
 
 /// <summary>shuru 0.1.2 wrote chunks in place, so a crash could leave a truncated file under a
-/// valid name (found by review: such a chunk stayed unreadable forever even after the guest wrote
-/// the same content again and the FLUSH succeeded).</summary>
+/// valid name: such a chunk must not stay unreadable once the guest writes the same content
+/// again and the FLUSH succeeds.</summary>
 public class TornChunkRepairTests
 {
     [Theory]

@@ -3,7 +3,7 @@ using ShuruStore.Core.Storage;
 namespace ShuruStore.Core.Tests.Storage;
 
 /// <summary>A compaction that fails must not leave the journal answering appends it may lose
-/// (found by review: after a failed replace the object kept writing to an unlinked file).</summary>
+/// (writing on to a file a failed replace left unlinked).</summary>
 public class JournalCompactionFailureTests
 {
     [Fact]

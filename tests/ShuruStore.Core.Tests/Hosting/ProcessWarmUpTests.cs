@@ -2,7 +2,7 @@ using ShuruStore.Core.Hosting;
 using ShuruStore.Core.Tests.Storage;
 using Xunit;
 
-namespace ShuruStore.Core.Tests.Nbd;
+namespace ShuruStore.Core.Tests.Hosting;
 
 public class ProcessWarmUpTests
 {

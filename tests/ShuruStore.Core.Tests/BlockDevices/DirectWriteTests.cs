@@ -3,7 +3,9 @@ using ShuruStore.Core.BlockDevices;
 using ShuruStore.Core.Nbd;
 using ShuruStore.Core.Tests.Storage;
 
-namespace ShuruStore.Core.Tests.Nbd;
+using ShuruStore.Core.Tests.Nbd;
+
+namespace ShuruStore.Core.Tests.BlockDevices;
 
 /// <summary>
 /// Large aligned writes to a flat image go to the disk with O_DIRECT (FlatFileDevice.WriteDirect),

@@ -1,4 +1,4 @@
-namespace ShuruStore.Core.Tests.Storage;
+namespace ShuruStore.Core.Tests;
 
 /// <summary>A scratch directory per test, removed afterwards.</summary>
 public sealed class TempDir : IDisposable

@@ -153,7 +153,7 @@ public class CowDiskTests
     [Fact]
     public void NoHoleZeroesStayAllocatedWhereNothingIsBelow()
     {
-        // Found by review: past the base, NO_HOLE zeroing was recorded as "no entry" and then
+        // Past the base, NO_HOLE zeroing must not be recorded as "no entry": that would be
         // reported as a hole, which the protocol forbids.
         using var t = new TempDir();
         MakeBase(t);
