@@ -63,6 +63,7 @@ public sealed class DiskServer : IDisposable
                 ReadOnly = options.ReadOnly,
                 DirtyBudgetBytes = options.DirtyBudgetBytes,
                 Durability = options.Durability,
+                Holder = new StoreHolder("server", options.Name, Path.GetFullPath(options.SocketPath)),
             });
             device = disk;
         }

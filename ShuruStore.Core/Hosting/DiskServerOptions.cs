@@ -33,6 +33,9 @@ public sealed class DiskServerOptions
     /// <summary>Bound on memory held by unsaved writes before chunks go to the store early.</summary>
     public long DirtyBudgetBytes { get; init; } = 256L * 1024 * 1024;
 
+    /// <summary>The server's name, as registrations in the chunk store show it.</summary>
+    public string? Name { get; init; }
+
     /// <summary>Export description shown to clients that ask (NBD_INFO_DESCRIPTION).</summary>
     public string? Description { get; init; }
 

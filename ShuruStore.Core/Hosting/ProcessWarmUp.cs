@@ -161,7 +161,7 @@ public static class ProcessWarmUp
             string imagePath = Path.Combine(dir, "image.raw"), socketPath = Path.Combine(dir, "s.sock");
             WriteScratchImage(imagePath);
             using IBlockDevice device = chunkStore
-                ? CowDisk.Open(new CowDiskOptions { BaseImagePath = imagePath, CasPath = Path.Combine(dir, "cas"), DiskSize = ScratchDiskSize })
+                ? CowDisk.Open(new CowDiskOptions { BaseImagePath = imagePath, CasPath = Path.Combine(dir, "cas"), DiskSize = ScratchDiskSize, Holder = null })
                 : new FlatFileDevice(imagePath);
             using var server = Serve(device, socketPath);
             using var client = NbdWarmUpClient.Connect(socketPath, "export");

@@ -99,7 +99,7 @@ public static class DiskImporter
         var buffer = new byte[PiecesPerRead * CS];
         int zeroChunkStored = 0;
 
-        using var store = new FileChunkStore(o.CasPath);
+        using var store = new FileChunkStore(o.CasPath, new FileChunkStoreOptions { Holder = new StoreHolder("import", Path.GetFileName(indexPath)) });
         // Pieces of a 4 MiB read are hashed and stored by several threads at once; nothing is
         // durable until the one store Sync below, which runs before the index is saved.
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancel };

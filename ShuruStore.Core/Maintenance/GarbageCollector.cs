@@ -17,8 +17,9 @@ public sealed class GarbageCollectionOptions
     /// <summary>Chunks referenced by running disks, asked for at the mark and again just before
     /// each deletion (e.g. <c>() =&gt; cowDisk.GetReferencedChunks()</c>).</summary>
     public IReadOnlyList<Func<IReadOnlyCollection<ChunkHash>>> LiveReferences { get; init; } = [];
-    /// <summary>Chunk files written more recently than this are spared: a server in another
-    /// process may be flushing them right now, before any index names them.</summary>
+    /// <summary>Chunk files written more recently than this are spared: a writer that did not
+    /// register in the store may be flushing them right now, before any index names them.
+    /// Registered writers (every ShuruStore server and import) are protected whatever it is.</summary>
     public TimeSpan GracePeriod { get; init; } = TimeSpan.FromHours(1);
 }
 
@@ -35,7 +36,12 @@ public sealed class GarbageCollectionOptions
 /// <param name="Planned">True when nothing was removed (a plan, -WhatIf).</param>
 /// <param name="Elapsed">Wall-clock time.</param>
 public sealed record GarbageCollectionResult(string CasPath, long ChunksScanned, long ChunksReferenced, long ChunksSpared,
-    long ChunksUnused, long BytesUnused, long ChunksRemoved, long BytesRemoved, long ChunksRescued, bool Planned, TimeSpan Elapsed);
+    long ChunksUnused, long BytesUnused, long ChunksRemoved, long BytesRemoved, long ChunksRescued, bool Planned, TimeSpan Elapsed)
+{
+    /// <summary>The store's registrations when the plan was made: live users, and ended ones
+    /// (kept as roots while their state file exists).</summary>
+    public IReadOnlyList<StoreRegistration> Registrations { get; init; } = [];
+}
 
 /// <summary>A chunk the sweep would remove.</summary>
 public readonly record struct UnusedChunk(ChunkHash Hash, long Length, DateTime LastWriteTimeUtc)
@@ -47,9 +53,11 @@ public readonly record struct UnusedChunk(ChunkHash Hash, long Length, DateTime 
 /// <summary>The result of the mark phase: what the sweep would remove.</summary>
 public sealed class GarbageCollectionPlan
 {
-    internal GarbageCollectionPlan(string cas, HashSet<ChunkHash> marked, List<UnusedChunk> unused, long scanned, long referenced, long spared, TimeSpan elapsed)
+    internal GarbageCollectionPlan(string cas, HashSet<ChunkHash> marked, List<UnusedChunk> unused, long scanned, long referenced, long spared, TimeSpan elapsed,
+        RegistrationRoots roots)
     {
         CasPath = cas; Marked = marked; Unused = unused; ChunksScanned = scanned; ChunksReferenced = referenced; ChunksSpared = spared; Elapsed = elapsed;
+        Roots = roots; Registrations = roots.Registrations;
     }
 
     /// <summary>The store root.</summary>
@@ -66,20 +74,29 @@ public sealed class GarbageCollectionPlan
     /// <summary>Bytes the sweep would free.</summary>
     public long BytesUnused => Unused.Sum(u => u.Length);
     internal TimeSpan Elapsed { get; }
+    /// <summary>The registrations' roots, asked again before each batch goes.</summary>
+    internal RegistrationRoots Roots { get; }
+    /// <summary>The store's registrations when the plan was made.</summary>
+    public IReadOnlyList<StoreRegistration> Registrations { get; }
 
     /// <summary>The plan as a result (nothing removed).</summary>
     public GarbageCollectionResult ToResult() =>
-        new(CasPath, ChunksScanned, ChunksReferenced, ChunksSpared, Unused.Count, BytesUnused, 0, 0, 0, true, Elapsed);
+        new(CasPath, ChunksScanned, ChunksReferenced, ChunksSpared, Unused.Count, BytesUnused, 0, 0, 0, true, Elapsed) { Registrations = Registrations };
 }
 
 /// <summary>
 /// Mark-and-sweep collection of a chunk store. Mark: every hash named by the given indexes and
-/// their chains, by the given live-state files, and by the running disks. Sweep: every other
-/// chunk file older than the grace period goes; the zero chunk always stays (shuru reads it).
+/// their chains, by the given live-state files, by the running disks of this process, and by
+/// every registration in the store (<see cref="StoreLease"/>: the booted chain, state file and
+/// logged chunk names of every live server or import in any process; the state file of one that
+/// ended). Sweep: every other chunk file older than the grace period goes; the zero chunk always
+/// stays (shuru reads it).
 /// <para>Races: each doomed chunk is first renamed aside (<c>.gc-&lt;hash&gt;-*</c>), then the
-/// running disks are asked again; a chunk one of them started to reference meanwhile is renamed
-/// back, the rest deleted. A writer that stores such a chunk while it is aside simply writes it
-/// again (the name is free). An interrupted collection leaves only whole chunks and, at worst,
+/// roots are asked again: this process's running disks, and every registration's log (a holder
+/// logs a name before it publishes or relies on the chunk). A chunk referenced meanwhile, or
+/// whose file changed after the plan was made (freshened by a writer reusing it), is renamed
+/// back; the rest is deleted. A writer that stores such a chunk while it is aside finds the name
+/// free and writes it again. An interrupted collection leaves only whole chunks and, at worst,
 /// set-aside files that the next collection (or <c>Test-ShuruChunkStore -Repair</c>) puts back.</para>
 /// </summary>
 public static class GarbageCollector
@@ -117,6 +134,8 @@ public static class GarbageCollector
             marked.UnionWith(live());
             throttle.Report("Marking", ++done, roots, "roots");
         }
+        var registrations = new RegistrationRoots(cas);
+        registrations.AddNew(marked, p => MarkChain(marked, IndexChain.Load(p)), p => MarkState(marked, p));
 
         // Candidates.
         DateTime youngAfter = DateTime.UtcNow - o.GracePeriod;
@@ -143,7 +162,7 @@ public static class GarbageCollector
                 throttle.Report("Scanning the store", scanned, 0, "chunks");
             }
         }
-        return new GarbageCollectionPlan(cas, marked, unused, scanned, referenced, spared, clock.Elapsed);
+        return new GarbageCollectionPlan(cas, marked, unused, scanned, referenced, spared, clock.Elapsed, registrations);
     }
 
     /// <summary>The sweep of a plan: removes its unused chunks, re-asking the running disks
@@ -176,9 +195,10 @@ public static class GarbageCollector
                     try { File.Move(name, q, overwrite: false); aside.Add((u, q)); }
                     catch (FileNotFoundException) { /* gone already (another collection) */ }
                 }
-                // Ask the running disks again now that the names are free: anything they reference
-                // goes back; anything they store from now on is written afresh.
+                // Ask the roots again now that the names are free: anything referenced goes back;
+                // anything stored from now on is written afresh.
                 var live = new HashSet<ChunkHash>();
+                plan.Roots.AddNew(live, p => MarkChain(live, IndexChain.Load(p)), p => MarkState(live, p));
                 foreach (var f in o.LiveReferences) live.UnionWith(f());
                 if (o.LiveReferences.Count > 0 && aside.Count > 0)
                 {
@@ -190,7 +210,7 @@ public static class GarbageCollector
                 foreach (var (u, q) in aside)
                 {
                     string name = Path.Combine(chunksDir, u.Hash.ToString());
-                    if (live.Contains(u.Hash)) { Restore(q, name); rescued++; continue; }
+                    if (live.Contains(u.Hash) || Changed(q, u.LastWriteTimeUtc)) { Restore(q, name); rescued++; continue; }
                     File.Delete(q);
                     removed++; bytes += u.Length;
                     onRemoved?.Invoke(u);
@@ -207,7 +227,15 @@ public static class GarbageCollector
         try { FileSync.FsyncDirectory(chunksDir); } catch (IOException) { }
         throttle.Report("Done", plan.Unused.Count, plan.Unused.Count, "chunks", force: true);
         return new GarbageCollectionResult(plan.CasPath, plan.ChunksScanned, plan.ChunksReferenced, plan.ChunksSpared,
-            plan.Unused.Count, plan.BytesUnused, removed, bytes, rescued, false, plan.Elapsed + clock.Elapsed);
+            plan.Unused.Count, plan.BytesUnused, removed, bytes, rescued, false, plan.Elapsed + clock.Elapsed) { Registrations = plan.Registrations };
+    }
+
+    /// <summary>Whether a set-aside file was written (or freshened by a writer relying on it)
+    /// since the plan saw it: its modification time moved.</summary>
+    private static bool Changed(string path, DateTime seenUtc)
+    {
+        try { return File.GetLastWriteTimeUtc(path) != seenUtc; }
+        catch (IOException) { return false; }
     }
 
     /// <summary>Plan and sweep in one go.</summary>

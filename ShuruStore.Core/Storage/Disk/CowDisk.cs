@@ -122,7 +122,12 @@ public sealed class CowDisk : IBlockDevice
             foreach (var (c, hsh) in records) if (c < count) live[c] = hsh;
             var table = new ChunkTable(size, live, top, new ChunkLayers(parents.Select(p => p.Index), baseImage?.Length ?? 0));
 
-            store = options.ChunkStore ?? new FileChunkStore(options.CasPath, new FileChunkStoreOptions { ReadOnly = options.ReadOnly, Durability = options.Durability });
+            store = options.ChunkStore ?? new FileChunkStore(options.CasPath, new FileChunkStoreOptions
+            {
+                ReadOnly = options.ReadOnly,
+                Durability = options.Durability,
+                Holder = options.Holder is { } holder ? holder with { StatePath = statePath, BootIndexPath = bootPath, BaseImagePath = basePath } : null,
+            });
             var header = new StateJournal.Header(size, basePath ?? "", bootPath ?? "", fingerprint);
             var disk = new CowDisk(options, store, options.ChunkStore is null, table, top, parents, bootPath, baseImage);
             if (rewriteState && !options.ReadOnly)

@@ -21,6 +21,10 @@ public sealed class CowDiskOptions
     /// <summary>How the <see cref="FileChunkStore"/> opened on <see cref="CasPath"/> makes chunks
     /// durable (ignored with <see cref="ChunkStore"/>).</summary>
     public ChunkDurabilityMode Durability { get; init; } = ChunkDurabilityMode.Auto;
+    /// <summary>Who this disk registers as in the store it opens (with its state file, booted index
+    /// and base filled in), so collectors in any process keep its chunks; null: no registration
+    /// (ignored with <see cref="ChunkStore"/>).</summary>
+    public StoreHolder? Holder { get; init; } = new("disk");
     /// <summary>Chunk store to use instead of a <see cref="FileChunkStore"/> on <see cref="CasPath"/>
     /// (e.g. a caching or remote store). The disk does not dispose it.</summary>
     public IChunkStore? ChunkStore { get; init; }

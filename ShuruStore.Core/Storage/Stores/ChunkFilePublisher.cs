@@ -16,8 +16,12 @@ namespace ShuruStore.Core.Storage;
 /// this process neither wrote nor verified is hashed once, since after a power loss a name can
 /// exist whose content never reached the disk.</para>
 /// </summary>
-internal sealed class ChunkFilePublisher(string chunksPath, ChunkFileReader reader, ChunkDurability durability)
+internal sealed class ChunkFilePublisher(string chunksPath, ChunkFileReader reader, ChunkDurability durability, StoreLease? lease)
 {
+    /// <summary>A chunk relied on whose file was last written longer ago than this gets its
+    /// modification time renewed, so collectors that spare young chunks spare it too.</summary>
+    internal static readonly TimeSpan FreshenAfter = TimeSpan.FromMinutes(1);
+
     /// <summary>Test hook: runs after a batch's files are written and before any is named
     /// (a throw here is a failure between the two).</summary>
     internal Action? BeforeNaming { get; set; }
@@ -27,6 +31,9 @@ internal sealed class ChunkFilePublisher(string chunksPath, ChunkFileReader read
     {
         // Tmp is null for a nameless file (the usual case on Linux): nothing to rename or delete.
         var files = new List<(int Index, string? Tmp, string Path, bool Replace, int Fd)>(chunks.Count);
+        // Logged before anything is published or relied on: a collector in another process reads
+        // the log after setting a doomed chunk aside (see StoreLease).
+        lease?.Intend(chunks.Select(c => c.Hash).ToList());
         var seen = new Dictionary<ChunkHash, int>();
         var duplicates = new List<(int Index, int First)>();
         try
@@ -107,13 +114,16 @@ internal sealed class ChunkFilePublisher(string chunksPath, ChunkFileReader read
     /// the right bytes under the same name instead of making that chunk unreadable for good. A
     /// file of the right length that this process neither wrote nor verified is read and hashed
     /// once. An intact file may have been published by a concurrent writer whose data is not yet
-    /// durable, so relying on it reports it to the durability side like a name of our own.
+    /// durable, so relying on it reports it to the durability side like a name of our own. An
+    /// intact file is freshened (<see cref="Freshen"/>); one that vanished meanwhile (a collector
+    /// set it aside) is absent, and the caller writes it afresh.
     /// </summary>
     private ExistingChunk Existing(ChunkHash hash, string path, int expectedLength)
     {
         var info = new FileInfo(path);
         if (!info.Exists) return ExistingChunk.Absent;
         if (info.Length != expectedLength) return ExistingChunk.Torn;
+        if (!Freshen(path, info.LastWriteTimeUtc)) return ExistingChunk.Absent;
         durability.Published(path);
         if (reader.IsKnownGood(hash)) return ExistingChunk.Intact;
         byte[] scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(ChunkHasher.ChunkSize);
@@ -126,6 +136,18 @@ internal sealed class ChunkFilePublisher(string chunksPath, ChunkFileReader read
         finally { System.Buffers.ArrayPool<byte>.Shared.Return(scratch); }
         reader.RememberGood(hash);
         return ExistingChunk.Intact;
+    }
+
+    /// <summary>Renews the modification time of a chunk about to be relied on, as git does for
+    /// objects it reuses, so a collector that spares chunks younger than its grace period spares
+    /// this one; at most once per <see cref="FreshenAfter"/>. False when the file is gone.</summary>
+    private static bool Freshen(string path, DateTime lastWriteUtc)
+    {
+        var now = DateTime.UtcNow;
+        if (now - lastWriteUtc < FreshenAfter) return true;
+        try { File.SetLastWriteTimeUtc(path, now); return true; }
+        catch (FileNotFoundException) { return false; }
+        catch (UnauthorizedAccessException) { return true; } // a read-only file someone else owns: still intact
     }
 
     /// <summary>The name of a nameless chunk file was taken. Intact content there (another writer

@@ -12,6 +12,9 @@ public sealed record FileChunkStoreOptions
     public int OpenChunkFiles { get; init; } = FileChunkStore.DefaultOpenChunkFiles;
     /// <summary>How Sync makes published chunks durable.</summary>
     public ChunkDurabilityMode Durability { get; init; } = ChunkDurabilityMode.Auto;
+    /// <summary>Who registers in the store while it is open for writing (<see cref="StoreLease"/>);
+    /// null: no registration (a scratch store nobody else collects).</summary>
+    public StoreHolder? Holder { get; init; } = new("writer");
 }
 
 /// <summary>
@@ -34,6 +37,7 @@ public sealed class FileChunkStore : IChunkStore
     private readonly ChunkFileReader _reader;
     private readonly ChunkDurability? _durability;
     private readonly ChunkFilePublisher? _publisher;
+    private readonly StoreLease? _lease;
 
     /// <summary>Opens (and unless read-only, creates) the store under <paramref name="casPath"/>.</summary>
     public FileChunkStore(string casPath, bool readOnly = false)
@@ -70,7 +74,17 @@ public sealed class FileChunkStore : IChunkStore
             throw new ShuruStoreException(ShuruErrorKind.StoreInvalid, $"chunk store '{CasPath}' is unusable: {e.Message}", CasPath, e);
         }
         _durability.OnFailure = _reader.ForgetAll;
-        _publisher = new ChunkFilePublisher(ChunksPath, _reader, _durability);
+        if (options.Holder is { } holder)
+        {
+            try { _lease = StoreLease.Take(CasPath, holder); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _durability.Dispose();
+                _reader.Dispose();
+                throw new ShuruStoreException(ShuruErrorKind.StoreInvalid, $"cannot register in chunk store '{CasPath}': {e.Message}", CasPath, e);
+            }
+        }
+        _publisher = new ChunkFilePublisher(ChunksPath, _reader, _durability, _lease);
     }
 
     /// <summary>The store root (holds <c>chunks/</c>).</summary>
@@ -111,6 +125,9 @@ public sealed class FileChunkStore : IChunkStore
             if (ChunkHash.TryParse(Path.GetFileName(f.AsSpan()), out var h)) yield return h;
     }
 
+    /// <summary>This store's registration while it is open for writing, or null.</summary>
+    public StoreLease? Lease => _lease;
+
     /// <summary>Test and diagnostics view: chunk files held open now.</summary>
     internal int OpenChunkFiles => _reader.OpenFiles;
 
@@ -137,5 +154,6 @@ public sealed class FileChunkStore : IChunkStore
     {
         _reader.Dispose();
         _durability?.Dispose();
+        _lease?.Dispose();
     }
 }

@@ -1,0 +1,140 @@
+using System.Text.Json;
+using ShuruStore.Core.Interop;
+
+namespace ShuruStore.Core.Storage;
+
+/// <summary>Who is using a chunk store, as its registration says.</summary>
+/// <param name="Kind">What uses it: <c>server</c>, <c>import</c>, <c>writer</c>.</param>
+/// <param name="Name">The server's name, or another label.</param>
+/// <param name="SocketPath">The server's Unix socket, if any.</param>
+/// <param name="StatePath">The live-state file whose chunks must survive, if any.</param>
+/// <param name="BootIndexPath">The index the disk booted from, if any.</param>
+/// <param name="BaseImagePath">The base image, if any.</param>
+public sealed record StoreHolder(string Kind, string? Name = null, string? SocketPath = null, string? StatePath = null,
+    string? BootIndexPath = null, string? BaseImagePath = null);
+
+/// <summary>
+/// A process's registration in a chunk store, held while it writes there: a lease file under
+/// <c>&lt;cas&gt;/leases/</c> (shuru only looks in <c>chunks/</c>) with an exclusive advisory lock
+/// (flock) for the process's lifetime, naming the process and what it serves, and beside it a
+/// log of every chunk name the holder has stored or relied on. Any collector, in any process,
+/// treats a live registration's booted chain, state file and logged names as roots.
+/// <para>The rule that makes collection safe: a name is logged <em>before</em> its chunk is
+/// published or an existing file is relied on (<see cref="Intend"/>). A collector sets a doomed
+/// chunk aside (rename) and only then reads the logs again: a name logged before that read is
+/// restored; a holder that logs a name after it finds the name gone (renamed aside) and writes
+/// the chunk afresh. The log is a superset of what the holder references; it is dropped with
+/// the registration at a clean close.</para>
+/// <para>The lease dies with the process: a killed holder's lock is released, so collectors see
+/// the registration as no longer alive. Its state file then stays a root (a crashed VM's disk is
+/// resumable) until someone removes the registration. A holder with a state file that closes
+/// cleanly leaves its registration the same way (unlocked, log removed): its disk is resumable
+/// too. A new holder of the same state file takes over: older registrations naming it go.</para>
+/// </summary>
+public sealed class StoreLease : IDisposable
+{
+    /// <summary>The reserved folder of registrations, inside the store root.</summary>
+    public const string FolderName = "leases";
+    internal const string LeaseExtension = ".lease";
+    internal const string RefsExtension = ".refs";
+
+    private readonly FileStream _lock;
+    private readonly FileStream _refs;
+    private readonly object _refsLock = new();
+    private readonly bool _hasState;
+    private bool _disposed;
+
+    private StoreLease(string leasePath, string refsPath, FileStream lockFile, FileStream refs, bool hasState)
+    {
+        LeasePath = leasePath; RefsPath = refsPath; _lock = lockFile; _refs = refs; _hasState = hasState;
+    }
+
+    /// <summary>The lease file (JSON, locked while this registration lives).</summary>
+    public string LeasePath { get; }
+    /// <summary>The log of chunk names this holder stores or relies on.</summary>
+    public string RefsPath { get; }
+
+    /// <summary>Registers the calling process in the store at <paramref name="casPath"/>. The
+    /// lease is written and locked under a temporary name and then renamed into place, so a
+    /// collector never sees a registration that is not yet locked.</summary>
+    public static StoreLease Take(string casPath, StoreHolder holder)
+    {
+        string folder = Path.Combine(casPath, FolderName);
+        Directory.CreateDirectory(folder);
+        string id = $"{Environment.MachineName}-{Environment.ProcessId}-{Random.Shared.NextInt64():x16}";
+        string leasePath = Path.Combine(folder, id + LeaseExtension);
+        string refsPath = Path.Combine(folder, id + RefsExtension);
+        string tmp = Path.Combine(folder, ".tmp-" + id);
+        // FileShare.None takes flock(LOCK_EX) on Unix; it is held until the stream closes.
+        var lockFile = new FileStream(tmp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+        FileStream? refs = null;
+        try
+        {
+            var record = new LeaseRecord(Environment.ProcessId, Environment.MachineName, DateTimeOffset.UtcNow, holder.Kind, holder.Name,
+                holder.SocketPath, Full(holder.StatePath), Full(holder.BootIndexPath), Full(holder.BaseImagePath));
+            JsonSerializer.Serialize(lockFile, record, LeaseJson.Default.LeaseRecord);
+            lockFile.Flush();
+            refs = new FileStream(refsPath, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
+            File.Move(tmp, leasePath);
+            var lease = new StoreLease(leasePath, refsPath, lockFile, refs, record.StatePath is not null);
+            if (record.StatePath is { } state) RemoveEndedFor(casPath, state, leasePath);
+            return lease;
+        }
+        catch
+        {
+            refs?.Dispose();
+            lockFile.Dispose();
+            try { File.Delete(tmp); } catch (IOException) { }
+            try { File.Delete(refsPath); } catch (IOException) { }
+            throw;
+        }
+
+        static string? Full(string? p) => string.IsNullOrEmpty(p) ? null : Path.GetFullPath(p);
+    }
+
+    /// <summary>Logs names this holder is about to store or rely on. Called before the chunks are
+    /// published or an existing file is trusted (see the class remarks); one write per call.</summary>
+    public void Intend(IReadOnlyList<ChunkHash> hashes)
+    {
+        if (hashes.Count == 0) return;
+        var bytes = new byte[hashes.Count * ChunkHash.Size];
+        for (int i = 0; i < hashes.Count; i++) hashes[i].CopyTo(bytes.AsSpan(i * ChunkHash.Size));
+        lock (_refsLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _refs.Write(bytes); // unbuffered: in the file (page cache) before this returns
+        }
+    }
+
+    /// <summary>Ends the registration: removes the log and releases the lock; the lease file goes
+    /// too unless it names a state file (then it marks a resumable disk, see the class remarks).</summary>
+    public void Dispose()
+    {
+        lock (_refsLock)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _refs.Dispose();
+        }
+        try { File.Delete(RefsPath); } catch (IOException) { }
+        if (!_hasState) try { File.Delete(LeasePath); } catch (IOException) { }
+        _lock.Dispose();
+    }
+
+    /// <summary>Removes ended registrations naming <paramref name="statePath"/>: the new holder's
+    /// registration keeps its chunks from now on.</summary>
+    private static void RemoveEndedFor(string casPath, string statePath, string except)
+    {
+        foreach (var r in StoreRegistrations.Read(casPath))
+            if (!r.IsAlive && r.LeasePath != except && string.Equals(r.StatePath, statePath, StringComparison.Ordinal))
+                StoreRegistrations.RemoveEnded(r);
+    }
+}
+
+/// <summary>The lease file's content.</summary>
+internal sealed record LeaseRecord(int ProcessId, string HostName, DateTimeOffset Since, string Kind, string? Name,
+    string? SocketPath, string? StatePath, string? BootIndexPath, string? BaseImagePath);
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(LeaseRecord))]
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true)]
+internal sealed partial class LeaseJson : System.Text.Json.Serialization.JsonSerializerContext;
