@@ -34,6 +34,10 @@ internal static unsafe partial class FileDescriptors
     /// <summary>Opens a path with raw flags; -1 with the errno left for the caller.</summary>
     public static int Open(string path, int flags) => open(path, flags);
 
+    /// <summary>Opens (or creates, with <paramref name="mode"/>) a path with raw flags; -1 with the
+    /// errno left for the caller.</summary>
+    public static int Open(string path, int flags, int mode) => openCreate(path, flags, mode);
+
     /// <summary>Opens a directory read-only (for fsync or syncfs); throws when it cannot.</summary>
     public static int OpenDirectory(string dir, string purpose)
     {

@@ -21,6 +21,8 @@ public sealed class GarbageCollectionOptions
     /// register in the store may be flushing them right now, before any index names them.
     /// Registered writers (every ShuruStore server and import) are protected whatever it is.</summary>
     public TimeSpan GracePeriod { get; init; } = TimeSpan.FromHours(1);
+    /// <summary>Test hook: runs after a batch was set aside and before the roots are asked again.</summary>
+    internal Action<IReadOnlyList<ChunkHash>>? AfterSetAside { get; init; }
 }
 
 /// <summary>What a collection found (and, unless planned only, removed).</summary>
@@ -195,6 +197,7 @@ public static class GarbageCollector
                     try { File.Move(name, q, overwrite: false); aside.Add((u, q)); }
                     catch (FileNotFoundException) { /* gone already (another collection) */ }
                 }
+                o.AfterSetAside?.Invoke(aside.Select(a => a.Chunk.Hash).ToList());
                 // Ask the roots again now that the names are free: anything referenced goes back;
                 // anything stored from now on is written afresh.
                 var live = new HashSet<ChunkHash>();

@@ -38,15 +38,15 @@ public sealed class StoreLease : IDisposable
     internal const string LeaseExtension = ".lease";
     internal const string RefsExtension = ".refs";
 
-    private readonly FileStream _lock;
+    private readonly int _lockFd; // the lease file, flock'ed exclusively while this registration lives
     private readonly FileStream _refs;
     private readonly object _refsLock = new();
     private readonly bool _hasState;
     private bool _disposed;
 
-    private StoreLease(string leasePath, string refsPath, FileStream lockFile, FileStream refs, bool hasState)
+    private StoreLease(string leasePath, string refsPath, int lockFd, FileStream refs, bool hasState)
     {
-        LeasePath = leasePath; RefsPath = refsPath; _lock = lockFile; _refs = refs; _hasState = hasState;
+        LeasePath = leasePath; RefsPath = refsPath; _lockFd = lockFd; _refs = refs; _hasState = hasState;
     }
 
     /// <summary>The lease file (JSON, locked while this registration lives).</summary>
@@ -65,25 +65,27 @@ public sealed class StoreLease : IDisposable
         string leasePath = Path.Combine(folder, id + LeaseExtension);
         string refsPath = Path.Combine(folder, id + RefsExtension);
         string tmp = Path.Combine(folder, ".tmp-" + id);
-        // FileShare.None takes flock(LOCK_EX) on Unix; it is held until the stream closes.
-        var lockFile = new FileStream(tmp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+        // A raw descriptor and an explicit flock: .NET's FileStream takes flock locks of its own
+        // (by FileShare), which would conflict with the test a reader makes.
+        int fd = FileDescriptors.Open(tmp, FileDescriptors.O_RDWR | FileDescriptors.O_CREAT | FileDescriptors.O_EXCL | FileDescriptors.O_CLOEXEC, 0x1a4);
+        if (fd < 0) throw Errno.Last("creating registration", tmp);
         FileStream? refs = null;
         try
         {
+            if (!FileLocks.TryLockExclusive(fd)) throw new IOException($"cannot lock new registration '{tmp}'");
             var record = new LeaseRecord(Environment.ProcessId, Environment.MachineName, DateTimeOffset.UtcNow, holder.Kind, holder.Name,
                 holder.SocketPath, Full(holder.StatePath), Full(holder.BootIndexPath), Full(holder.BaseImagePath));
-            JsonSerializer.Serialize(lockFile, record, LeaseJson.Default.LeaseRecord);
-            lockFile.Flush();
+            FileDescriptors.WriteAll(fd, JsonSerializer.SerializeToUtf8Bytes(record, LeaseJson.Default.LeaseRecord), 0, tmp);
             refs = new FileStream(refsPath, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
             File.Move(tmp, leasePath);
-            var lease = new StoreLease(leasePath, refsPath, lockFile, refs, record.StatePath is not null);
+            var lease = new StoreLease(leasePath, refsPath, fd, refs, record.StatePath is not null);
             if (record.StatePath is { } state) RemoveEndedFor(casPath, state, leasePath);
             return lease;
         }
         catch
         {
             refs?.Dispose();
-            lockFile.Dispose();
+            FileDescriptors.Close(fd);
             try { File.Delete(tmp); } catch (IOException) { }
             try { File.Delete(refsPath); } catch (IOException) { }
             throw;
@@ -118,7 +120,7 @@ public sealed class StoreLease : IDisposable
         }
         try { File.Delete(RefsPath); } catch (IOException) { }
         if (!_hasState) try { File.Delete(LeasePath); } catch (IOException) { }
-        _lock.Dispose();
+        FileDescriptors.Close(_lockFd);
     }
 
     /// <summary>Removes ended registrations naming <paramref name="statePath"/>: the new holder's

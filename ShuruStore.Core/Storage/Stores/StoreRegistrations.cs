@@ -1,5 +1,7 @@
 using System.Text.Json;
 
+using ShuruStore.Core.Interop;
+
 namespace ShuruStore.Core.Storage;
 
 /// <summary>One registration found in a store: a live user (its process holds the lease's lock),
@@ -37,25 +39,25 @@ public static class StoreRegistrations
 
     private static StoreRegistration? ReadOne(string path)
     {
+        // A raw descriptor: .NET's FileStream would take a flock of its own.
+        int fd = FileDescriptors.Open(path, FileDescriptors.O_RDONLY | FileDescriptors.O_CLOEXEC);
+        if (fd < 0) return null; // ended meanwhile
         bool alive;
         LeaseRecord? record = null;
         try
         {
-            // A shared lock: refused (IOException) while the holder's exclusive lock is held.
-            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            alive = false;
-            try { record = JsonSerializer.Deserialize(fs, LeaseJson.Default.LeaseRecord); }
-            catch (JsonException) { }
+            // The holder keeps an exclusive lock while it lives: a shared one is refused then.
+            alive = !FileLocks.TryLockShared(fd);
+            if (!alive) FileLocks.Unlock(fd);
+            var bytes = new byte[64 * 1024];
+            int n = FileDescriptors.ReadAt(fd, bytes, 0, out _);
+            if (n > 0)
+            {
+                try { record = JsonSerializer.Deserialize(bytes.AsSpan(0, n), LeaseJson.Default.LeaseRecord); }
+                catch (JsonException) { }
+            }
         }
-        catch (FileNotFoundException) { return null; } // ended meanwhile
-        catch (DirectoryNotFoundException) { return null; }
-        catch (IOException)
-        {
-            alive = true;
-            // The holder's lock keeps us from taking a shared lock, not from reading the bytes.
-            try { record = JsonSerializer.Deserialize(File.ReadAllBytes(path), LeaseJson.Default.LeaseRecord); }
-            catch (Exception e) when (e is IOException or JsonException) { }
-        }
+        finally { FileDescriptors.Close(fd); }
         if (record is null)
             return new StoreRegistration(path, alive, 0, "", File.GetLastWriteTimeUtc(path), "unknown", null, null, null, null, null);
         return new StoreRegistration(path, alive, record.ProcessId, record.HostName, record.Since, record.Kind, record.Name,
@@ -65,15 +67,17 @@ public static class StoreRegistrations
     /// <summary>Removes an ended registration (its lease and its log). Refuses a live one.</summary>
     public static bool RemoveEnded(StoreRegistration registration)
     {
+        int fd = FileDescriptors.Open(registration.LeasePath, FileDescriptors.O_RDONLY | FileDescriptors.O_CLOEXEC);
+        if (fd < 0) return false;
         try
         {
-            using (new FileStream(registration.LeasePath, FileMode.Open, FileAccess.Read, FileShare.None)) { }
+            // Held exclusively while deleting, so a registration that is alive (or being read) stays.
+            if (!FileLocks.TryLockExclusive(fd)) return false;
+            try { File.Delete(registration.RefsPath); } catch (IOException) { }
+            File.Delete(registration.LeasePath);
+            return true;
         }
-        catch (FileNotFoundException) { return false; }
-        catch (IOException) { return false; } // alive again? never: but a reader holds it; try later
-        try { File.Delete(registration.RefsPath); } catch (IOException) { }
-        File.Delete(registration.LeasePath);
-        return true;
+        finally { FileDescriptors.Close(fd); }
     }
 }
 
