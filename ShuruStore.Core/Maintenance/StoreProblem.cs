@@ -15,6 +15,10 @@ public enum StoreProblemKind
     QuarantinedChunk,
     /// <summary>A file that is neither a chunk nor one of ours (never touched).</summary>
     UnknownFile,
+    /// <summary>A registration whose process ended (killed, or stopped leaving a resumable state
+    /// file): its state file is a root while it exists; repair removes the registration once the
+    /// state file is gone.</summary>
+    EndedRegistration,
 }
 
 /// <summary>One problem found by <see cref="StoreVerifier"/>.</summary>

@@ -29,6 +29,9 @@ public sealed record StoreVerifyResult(string CasPath, long ChunksChecked, long 
 {
     /// <summary>No missing or corrupt chunk (leftover files do not make a store unhealthy).</summary>
     public bool IsHealthy => Missing == 0 && Corrupt == 0;
+
+    /// <summary>Registrations whose process has ended.</summary>
+    public long EndedRegistrations { get; init; }
 }
 
 /// <summary>
@@ -52,7 +55,7 @@ public static class StoreVerifier
         if (!Directory.Exists(cas))
             throw new ShuruStoreException(ShuruErrorKind.StoreInvalid, $"chunk store '{cas}' does not exist", cas);
         var throttle = new ProgressThrottle(progress, $"Verifying {cas}");
-        long checkedCount = 0, bytes = 0, missing = 0, corrupt = 0, temps = 0, quarantined = 0, unknown = 0, repaired = 0;
+        long checkedCount = 0, bytes = 0, missing = 0, corrupt = 0, temps = 0, quarantined = 0, unknown = 0, repaired = 0, ended = 0;
         var buffer = new byte[ChunkHasher.ChunkSize];
         DateTime staleBefore = DateTime.UtcNow - o.GracePeriod;
 
@@ -113,6 +116,18 @@ public static class StoreVerifier
         }
         if (reachable is not null) files.AddRange(reachable.Keys.Select(h => (h, Path.Combine(chunksDir, h.ToString()))));
 
+        foreach (var r in StoreRegistrations.Read(cas))
+        {
+            if (r.IsAlive) continue;
+            ended++;
+            var p = new StoreProblem(StoreProblemKind.EndedRegistration, null, r.LeasePath, 0, r.StatePath, r.IsRoot
+                ? $"{r.Kind} {r.Name} (process {r.ProcessId} on {r.HostName}, since {r.Since:u}) has ended; its state file '{r.StatePath}' keeps its chunks"
+                : $"{r.Kind} {r.Name} (process {r.ProcessId} on {r.HostName}, since {r.Since:u}) has ended and keeps nothing", false);
+            // Only a registration that keeps nothing is repaired: a resumable disk's state file is the user's to remove.
+            if (o.Repair && !r.IsRoot && Confirm(o, p) && StoreRegistrations.RemoveEnded(r)) { p = p with { Repaired = true }; repaired++; }
+            onProblem?.Invoke(p);
+        }
+
         long total = files.Count;
         foreach (var (hash, path) in files)
         {
@@ -145,7 +160,7 @@ public static class StoreVerifier
         }
         if (repaired > 0) { try { FileSync.FsyncDirectory(chunksDir); } catch (IOException) { } }
         throttle.Report("Done", total, total, "chunks", force: true);
-        return new StoreVerifyResult(cas, checkedCount, bytes, missing, corrupt, temps, quarantined, unknown, repaired, clock.Elapsed);
+        return new StoreVerifyResult(cas, checkedCount, bytes, missing, corrupt, temps, quarantined, unknown, repaired, clock.Elapsed) { EndedRegistrations = ended };
     }
 
     private static bool Confirm(StoreVerifyOptions o, StoreProblem p) => o.ConfirmRepair?.Invoke(p) ?? true;

@@ -9,6 +9,10 @@ namespace ShuruStore.Core.Storage;
 /// <param name="OtherFileCount">Anything else in <c>chunks/</c>.</param>
 public sealed record ChunkStoreInfo(string CasPath, long ChunkCount, long TotalBytes, bool ZeroChunkPresent, long TempFileCount, long OtherFileCount)
 {
+    /// <summary>Who uses the store: live registrations, and ended ones (a killed server, or a
+    /// stopped one with a resumable state file).</summary>
+    public IReadOnlyList<StoreRegistration> Registrations { get; init; } = [];
+
     /// <summary>Scans <c>&lt;casPath&gt;/chunks</c> without reading chunk contents.</summary>
     public static ChunkStoreInfo Scan(string casPath)
     {
@@ -31,6 +35,6 @@ public sealed record ChunkStoreInfo(string CasPath, long ChunkCount, long TotalB
                 else other++;
             }
         }
-        return new ChunkStoreInfo(root, count, bytes, zero, temps, other);
+        return new ChunkStoreInfo(root, count, bytes, zero, temps, other) { Registrations = StoreRegistrations.Read(root) };
     }
 }
