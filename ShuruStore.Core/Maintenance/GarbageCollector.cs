@@ -276,11 +276,10 @@ public static class GarbageCollector
         if (!File.Exists(full)) throw new ShuruStoreException(ShuruErrorKind.StateInvalid, $"state file '{full}' does not exist", full);
         StateJournal.Header header;
         List<(long Chunk, ChunkHash? Hash)> records;
-        StateJournal? journal;
-        try { (header, records, journal) = StateJournal.Open(full, readOnly: true, ChunkIndexFile.ChunkCountFor(ChunkIndexFile.MaxDiskSize)); }
+        // Read without the file's lock: the disk it belongs to may be running (in any process).
+        try { (header, records) = StateJournal.ReadUnlocked(full, ChunkIndexFile.ChunkCountFor(ChunkIndexFile.MaxDiskSize)); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         { throw new ShuruStoreException(ShuruErrorKind.StateInvalid, $"cannot read state file '{full}': {e.Message}", full, e); }
-        journal?.Dispose();
         foreach (var (_, h) in records) if (h is { } hh) marked.Add(hh);
         if (!string.IsNullOrEmpty(header.BootIndexPath) && File.Exists(header.BootIndexPath)) MarkChain(marked, IndexChain.Load(header.BootIndexPath));
     }

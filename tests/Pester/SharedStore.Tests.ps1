@@ -157,6 +157,7 @@ Describe 'Two servers in two processes and a collector in a third, on one store'
         $r.collections | Should -BeGreaterOrEqual 5
         $r.checkpoints | Should -BeGreaterOrEqual 4
         $r.imports | Should -BeGreaterOrEqual 2
+        $r.removed | Should -BeGreaterThan 0   # the forgotten imports' own chunks went
         $r.problems | Should -Be 0
         $code | Should -Be 0
     }

@@ -36,11 +36,13 @@ $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
 $n = 0
 while ([DateTime]::UtcNow -lt $deadline) {
     $n++
-    # An image of 32 whole chunks drawn from the shared pattern pool (files written by python).
+    # An image of 28 whole chunks drawn from the shared pattern pool (files written by python)
     $img = Join-Path $Dir ("import-$n.img")
     $pool = Get-ChildItem (Join-Path $Dir 'pool') -File
     $fs = [System.IO.File]::Create($img)
-    for ($i = 0; $i -lt 32; $i++) { $b = [System.IO.File]::ReadAllBytes($pool[$rnd.Next($pool.Count)].FullName); $fs.Write($b, 0, $b.Length) }
+    for ($i = 0; $i -lt 28; $i++) { $b = [System.IO.File]::ReadAllBytes($pool[$rnd.Next($pool.Count)].FullName); $fs.Write($b, 0, $b.Length) }
+    # and 4 chunks of its own: garbage once its index is forgotten
+    $own = [byte[]]::new(4 * 65536); $rnd.NextBytes($own); $fs.Write($own, 0, $own.Length)
     $fs.Dispose()
     $idx = Join-Path $Dir ("import-$n.idx")
     $null = Import-ShuruDisk -Path $img -CasPath $Cas -IndexPath $idx

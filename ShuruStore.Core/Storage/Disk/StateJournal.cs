@@ -82,20 +82,7 @@ internal sealed class StateJournal : IDisposable
         try
         {
             var header = ReadHeader(fs, path);
-            var records = new List<(long, ChunkHash?)>();
-            var rec = new byte[RecordSize];
-            long good = fs.Position;
-            while (true)
-            {
-                int n = fs.ReadAtLeast(rec, RecordSize, throwOnEndOfStream: false);
-                if (n < RecordSize) break;
-                if (Crc32C(rec.AsSpan(0, 41)) != BinaryPrimitives.ReadUInt32LittleEndian(rec.AsSpan(41))) break;
-                ulong chunk = BinaryPrimitives.ReadUInt64LittleEndian(rec);
-                byte kind = rec[8];
-                if (chunk >= (ulong)maxChunkCount || kind > 1) break;
-                records.Add(((long)chunk, kind == 1 ? ChunkHash.FromBytes(rec.AsSpan(9, 32)) : null));
-                good += RecordSize;
-            }
+            var records = ReadRecords(fs, maxChunkCount, out long good);
             if (readOnly) { fs.Dispose(); return (header, records, null); }
             if (fs.Length != good) { fs.SetLength(good); fs.Flush(true); }
             fs.Position = good;
@@ -108,7 +95,53 @@ internal sealed class StateJournal : IDisposable
         }
     }
 
-    private static Header ReadHeader(FileStream fs, string path)
+    /// <summary>Reads the header and every good record without taking the file's lock, for a
+    /// collector marking the chunks of a disk that may be running (its server holds the lock and
+    /// keeps appending: a torn last record is simply not read, and a compaction replaces the
+    /// file whole, so either version is read complete).</summary>
+    public static (Header Header, List<(long Chunk, ChunkHash? Hash)> Records) ReadUnlocked(string path, long maxChunkCount)
+    {
+        byte[] bytes;
+        // A raw descriptor: .NET's FileStream would take a flock, which the running server's refuses.
+        int fd = FileDescriptors.Open(path, FileDescriptors.O_RDONLY | FileDescriptors.O_CLOEXEC);
+        if (fd < 0) throw Errno.Last("opening state file", path);
+        try
+        {
+            if (!FileStatusCalls.TryStat(fd, out var status, out int errno))
+                throw new IOException($"statx of state file '{path}' failed (errno {errno})", errno);
+            bytes = new byte[status.Identity.Length];
+            int n = FileDescriptors.ReadAt(fd, bytes, 0, out errno);
+            if (n < 0) throw new IOException($"reading state file '{path}' failed (errno {errno})", errno);
+            Array.Resize(ref bytes, n);
+        }
+        finally { FileDescriptors.Close(fd); }
+        using var ms = new MemoryStream(bytes, writable: false);
+        var header = ReadHeader(ms, path);
+        return (header, ReadRecords(ms, maxChunkCount, out _));
+    }
+
+    /// <summary>Records from the stream's position to the first short or bad one; <paramref name="good"/>
+    /// is where that one starts.</summary>
+    private static List<(long Chunk, ChunkHash? Hash)> ReadRecords(Stream fs, long maxChunkCount, out long good)
+    {
+        var records = new List<(long, ChunkHash?)>();
+        var rec = new byte[RecordSize];
+        good = fs.Position;
+        while (true)
+        {
+            int n = fs.ReadAtLeast(rec, RecordSize, throwOnEndOfStream: false);
+            if (n < RecordSize) break;
+            if (Crc32C(rec.AsSpan(0, 41)) != BinaryPrimitives.ReadUInt32LittleEndian(rec.AsSpan(41))) break;
+            ulong chunk = BinaryPrimitives.ReadUInt64LittleEndian(rec);
+            byte kind = rec[8];
+            if (chunk >= (ulong)maxChunkCount || kind > 1) break;
+            records.Add(((long)chunk, kind == 1 ? ChunkHash.FromBytes(rec.AsSpan(9, 32)) : null));
+            good += RecordSize;
+        }
+        return records;
+    }
+
+    private static Header ReadHeader(Stream fs, string path)
     {
         ShuruStoreException Bad(string what) => new(ShuruErrorKind.StateInvalid, $"state file '{path}' is invalid: {what}", path);
         var buf = new MemoryStream();

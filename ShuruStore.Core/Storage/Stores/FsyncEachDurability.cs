@@ -8,10 +8,25 @@ namespace ShuruStore.Core.Storage;
 /// a file or directory that a file system underneath can see, which is what a power-loss test
 /// harness needs. Costs one fsync per new chunk at each sync.
 /// </summary>
-internal sealed class FsyncEachDurability(string chunksPath) : ChunkDurability(chunksPath)
+internal sealed class FsyncEachDurability : ChunkDurability
 {
     private readonly object _pendingLock = new();
     private HashSet<string> _pending = new(StringComparer.Ordinal);
+
+    /// <summary>The store's directories may have just been created: their entries are made
+    /// durable (chunk directory, store root, and the root's parent) before any chunk can be
+    /// referenced, since no syncfs will cover them later.</summary>
+    public FsyncEachDurability(string chunksPath) : base(chunksPath)
+    {
+        FileSync.FsyncDirectory(chunksPath);
+        string root = Path.GetDirectoryName(chunksPath)!;
+        FileSync.FsyncDirectory(root);
+        if (Path.GetDirectoryName(root) is { } parent)
+        {
+            try { FileSync.FsyncDirectory(parent); }
+            catch (IOException) { } // a parent we may not open (no read permission): its entry predates us
+        }
+    }
 
     protected override void Remember(string path)
     {
