@@ -11,13 +11,6 @@ internal static unsafe partial class NoWaitReads
 {
     private const int RWF_NOWAIT = 0x08;
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct IoVec
-    {
-        public byte* Base;
-        public nuint Length;
-    }
-
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint preadv2(int fd, IoVec* iov, int iovcnt, long offset, int flags);
 

@@ -13,13 +13,6 @@ internal static unsafe partial class SocketCalls
     public const int MSG_NOSIGNAL = 0x4000;
 
     [StructLayout(LayoutKind.Sequential)]
-    public struct IoVec
-    {
-        public byte* Base;
-        public nuint Length;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
     public struct MsgHdr
     {
         public void* Name;
