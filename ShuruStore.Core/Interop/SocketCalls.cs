@@ -29,4 +29,28 @@ internal static unsafe partial class SocketCalls
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint sendfile(int outFd, int inFd, long* offset, nuint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setsockopt(int fd, int level, int name, void* value, uint length);
+
+    private const int SOL_SOCKET = 1, SO_SNDTIMEO = 21;
+
+    /// <summary>SO_SNDTIMEO: a blocking send (send, sendmsg, sendfile) that cannot make progress
+    /// for this long fails with EAGAIN. Set on the socket itself, so it also bounds the raw calls
+    /// the reply path makes (.NET's own timeout covers only its managed Send).</summary>
+    public static void SetSendTimeout(System.Net.Sockets.Socket socket, TimeSpan timeout)
+    {
+        long* tv = stackalloc long[2]; // struct timeval { time_t sec; suseconds_t usec } (64-bit)
+        tv[0] = (long)timeout.TotalSeconds;
+        tv[1] = (long)(timeout.TotalMicroseconds % 1_000_000);
+        bool added = false;
+        var handle = socket.SafeHandle;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            if (setsockopt((int)handle.DangerousGetHandle(), SOL_SOCKET, SO_SNDTIMEO, tv, 16) != 0)
+                throw new IOException($"setsockopt(SO_SNDTIMEO) failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+        finally { if (added) handle.DangerousRelease(); }
+    }
 }

@@ -36,6 +36,7 @@ internal sealed class NbdConnection
     private readonly object _flightLock = new();
     private int _inFlight;
     private long _bytesInFlight;
+    private long _allowanceInUse;
     private volatile bool _abandon;
     private NbdSession? _session;
     private int _closed;
@@ -120,6 +121,9 @@ internal sealed class NbdConnection
             _socket.ReceiveTimeout = (int)Math.Min(int.MaxValue, _options.NegotiationTimeout.TotalMilliseconds);
             _session = handshake.Run();
             _socket.ReceiveTimeout = 0;
+            // A client that stops reading its replies must not hold its requests' memory forever.
+            if (OperatingSystem.IsLinux()) Interop.SocketCalls.SetSendTimeout(_socket, _options.ReplyWriteTimeout);
+            else _socket.SendTimeout = (int)Math.Min(int.MaxValue, _options.ReplyWriteTimeout.TotalMilliseconds);
             if (_session is null)
             {
                 _server.Raise(NbdServerEventKind.NegotiationFailed, $"connection {Id}: negotiation ended: {handshake.FailureReason}", Id);
@@ -195,11 +199,11 @@ internal sealed class NbdConnection
         }
 
         long cost = type is CmdRead or CmdWrite && length <= _options.MaxPayload ? length : 0;
-        if (!AcquireSlot(cost))
+        if (!AcquireSlot(cost, out long sharedCost))
             return "connection aborted";
         var request = new NbdRequest
         {
-            Connection = this, Type = type, Flags = flags, Cookie = cookie, Offset = offset, Length = length, Cost = cost,
+            Connection = this, Type = type, Flags = flags, Cookie = cookie, Offset = offset, Length = length, Cost = cost, SharedCost = sharedCost,
         };
         if (type == CmdWrite)
         {
@@ -208,7 +212,7 @@ internal sealed class NbdConnection
             if (!reader.ReadExact(request.Payload.AsSpan(start, (int)length)))
             {
                 NbdPayloadBuffers.Return(request.Payload);
-                ReleaseSlot(cost);
+                ReleaseSlot(cost, sharedCost);
                 return "client disconnected in the middle of a write payload";
             }
         }
@@ -219,8 +223,13 @@ internal sealed class NbdConnection
     internal void ReportError(Exception ex) =>
         _server.Raise(NbdServerEventKind.ProtocolError, $"connection {Id}: {ex.Message}", Id, ex);
 
-    private bool AcquireSlot(long cost)
+    /// <summary>Admits a request of <paramref name="cost"/> payload bytes: within the connection's
+    /// limits, then, for what its allowance does not cover (<paramref name="sharedCost"/>), within
+    /// the server-wide budget. Waiting for either is the backpressure: nothing more is read from
+    /// this client meanwhile, while its earlier requests finish and reply. False once aborted.</summary>
+    private bool AcquireSlot(long cost, out long sharedCost)
     {
+        sharedCost = 0;
         lock (_flightLock)
         {
             // A request larger than the byte budget is still admitted once nothing else is in
@@ -228,18 +237,34 @@ internal sealed class NbdConnection
             while (!_abandon && (_inFlight >= MaxRequestsInFlight || (_bytesInFlight > 0 && _bytesInFlight + cost > MaxBytesInFlight)))
                 Monitor.Wait(_flightLock);
             if (_abandon) return false;
+            long fromAllowance = Math.Min(cost, Math.Max(0, _options.ConnectionAllowance - _allowanceInUse));
+            _allowanceInUse += fromAllowance;
+            sharedCost = cost - fromAllowance;
             _inFlight++;
             _bytesInFlight += cost;
-            return true;
         }
+        // Outside the connection's lock: its requests in flight must be able to finish (and
+        // release) while this waits for memory other connections hold.
+        if (_server.PayloadBudget.Acquire(sharedCost, () => _abandon || _stopping)) return true;
+        ReturnSlot(cost, cost - sharedCost);
+        sharedCost = 0;
+        return false;
     }
 
-    private void ReleaseSlot(long cost)
+    /// <summary>A request admitted by <see cref="AcquireSlot"/> has finished.</summary>
+    private void ReleaseSlot(long cost, long sharedCost)
+    {
+        _server.PayloadBudget.Release(sharedCost);
+        ReturnSlot(cost, cost - sharedCost);
+    }
+
+    private void ReturnSlot(long cost, long fromAllowance)
     {
         lock (_flightLock)
         {
             _inFlight--;
             _bytesInFlight -= cost;
+            _allowanceInUse -= fromAllowance;
             Monitor.PulseAll(_flightLock);
         }
     }
@@ -275,7 +300,7 @@ internal sealed class NbdConnection
         {
             if (r.Payload is not null) NbdPayloadBuffers.Return(r.Payload);
             if (r.Preread is not null) ArrayPool<byte>.Shared.Return(r.Preread);
-            ReleaseSlot(r.Cost);
+            ReleaseSlot(r.Cost, r.SharedCost);
             NbdServer.LeaveServerThread();
         }
     }

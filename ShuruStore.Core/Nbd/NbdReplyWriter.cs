@@ -185,7 +185,7 @@ internal sealed class NbdReplyWriter
             case NbdSocketIO.SendFileStop.Done:
                 return;
             case NbdSocketIO.SendFileStop.PeerGone:
-                _broken = true;
+                Abandon();
                 return;
             case NbdSocketIO.SendFileStop.FileEnded:
                 SendZeros(left);
@@ -233,6 +233,15 @@ internal sealed class NbdReplyWriter
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>A reply could not be sent (the client went away, or did not read it within the
+    /// send timeout): no later reply can follow it on the stream, so the connection is shut down,
+    /// which ends its reader and frees what its requests hold.</summary>
+    private void Abandon()
+    {
+        _broken = true;
+        try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception) { /* already gone */ }
     }
 
     /// <summary>Ends a reply that cannot be completed truthfully: shuts the socket down so the
@@ -294,7 +303,7 @@ internal sealed class NbdReplyWriter
         {
             // Large data (a read's payload) leaves together with the staged header in front
             // of it: one system call, no copy.
-            if (!_broken && !NbdSocketIO.WriteAll(_socket, _stage.AsSpan(0, _staged), data)) _broken = true;
+            if (!_broken && !NbdSocketIO.WriteAll(_socket, _stage.AsSpan(0, _staged), data)) Abandon();
             _staged = 0;
         }
     }
@@ -310,7 +319,7 @@ internal sealed class NbdReplyWriter
     private void Send(ReadOnlySpan<byte> data)
     {
         if (_broken) return;
-        if (!NbdSocketIO.WriteAll(_socket, data)) _broken = true;
+        if (!NbdSocketIO.WriteAll(_socket, data)) Abandon();
     }
 }
 

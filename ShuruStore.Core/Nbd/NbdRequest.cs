@@ -20,6 +20,9 @@ internal sealed class NbdRequest : IThreadPoolWorkItem
     public byte[]? Preread { get; set; }
     /// <summary>Bytes charged against the connection's in-flight budget.</summary>
     public long Cost { get; init; }
+    /// <summary>The part of <see cref="Cost"/> charged to the server-wide budget (the rest came
+    /// from the connection's allowance).</summary>
+    public long SharedCost { get; init; }
 
     public void Execute() => Connection.Execute(this);
 }

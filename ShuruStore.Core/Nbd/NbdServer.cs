@@ -34,8 +34,11 @@ public sealed class NbdServer : IDisposable
             throw new ShuruStoreException(ShuruErrorKind.InvalidArgument, "MaxPayload must be between 512 bytes and 32 MiB.");
         if (options.ExportName.Length > 4096)
             throw new ShuruStoreException(ShuruErrorKind.InvalidArgument, "ExportName must be at most 4096 bytes.");
+        if (options.MaxPayloadMemory < 0 || options.ConnectionAllowance < 0 || options.ReplyWriteTimeout <= TimeSpan.Zero)
+            throw new ShuruStoreException(ShuruErrorKind.InvalidArgument, "MaxPayloadMemory and ConnectionAllowance must not be negative, ReplyWriteTimeout must be positive.");
         Device = device;
         Options = options;
+        PayloadBudget = new NbdMemoryBudget(options.MaxPayloadMemory > 0 ? options.MaxPayloadMemory : NbdMemoryBudget.DefaultLimit());
         SocketPath = Path.GetFullPath(options.SocketPath);
     }
 
@@ -53,6 +56,12 @@ public sealed class NbdServer : IDisposable
     public event EventHandler<NbdServerEventArgs>? Event;
 
     internal NbdCounters Counters { get; } = new();
+
+    /// <summary>The payload memory the connections share.</summary>
+    internal NbdMemoryBudget PayloadBudget { get; }
+
+    /// <summary>Payload bytes charged to the server-wide budget now, and its limit.</summary>
+    public (long Used, long Limit) PayloadMemory => (PayloadBudget.Used, PayloadBudget.Limit);
 
     /// <summary>The accepting and serving threads (null before Start).</summary>
     internal NbdWorkerPool? Workers => _workers;

@@ -25,6 +25,19 @@ public sealed class NbdServerOptions
     /// clients can make the server hold.</summary>
     public int MaxConnections { get; init; } = 64;
 
+    /// <summary>Payload memory the whole server may hold for requests in flight, across every
+    /// connection (see <see cref="NbdMemoryBudget"/>); 0: sized for the machine (an eighth of
+    /// its memory, between 64 MiB and 256 MiB).</summary>
+    public long MaxPayloadMemory { get; init; }
+
+    /// <summary>Payload bytes each connection may have in flight without drawing on
+    /// <see cref="MaxPayloadMemory"/>: a client with small requests is served whatever others hold.</summary>
+    public long ConnectionAllowance { get; init; } = 2L * 1024 * 1024;
+
+    /// <summary>How long sending one reply may wait for a client that does not read: past it the
+    /// connection is closed and what it held is freed.</summary>
+    public TimeSpan ReplyWriteTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>How long a client may take between handshake messages before the server gives up
     /// on it (a client that connects and says nothing must not hold a thread forever).</summary>
     public TimeSpan NegotiationTimeout { get; init; } = TimeSpan.FromSeconds(30);

@@ -133,8 +133,9 @@ internal static class NbdSocketIO
                     }
                     if (n == 0) return SendFileStop.FileEnded;
                     errno = Marshal.GetLastPInvokeError();
-                    if (errno is EINTR or EAGAIN) continue;
-                    return errno is EPIPE or ECONNRESET or ENOTCONN or ESHUTDOWN ? SendFileStop.PeerGone : SendFileStop.FileFailed;
+                    if (errno == EINTR) continue;
+                    // EAGAIN on this blocking socket: the send timeout passed with the client not reading.
+                    return errno is EPIPE or ECONNRESET or ENOTCONN or ESHUTDOWN or EAGAIN ? SendFileStop.PeerGone : SendFileStop.FileFailed;
                 }
                 return SendFileStop.Done;
             }

@@ -7,7 +7,8 @@ namespace ShuruStore.Core.Tests.Nbd;
 internal sealed class NbdTestServer : IDisposable
 {
     public NbdTestServer(IBlockDevice? device = null, string? description = null, TimeSpan? grace = null, bool start = true,
-        int maxConnections = 64, TimeSpan? negotiationTimeout = null)
+        int maxConnections = 64, TimeSpan? negotiationTimeout = null, long maxPayloadMemory = 0, long connectionAllowance = 2L << 20,
+        TimeSpan? replyWriteTimeout = null)
     {
         Dir = Path.Combine("/tmp", "nbdt-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(Dir);
@@ -19,6 +20,9 @@ internal sealed class NbdTestServer : IDisposable
             ShutdownGrace = grace ?? TimeSpan.FromSeconds(5),
             MaxConnections = maxConnections,
             NegotiationTimeout = negotiationTimeout ?? TimeSpan.FromSeconds(30),
+            MaxPayloadMemory = maxPayloadMemory,
+            ConnectionAllowance = connectionAllowance,
+            ReplyWriteTimeout = replyWriteTimeout ?? TimeSpan.FromSeconds(60),
         });
         Server.Event += (_, e) => { lock (Events) Events.Add(e); };
         if (start) Server.Start();
