@@ -119,3 +119,17 @@ Describe 'Start errors' {
         $err[0].FullyQualifiedErrorId | Should -Match '^StoreInvalid'
     }
 }
+
+Describe '#18.10 A directory given as an image' {
+    It '<Command> says it is a directory (ImageIsDirectory, InvalidArgument)' -ForEach @(
+        @{ Command = 'Import-ShuruDisk'; Run = { Import-ShuruDisk -Path $Dir -CasPath $Cas -ErrorAction Stop } }
+        @{ Command = 'Start-ShuruNbdServer'; Run = { Start-ShuruNbdServer -ImagePath $Dir -SocketPath (Join-Path $Dir 'd.sock') } }
+        @{ Command = 'Start-ShuruNbdServer'; Run = { Start-ShuruNbdServer -BaseImagePath $Dir -CasPath $Cas -SocketPath (Join-Path $Dir 'd.sock') } }
+    ) {
+        $e = { & $Run } | Should -Throw -PassThru
+        $e.FullyQualifiedErrorId | Should -Be "ImageIsDirectory,ShuruStore.Commands.$($Command -replace '-', '')Command"
+        $e.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $e.Exception.Message | Should -Match "is a directory"
+        Test-Path (Join-Path $Dir 'd.sock') | Should -BeFalse
+    }
+}
