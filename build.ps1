@@ -266,18 +266,22 @@ function Invoke-Package {
     # A version is published once; a rebuild of the same version replaces its package.
     Remove-Item (Join-Path $repository "ShuruStore.$version.nupkg") -ErrorAction Ignore
     $scratchHome = Join-Path ([System.IO.Path]::GetTempPath()) "shurustore-package-$PID"
-    $null = New-Item -ItemType Directory -Force $scratchHome
+    # .NET reports a missing ~/.config as no folder at all, and NuGet then writes its settings
+    # under the current directory: the scratch HOME gets one, and is the current directory too.
+    $null = New-Item -ItemType Directory -Force (Join-Path $scratchHome '.config')
     $publish = 'param($Module, $Repository) $ErrorActionPreference = ''Stop''; ' +
         'Register-PSResourceRepository -Name ShuruStoreBuild -Uri $Repository -Trusted; ' +
         'Publish-PSResource -Path $Module -Repository ShuruStoreBuild'
     $pwsh = Get-PwshCommand
     $publishArgs = @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-Command', "& { $publish } '$Staged' '$repository'")
     $realHome = $env:HOME
+    Push-Location $scratchHome
     try {
         $env:HOME = $scratchHome
         Invoke-Native $pwsh[0] @publishArgs
     } finally {
         $env:HOME = $realHome
+        Pop-Location
         Remove-Item $scratchHome -Recurse -Force -ErrorAction Ignore
     }
     $package = Join-Path $repository "ShuruStore.$version.nupkg"

@@ -18,17 +18,20 @@ Describe 'build.ps1 -Task Package' {
 
     It 'installs with Install-PSResource into a clean module path and imports by name' {
         $cleanHome = New-TestDirectory
+        # .NET reports a missing ~/.config as no folder, and NuGet would then write its settings
+        # under the current directory.
+        $null = New-Item -ItemType Directory (Join-Path $cleanHome '.config')
         try {
             # A HOME of its own: an empty user module path and no registered repositories.
-            $p = Start-ModulePwsh -NoImport -Environment @{ HOME = $cleanHome; XDG_DATA_HOME = $null; PSModulePath = $null } -Script (
+            $p = Start-ModulePwsh -NoImport -WorkingDirectory $cleanHome -Environment @{ HOME = $cleanHome; XDG_DATA_HOME = $null; PSModulePath = $null } -Script (
                 "Register-PSResourceRepository -Name ShuruStoreLocal -Uri '$Repository' -Trusted; " +
                 "Install-PSResource ShuruStore -Repository ShuruStoreLocal -Version '$Version'; " +
                 "Import-Module ShuruStore -ErrorAction Stop; " +
                 "(Get-Module ShuruStore).ModuleBase; (Get-Command -Module ShuruStore).Count; " +
                 "(Get-Help Start-ShuruNbdServer).Synopsis")
             $output = $p.StandardOutput.ReadToEnd()
-            $p.WaitForExit()
             $errors = $p.StandardError.ReadToEnd()
+            $p.WaitForExit()
             $p.ExitCode | Should -Be 0 -Because $errors
             $lines = @($output -split "`n" | ForEach-Object Trim | Where-Object { $_ })
             $lines[0] | Should -Be (Join-Path $cleanHome ".local/share/powershell/Modules/ShuruStore/$Version")

@@ -53,17 +53,20 @@ function Invoke-QemuIo {
 }
 
 # A separate pwsh (this same one, as `dotnet pwsh.dll`, so that its process id is the one to
-# signal) running -Command $Script with the module imported; its output is redirected.
-# Variables in $Environment are set for it (a $null value removes one).
+# signal) running -Command $Script with the module imported (not with -NoImport) in
+# $WorkingDirectory; its output is redirected. Variables in $Environment are set for it (a $null
+# value removes one).
 function Start-ModulePwsh {
-    param([Parameter(Mandatory)][string] $Script, [hashtable] $Environment = @{})
+    param([Parameter(Mandatory)][string] $Script, [hashtable] $Environment = @{}, [switch] $NoImport, [string] $WorkingDirectory = $PWD.ProviderPath)
     $psi = [System.Diagnostics.ProcessStartInfo]::new([Environment]::ProcessPath)
+    $psi.WorkingDirectory = $WorkingDirectory
     if ((Split-Path ([Environment]::ProcessPath) -Leaf) -match '^dotnet') { $psi.ArgumentList.Add((Join-Path $PSHOME 'pwsh.dll')) }
-    foreach ($a in '-NoProfile', '-NonInteractive', '-Command', "Import-Module '$StagedModule'; $Script") { $psi.ArgumentList.Add($a) }
+    $command = if ($NoImport) { $Script } else { "Import-Module '$StagedModule'; $Script" }
+    foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $command) { $psi.ArgumentList.Add($a) }
     $psi.RedirectStandardOutput = $true
     $psi.RedirectStandardError = $true
     foreach ($name in $Environment.Keys) {
-        if ($null -eq $Environment[$name]) { $psi.Environment.Remove($name) } else { $psi.Environment[$name] = $Environment[$name] }
+        if ($null -eq $Environment[$name]) { $null = $psi.Environment.Remove($name) } else { $psi.Environment[$name] = $Environment[$name] }
     }
     [System.Diagnostics.Process]::Start($psi)
 }
