@@ -27,8 +27,6 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
 {
     private const string ChunkStoreSet = "ChunkStore";
     private const string FlatSet = "Flat";
-    public const string SocketPathForSeveralServers = nameof(SocketPathForSeveralServers);
-    public const string BaseImageGivenTwice = nameof(BaseImageGivenTwice);
 
     private readonly List<StartRequest> _requests = [];
 
@@ -106,7 +104,7 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
         if (Directory.Exists(socket)) socket = Path.Combine(socket, name + ".sock");
         if (_requests.Any(r => r.Options.SocketPath == socket))
         {
-            ThrowTerminatingError(ShuruErrors.Create(SocketPathForSeveralServers, ErrorCategory.InvalidArgument, socket,
+            ThrowTerminatingError(ShuruErrors.Create(ShuruErrors.SocketPathForSeveralServers, ErrorCategory.InvalidArgument, socket,
                 $"-SocketPath names one socket, '{socket}', but several checkpoints came down the pipeline. Give -SocketPath " +
                 "an existing directory to start one server per checkpoint, each on <directory>/<name>.sock. Nothing was started."));
         }
@@ -181,7 +179,7 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
     {
         if (ImagePath is not null && BaseImagePath is not null)
         {
-            ThrowTerminatingError(ShuruErrors.Create(BaseImageGivenTwice, ErrorCategory.InvalidArgument, BaseImagePath,
+            ThrowTerminatingError(ShuruErrors.Create(ShuruErrors.BaseImageGivenTwice, ErrorCategory.InvalidArgument, BaseImagePath,
                 "-ImagePath and -BaseImagePath both name the base image under the chunk store; give only one of them."));
         }
         string cas = PathResolver.ResolveUnresolved(this, CasPath);

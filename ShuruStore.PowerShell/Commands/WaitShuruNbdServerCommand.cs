@@ -15,7 +15,6 @@ public sealed class WaitShuruNbdServerCommand : PSCmdlet, IDisposable
 {
     private const string ServerSet = "Server";
     private const string NameSet = "Name";
-    public const string WaitTimeout = nameof(WaitTimeout);
 
     private readonly List<ShuruNbdServer> _servers = [];
     private readonly CancellationTokenSource _stop = new();
@@ -80,7 +79,7 @@ public sealed class WaitShuruNbdServerCommand : PSCmdlet, IDisposable
             else if (!Any || !all.IsCompleted)
             {
                 // As Wait-Process does: a server still running when the time is up is this item's error.
-                WriteError(ShuruErrors.Create(WaitTimeout, ErrorCategory.OperationTimeout, server,
+                WriteError(ShuruErrors.Create(ShuruErrors.WaitTimeout, ErrorCategory.OperationTimeout, server,
                     $"Server '{server.Name}' was still running after {Timeout} s; it keeps serving."));
             }
         }

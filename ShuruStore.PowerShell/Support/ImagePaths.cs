@@ -10,11 +10,9 @@ namespace ShuruStore.Commands;
 /// </summary>
 internal static class ImagePaths
 {
-    public const string ImageIsDirectory = nameof(ImageIsDirectory);
-
     /// <summary>The error for an image path that names a directory; null otherwise.</summary>
     public static ErrorRecord? DirectoryProblem(string image) => Directory.Exists(image)
-        ? ShuruErrors.Create(ImageIsDirectory, ErrorCategory.InvalidArgument, image,
+        ? ShuruErrors.Create(ShuruErrors.ImageIsDirectory, ErrorCategory.InvalidArgument, image,
             $"'{image}' is a directory; give the raw image file in it (for example '{Path.Combine(image, "rootfs.ext4")}').")
         : null;
 

@@ -33,7 +33,7 @@ Describe '#18.2 Reloading the module' {
 }
 
 Describe '#18.8 Ways a session ends' {
-    It 'SIGHUP (a closed terminal) stops the servers and removes the socket and the warm-up scratch' {
+    It 'SIGHUP (a closed terminal) stops the servers and removes the socket and the warm-up scratch' -Skip:(-not (Test-Path /dev/shm)) {
         $sock = Join-Path $Dir 'hup.sock'
         # A long rehearsal, so that it is still running when the signal comes.
         $p = Start-ModulePwsh -Environment @{ SHURUSTORE_WARMUP = '100000' } -Script (
