@@ -70,7 +70,8 @@ function Get-DefaultText($cmd, $param, $h) {
 function Write-Parameter($cmd, $h, $param, $setParam, [string] $text) {
     $w.WriteStartElement('parameter', $ns.command)
     $required = if ($setParam) { $setParam.IsMandatory } else { @($param.ParameterSets.Values | Where-Object IsMandatory).Count -gt 0 }
-    $position = if ($setParam) { $setParam.Position } else { ($param.ParameterSets.Values | Select-Object -First 1).Position }
+    # In the parameters list (no set), a parameter positional in some set shows that position.
+    $position = if ($setParam) { $setParam.Position } else { (@($param.ParameterSets.Values.Position | Where-Object { $_ -ge 0 }) + -1)[0] }
     $w.WriteAttributeString('required', "$required".ToLower())
     $w.WriteAttributeString('globbing', "$([bool]($param.Attributes | Where-Object { $_ -is [System.Management.Automation.SupportsWildcardsAttribute] }))".ToLower())
     $w.WriteAttributeString('pipelineInput', (Get-PipelineInput $param))
