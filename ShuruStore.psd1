@@ -35,7 +35,7 @@
             ReleaseNotes = @'
 0.2.0
 - Start-ShuruNbdServer: starts one server per checkpoint from the pipeline (strings, Get-ChildItem,
-  Get-ShuruChunkIndex), all or none; -SocketPath may be a directory (<name>.sock in it). Position 0
+  Get-ShuruChunkIndex), all or none; -SocketPath may be a directory ending in / (<name>.sock in it). Position 0
   is the image in both sets: "disk.raw flat.sock" serves a flat image, "base.raw ./cas -SocketPath s"
   a chunk-store disk. -BaseImagePath (alias -RootfsPath) names the base image; the positional form
   (rootfs, cas, index, socket, size) is gone: name -IndexPath, -SocketPath and -DiskSize.

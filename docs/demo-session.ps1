@@ -20,7 +20,7 @@ $cmds = @(
   'Compare-ShuruChunkIndex ($a | Save-ShuruCheckpoint ./a.idx).Path ($b | Save-ShuruCheckpoint ./b.idx).Path'
   'Stop-ShuruNbdServer fork-*'
   'Get-ChildItem *.idx | Get-ShuruChunkIndex | Sort-Object SetHere'
-  'Get-ShuruChunkIndex ./a.idx, ./b.idx | Start-ShuruNbdServer -CasPath ./cas -SocketPath /tmp/review -ReadOnly'
+  'Get-ShuruChunkIndex ./a.idx, ./b.idx | Start-ShuruNbdServer -CasPath ./cas -SocketPath /tmp/review/ -ReadOnly'
   'Get-ShuruChunkIndex ./a.idx -Chunk 0,16,32'
   'Get-ShuruChunkStore ./cas | Test-ShuruChunkStore'
   'Get-ShuruNbdServer | Stop-ShuruNbdServer'

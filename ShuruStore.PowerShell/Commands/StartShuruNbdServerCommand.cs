@@ -55,7 +55,8 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
     [ValidateNotNullOrEmpty]
     public string? IndexPath { get; set; }
 
-    /// <summary>The Unix socket to listen on, or an existing directory to put &lt;name&gt;.sock in.</summary>
+    /// <summary>The Unix socket to listen on, or a directory, written with a trailing '/', to put
+    /// &lt;name&gt;.sock in.</summary>
     [Parameter(Mandatory = true, ParameterSetName = ChunkStoreSet)]
     [Parameter(Position = 1, Mandatory = true, ParameterSetName = FlatSet)]
     [ValidateNotNullOrEmpty]
@@ -100,13 +101,15 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
         }
 
         string socket = PathResolver.ResolveUnresolved(this, SocketPath);
-        // A directory holds one socket per server, so that a pipeline of checkpoints can start one each.
-        if (Directory.Exists(socket)) socket = Path.Combine(socket, name + ".sock");
+        // A directory holds one socket per server, so that a pipeline of checkpoints can start one
+        // each. Only a path that says so (a trailing '/') is one: a directory found where a socket
+        // was named is refused by the engine, never used, as for any other thing in the way.
+        if (SocketPath.EndsWith('/') || SocketPath.EndsWith(Path.DirectorySeparatorChar)) socket = Path.Combine(socket, name + ".sock");
         if (_requests.Any(r => r.Options.SocketPath == socket))
         {
             ThrowTerminatingError(ShuruErrors.Create(ShuruErrors.SocketPathForSeveralServers, ErrorCategory.InvalidArgument, socket,
                 $"-SocketPath names one socket, '{socket}', but several checkpoints came down the pipeline. Give -SocketPath " +
-                "an existing directory to start one server per checkpoint, each on <directory>/<name>.sock. Nothing was started."));
+                "a directory ending in '/' to start one server per checkpoint, each on <directory>/<name>.sock. Nothing was started."));
         }
 
         _requests.Add(ParameterSetName == FlatSet ? FlatRequest(name, socket) : ChunkStoreRequest(name, socket));
@@ -165,7 +168,7 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
     private StartRequest FlatRequest(string name, string socket)
     {
         string image = PathResolver.ResolveUnresolved(this, ImagePath!);
-        if (ImagePaths.DirectoryProblem(image) is { } problem) ThrowTerminatingError(problem);
+        if (ImagePaths.DirectoryProblem(image, ShuruErrorKind.ImageNotFound) is { } problem) ThrowTerminatingError(problem);
         return new StartRequest(name, $"flat image {image}", new DiskServerOptions
         {
             SocketPath = socket,
@@ -184,7 +187,7 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
         }
         string cas = PathResolver.ResolveUnresolved(this, CasPath);
         string? baseImage = (BaseImagePath ?? ImagePath) is { } b ? PathResolver.ResolveUnresolved(this, b) : null;
-        if (baseImage is not null && ImagePaths.DirectoryProblem(baseImage) is { } problem) ThrowTerminatingError(problem);
+        if (baseImage is not null && ImagePaths.DirectoryProblem(baseImage, ShuruErrorKind.BaseImageMissing) is { } problem) ThrowTerminatingError(problem);
         string? index = IndexPath is null ? null : PathResolver.ResolveUnresolved(this, IndexPath);
         // Named on the command line, an index that does not exist yet means "start lazily" (shuru's
         // start). A checkpoint from the pipeline names a file that must be there: serving the base

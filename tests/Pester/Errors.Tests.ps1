@@ -121,15 +121,16 @@ Describe 'Start errors' {
 }
 
 Describe '#18.10 A directory given as an image' {
-    It '<Command> says it is a directory (ImageIsDirectory, InvalidArgument)' -ForEach @(
-        @{ Command = 'Import-ShuruDisk'; Run = { Import-ShuruDisk -Path $Dir -CasPath $Cas -ErrorAction Stop } }
-        @{ Command = 'Start-ShuruNbdServer'; Run = { Start-ShuruNbdServer -ImagePath $Dir -SocketPath (Join-Path $Dir 'd.sock') } }
-        @{ Command = 'Start-ShuruNbdServer'; Run = { Start-ShuruNbdServer -BaseImagePath $Dir -CasPath $Cas -SocketPath (Join-Path $Dir 'd.sock') } }
+    It '<Command> <Parameter> says it is a directory, with the ErrorId of a missing image (<Id>)' -ForEach @(
+        @{ Command = 'Import-ShuruDisk'; Parameter = '-Path'; Id = 'ImageNotFound'; Run = { Import-ShuruDisk -Path $Dir -CasPath $Cas -ErrorAction Stop } }
+        @{ Command = 'Start-ShuruNbdServer'; Parameter = '-ImagePath'; Id = 'ImageNotFound'; Run = { Start-ShuruNbdServer -ImagePath $Dir -SocketPath (Join-Path $Dir 'd.sock') } }
+        @{ Command = 'Start-ShuruNbdServer'; Parameter = '-BaseImagePath'; Id = 'BaseImageMissing'; Run = { Start-ShuruNbdServer -BaseImagePath $Dir -CasPath $Cas -SocketPath (Join-Path $Dir 'd.sock') } }
     ) {
         $e = { & $Run } | Should -Throw -PassThru
-        $e.FullyQualifiedErrorId | Should -Be "ImageIsDirectory,ShuruStore.Commands.$($Command -replace '-', '')Command"
-        $e.CategoryInfo.Category | Should -Be 'InvalidArgument'
-        $e.Exception.Message | Should -Match "is a directory"
+        $e.FullyQualifiedErrorId | Should -Be "$Id,ShuruStore.Commands.$($Command -replace '-', '')Command"
+        $e.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $e.Exception.Message | Should -Match "is a directory, not an image file"
+        $e.Exception.Message | Should -Not -Match 'does not exist'
         Test-Path (Join-Path $Dir 'd.sock') | Should -BeFalse
     }
 }
@@ -155,13 +156,13 @@ Describe '#18 Errors of pipelines and parameter sets' {
         $e = { $idx, $idx | Start-ShuruNbdServer -CasPath $Cas -SocketPath (Join-Path $Dir 'one.sock') } | Should -Throw -PassThru
         $e.FullyQualifiedErrorId | Should -Be 'SocketPathForSeveralServers,ShuruStore.Commands.StartShuruNbdServerCommand'
         $e.CategoryInfo.Category | Should -Be 'InvalidArgument'
-        $e.Exception.Message | Should -Match 'directory'
+        $e.Exception.Message | Should -Match "directory ending in '/'"
     }
 
     It 'one -Name for several checkpoints is ServerNameInUse (ResourceExists), and nothing starts' {
         $idx = Set-Index (Join-Path $Dir 'named.idx') (New-IndexBytes -Size 1MB -Entries $Zero16)
         $socks = New-Item -ItemType Directory (Join-Path $Dir 'named-socks')
-        $e = { $idx, $idx | Start-ShuruNbdServer -CasPath $Cas -SocketPath $socks.FullName -Name same } | Should -Throw -PassThru
+        $e = { $idx, $idx | Start-ShuruNbdServer -CasPath $Cas -SocketPath "$($socks.FullName)/" -Name same } | Should -Throw -PassThru
         $e.FullyQualifiedErrorId | Should -Be 'ServerNameInUse,ShuruStore.Commands.StartShuruNbdServerCommand'
         $e.CategoryInfo.Category | Should -Be 'ResourceExists'
         Get-ShuruNbdServer | Should -BeNullOrEmpty

@@ -32,7 +32,7 @@ Describe '#18.1 Checkpoints from the pipeline start one server each, or none' {
 
     It 'two checkpoints start two servers, each on its own socket in a socket directory' {
         $socks = New-Item -ItemType Directory (Join-Path $Dir 'socks')
-        $servers = Get-ChildItem (Join-Path $Dir '*.idx') | Start-ShuruNbdServer -CasPath $Cas -SocketPath $socks.FullName
+        $servers = Get-ChildItem (Join-Path $Dir '*.idx') | Start-ShuruNbdServer -CasPath $Cas -SocketPath "$($socks.FullName)/"
         $servers | Should -HaveCount 2
         ($servers.BootIndexPath | Sort-Object) | Should -Be @($IndexA, $IndexB)
         foreach ($s in $servers) { $s.SocketPath | Should -Be (Join-Path $socks.FullName "$($s.Name).sock") }
@@ -57,7 +57,7 @@ Describe '#18.1 Checkpoints from the pipeline start one server each, or none' {
         $socks = New-Item -ItemType Directory (Join-Path $Dir 'rollback')
         # The second server's socket path is taken by a file, which a server never replaces.
         Set-Content (Join-Path $socks.FullName 'shuru2.sock') 'not a socket'
-        { $IndexA, $IndexB | Start-ShuruNbdServer -CasPath $Cas -SocketPath $socks.FullName } |
+        { $IndexA, $IndexB | Start-ShuruNbdServer -CasPath $Cas -SocketPath "$($socks.FullName)/" } |
             Should -Throw -ErrorId 'SocketPathNotSocket,ShuruStore.Commands.StartShuruNbdServerCommand'
         Get-ShuruNbdServer | Should -BeNullOrEmpty
         (Get-ChildItem $socks.FullName).Name | Should -Be 'shuru2.sock'
