@@ -12,6 +12,10 @@
               that imports the staged module), then one line: "tests: N passed, N failed, N skipped".
       Serve   Build, import the staged module and serve a disk over NBD on a Unix socket until
               Ctrl+C. With no -ImagePath, a small sample ext4 image is generated on the fly.
+      Package Build, then publish the staged module with Publish-PSResource into the local file
+              repository out/repository (ShuruStore.<version>.nupkg), from which PowerShell users
+              install it: Register-PSResourceRepository ShuruStoreLocal -Uri ./out/repository -Trusted;
+              Install-PSResource ShuruStore -Repository ShuruStoreLocal.
       Bench   Runs the benchmark suite against nbdkit and qemu-nbd (not part of Test).
       Reliability  The long crash, fault, fuzz and load runs (tests/reliability/run-long.py, root,
               several minutes); writes their figures into docs/reliability.md. Test runs short ones.
@@ -24,7 +28,7 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Deps', 'Build', 'Test', 'Serve', 'Bench', 'Reliability')]
+    [ValidateSet('Deps', 'Build', 'Test', 'Serve', 'Package', 'Bench', 'Reliability')]
     [string[]] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
@@ -47,7 +51,7 @@ param(
     [string] $PesterFilter = '*',
     # Test: skip the xunit projects (for quick Pester iterations).
     [switch] $SkipXunit,
-    # Serve: use the module already staged in out/ShuruStore (tests of the Serve task use it).
+    # Serve, Package: use the module already staged in out/ShuruStore (their tests use it).
     [switch] $NoBuild
 )
 
@@ -99,7 +103,7 @@ function Invoke-Build {
     Get-ChildItem $bin -Filter '*.dll' |
         Where-Object Name -NotMatch '^(System\.Management\.Automation|Microsoft\.PowerShell)' |
         Copy-Item -Destination $Staged
-    Copy-Item (Join-Path $Root 'ShuruStore.PowerShell/ShuruStore.Format.ps1xml') $Staged
+    Copy-Item (Join-Path $Root 'ShuruStore.PowerShell/ShuruStore.Format.ps1xml'), (Join-Path $Root 'ShuruStore.PowerShell/ShuruStore.Types.ps1xml') $Staged
     $helpDir = New-Item -ItemType Directory -Path (Join-Path $Staged 'en-US')
     Copy-Item (Join-Path $Root 'ShuruStore.PowerShell/help/about_ShuruStore.help.txt') $helpDir
     # Cmdlet help is generated from the cmdlets' metadata plus the prose file, in a fresh pwsh
@@ -222,39 +226,69 @@ function Invoke-Serve {
     if ($Flat) {
         $serverArgs.ImagePath = $ImagePath
     } else {
-        $serverArgs.RootfsPath = $ImagePath
+        $serverArgs.BaseImagePath = $ImagePath
         $serverArgs.CasPath = $CasPath
         if ($IndexPath) { $serverArgs.IndexPath = $IndexPath }
         if ($StatePath) { $serverArgs.StatePath = $StatePath }
     }
     $server = Start-ShuruNbdServer @serverArgs
-    # In a terminal, Ctrl+C is read as a key rather than left to PowerShell: a pipeline stopped
-    # by SIGINT makes pwsh's exit code depend on where the stop lands (0 or 1 under load; seen
-    # in CI), and a clean stop must exit 0 every time. (Without a terminal pwsh ignores SIGINT;
-    # SIGTERM to the pwsh process stops the servers through the module's signal hook.)
-    $keyboard = -not [Console]::IsInputRedirected
-    if ($keyboard) { [Console]::TreatControlCAsInput = $true }
+    $failure = $null
     try {
         $server | Format-List | Out-Host
         Write-Host "Serving $ImagePath. Connect a VM or qemu with:"
         Write-Host "    $($server.Uri)"
         Write-Host "e.g. nbdinfo '$($server.Uri)'. Press Ctrl+C to stop."
-        while (-not ($keyboard -and (Test-CtrlC))) { Start-Sleep -Milliseconds 200 }
+        # Until Ctrl+C (which stops this pipeline), SIGTERM or SIGHUP (the module stops the
+        # server, and the process ends).
+        $server | Wait-ShuruNbdServer
+    } catch {
+        $failure = $_
+        throw
     } finally {
-        if ($keyboard) { [Console]::TreatControlCAsInput = $false }
         # Runs on Ctrl+C and on a stopped pipeline alike: flush, close clients, remove the socket.
         $server | Stop-ShuruNbdServer -Confirm:$false
-        Write-Host "Stopped; socket $SocketPath removed."
+        Write-Host "Stopped; socket $($server.SocketPath) removed."
+        # A script ended by Ctrl+C exits 0 or 1 depending on where the stop lands (seen under
+        # load); a serve that stopped its server cleanly succeeded, so it says so here, the one
+        # place a stopped pipeline still runs. Serve is the last task of a run.
+        if (-not $failure) { exit 0 }
     }
 }
 
-# True when Ctrl+C is waiting in the console's input; other keys are read and ignored.
-function Test-CtrlC {
-    while ([Console]::KeyAvailable) {
-        $key = [Console]::ReadKey($true)
-        if ($key.Key -eq [ConsoleKey]::C -and ($key.Modifiers -band [ConsoleModifiers]::Control)) { return $true }
+# Publishes the staged module into out/repository, a PSResourceGet file repository. Publishing
+# needs a registered repository, and PSResourceGet keeps registrations under HOME: it runs in a
+# child pwsh whose HOME is a scratch folder, so the user's own registrations stay as they are.
+function Invoke-Package {
+    if (-not $NoBuild) { Invoke-Build }
+    $repository = Join-Path $Out 'repository'
+    $version = (Test-ModuleManifest (Join-Path $Staged 'ShuruStore.psd1')).Version
+    $null = New-Item -ItemType Directory -Force $repository
+    # A version is published once; a rebuild of the same version replaces its package.
+    Remove-Item (Join-Path $repository "ShuruStore.$version.nupkg") -ErrorAction Ignore
+    $scratchHome = Join-Path ([System.IO.Path]::GetTempPath()) "shurustore-package-$PID"
+    # .NET reports a missing ~/.config as no folder at all, and NuGet then writes its settings
+    # under the current directory: the scratch HOME gets one, and is the current directory too.
+    $null = New-Item -ItemType Directory -Force (Join-Path $scratchHome '.config')
+    $publish = 'param($Module, $Repository) $ErrorActionPreference = ''Stop''; ' +
+        'Register-PSResourceRepository -Name ShuruStoreBuild -Uri $Repository -Trusted; ' +
+        'Publish-PSResource -Path $Module -Repository ShuruStoreBuild'
+    $pwsh = Get-PwshCommand
+    $publishArgs = @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-Command', "& { $publish } '$Staged' '$repository'")
+    $realHome = $env:HOME
+    Push-Location $scratchHome
+    try {
+        $env:HOME = $scratchHome
+        Invoke-Native $pwsh[0] @publishArgs
+    } finally {
+        $env:HOME = $realHome
+        Pop-Location
+        Remove-Item $scratchHome -Recurse -Force -ErrorAction Ignore
     }
-    return $false
+    $package = Join-Path $repository "ShuruStore.$version.nupkg"
+    if (-not (Test-Path $package)) { throw "Publish-PSResource wrote no $package" }
+    Write-Host "Published $package. Install it with:"
+    Write-Host "    Register-PSResourceRepository ShuruStoreLocal -Uri '$repository' -Trusted"
+    Write-Host "    Install-PSResource ShuruStore -Repository ShuruStoreLocal"
 }
 
 function Invoke-Bench {
@@ -276,6 +310,7 @@ foreach ($t in $Task) {
         'Build' { Invoke-Build }
         'Test' { Invoke-Test }
         'Serve' { Invoke-Serve }
+        'Package' { Invoke-Package }
         'Bench' { Invoke-Bench }
         'Reliability' { Invoke-Reliability }
     }

@@ -12,7 +12,7 @@ $i2 = Measure-Command { $script:ri2 = Import-ShuruDisk -Path $d/rand.raw -CasPat
 $e = Measure-Command { $script:re = Export-ShuruDisk -IndexPath $d/rand.idx -CasPath $d/cas -Destination $d/rand.out }
 "export random $SizeMiB MiB: {0:0.00}s = {1:0} MiB/s" -f $e.TotalSeconds, ($SizeMiB / $e.TotalSeconds)
 & cmp $d/rand.raw $d/rand.out; "cmp exit $LASTEXITCODE"
-$t = Measure-Command { $script:p = Test-ShuruChunkStore -CasPath $d/cas -Summary }
+$t = Measure-Command { $script:p = Test-ShuruChunkStore -CasPath $d/cas }
 "verify $SizeMiB MiB: {0:0.00}s = {1:0} MiB/s healthy={2}" -f $t.TotalSeconds, ($SizeMiB / $t.TotalSeconds), $p.IsHealthy
 Remove-Item $d/rand2.idx
 $gt = Measure-Command { $script:g = Remove-ShuruUnusedChunk -CasPath $d/cas -IndexPath $d/rand.idx -GracePeriod 0 -Confirm:$false }

@@ -27,7 +27,7 @@ $p = @{ SocketPath = $SocketPath; ReadOnly = $ReadOnly }
 if ($ImagePath) { $p.ImagePath = $ImagePath }
 else {
     $p.CasPath = $CasPath
-    if ($RootfsPath) { $p.RootfsPath = $RootfsPath }
+    if ($RootfsPath) { $p.BaseImagePath = $RootfsPath }
     if ($IndexPath) { $p.IndexPath = $IndexPath }
     if ($StatePath) { $p.StatePath = $StatePath }
     if ($DiskSize) { $p.DiskSize = $DiskSize }
@@ -36,18 +36,13 @@ else {
 $server = Start-ShuruNbdServer @p
 [Console]::Out.WriteLine("READY $($server.Uri)")
 [Console]::Out.Flush()
-# The process's one rehearsal of the request paths (ProcessWarmUp): reported once, for the logs.
-$warmUp = [ShuruStore.Core.Hosting.ProcessWarmUp]::Completion
 try {
-    while ($true) {
-        if ($warmUp -and $warmUp.IsCompleted) {
-            $r = $warmUp.Result
-            [Console]::Out.WriteLine("WARMUP completed=$($r.Completed) rounds=$($r.Rounds) ms=$([int]$r.Elapsed.TotalMilliseconds) $($r.Problem)")
-            [Console]::Out.Flush()
-            $warmUp = $null
-        }
-        Start-Sleep -Milliseconds 200
-    }
+    # The process's one rehearsal of the request paths (ProcessWarmUp): reported once, for the
+    # logs; it takes a second or two and ends even when it is turned off.
+    $r = [ShuruStore.Core.Hosting.ProcessWarmUp]::Completion.GetAwaiter().GetResult()
+    [Console]::Out.WriteLine("WARMUP completed=$($r.Completed) rounds=$($r.Rounds) ms=$([int]$r.Elapsed.TotalMilliseconds) $($r.Problem)")
+    [Console]::Out.Flush()
+    $server | Wait-ShuruNbdServer
 } finally {
     $server | Stop-ShuruNbdServer -Confirm:$false
 }

@@ -4,8 +4,10 @@
     and the prose in ShuruStore.PowerShell/help/ShuruStore.Help.psd1.
 .DESCRIPTION
     platyPS is not available here, so this is ours: parameter types, positions, mandatory and
-    pipeline flags come from Get-Command (they can never drift from the code); the words come
-    from the data file. Fails when a cmdlet or a parameter has no text.
+    pipeline flags, the order of each syntax block (Get-Command -Syntax's) and default values
+    (a fresh instance of each cmdlet) come from the code, so they can never drift from it; the
+    words come from the data file, which may also describe a default the code computes at run
+    time (Defaults). Fails when a cmdlet or a parameter has no text.
     Run in a fresh pwsh: it imports the staged module.
 #>
 param(
@@ -17,7 +19,13 @@ $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3.0
 $module = Import-Module $ModulePath -PassThru -Force
 $data = Import-PowerShellDataFile $HelpDataPath
-$common = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
+# Common parameters are left to PowerShell's [<CommonParameters>], except -WhatIf and -Confirm,
+# which only cmdlets that support ShouldProcess have: their syntax and parameters list them.
+$common = [System.Management.Automation.PSCmdlet]::CommonParameters + 'UseTransaction'
+$shouldProcessText = @{
+    WhatIf  = 'Shows what would happen if the cmdlet runs. The cmdlet is not run.'
+    Confirm = 'Prompts you for confirmation before running the cmdlet.'
+}
 
 $ns = @{
     maml = 'http://schemas.microsoft.com/maml/2004/10'
@@ -44,10 +52,26 @@ function Get-PipelineInput($p) {
     $kinds = $kinds | Select-Object -Unique
     if (@($kinds).Count) { "True ($($kinds -join ', '))" } else { 'False' }
 }
-function Write-Parameter($cmdName, $param, $setParam, [string] $text) {
+# The default of a parameter as help shows it: what the data file says, else the value a fresh
+# cmdlet instance holds. A size that is a whole number of MiB is written as the literal a user
+# types (256MB); a value nobody set (null, 0, $false) is None, or False for a switch.
+function Get-DefaultText($cmd, $param, $h) {
+    if ($h.ContainsKey('Defaults') -and $h.Defaults.ContainsKey($param.Name)) { return $h.Defaults[$param.Name] }
+    if ($param.Name -in $shouldProcessText.Keys) { return 'False' }
+    $value = $script:Instances[$cmd.Name].($param.Name)
+    if ($param.ParameterType -eq [switch]) { return "$([bool]$value)" }
+    if ($null -eq $value -or ($value -is [ValueType] -and $value -eq [Activator]::CreateInstance($value.GetType()))) { return 'None' }
+    if ($value -is [long] -and $value -ge 1MB -and $value % 1MB -eq 0) {
+        $units = [ordered]@{ PB = 1PB; TB = 1TB; GB = 1GB; MB = 1MB }
+        foreach ($u in $units.Keys) { if ($value % $units[$u] -eq 0) { return "$($value / $units[$u])$u" } }
+    }
+    [string]::Format([cultureinfo]::InvariantCulture, '{0}', $value)
+}
+function Write-Parameter($cmd, $h, $param, $setParam, [string] $text) {
     $w.WriteStartElement('parameter', $ns.command)
     $required = if ($setParam) { $setParam.IsMandatory } else { @($param.ParameterSets.Values | Where-Object IsMandatory).Count -gt 0 }
-    $position = if ($setParam) { $setParam.Position } else { ($param.ParameterSets.Values | Select-Object -First 1).Position }
+    # In the parameters list (no set), a parameter positional in some set shows that position.
+    $position = if ($setParam) { $setParam.Position } else { (@($param.ParameterSets.Values.Position | Where-Object { $_ -ge 0 }) + -1)[0] }
     $w.WriteAttributeString('required', "$required".ToLower())
     $w.WriteAttributeString('globbing', "$([bool]($param.Attributes | Where-Object { $_ -is [System.Management.Automation.SupportsWildcardsAttribute] }))".ToLower())
     $w.WriteAttributeString('pipelineInput', (Get-PipelineInput $param))
@@ -60,13 +84,15 @@ function Write-Parameter($cmdName, $param, $setParam, [string] $text) {
         $w.WriteString($param.ParameterType.Name); $w.WriteEndElement()
     }
     $w.WriteStartElement('type', $ns.dev); $w.WriteElementString('name', $ns.maml, $param.ParameterType.FullName); $w.WriteEndElement()
-    $w.WriteElementString('defaultValue', $ns.dev, 'None')
+    $w.WriteElementString('defaultValue', $ns.dev, (Get-DefaultText $cmd $param $h))
     $w.WriteEndElement()
 }
 
 $w.WriteStartDocument()
 $w.WriteStartElement('helpItems', 'http://msh')
 $w.WriteAttributeString('schema', 'maml')
+$script:Instances = @{}
+foreach ($cmd in Get-Command -Module $module.Name -CommandType Cmdlet) { $script:Instances[$cmd.Name] = [Activator]::CreateInstance($cmd.ImplementingType) }
 foreach ($cmd in Get-Command -Module $module.Name -CommandType Cmdlet | Sort-Object Name) {
     $h = $data[$cmd.Name]
     if (-not $h) { throw "No help text for $($cmd.Name) in $HelpDataPath" }
@@ -81,22 +107,27 @@ foreach ($cmd in Get-Command -Module $module.Name -CommandType Cmdlet | Sort-Obj
     $w.WriteEndElement()
     Write-Description $h.Description
 
-    $params = $cmd.Parameters.Values | Where-Object { $_.Name -notin $common }
+    $params = @($cmd.Parameters.Values | Where-Object { $_.Name -notin $common })
     foreach ($p in $params) {
-        if (-not $h.Parameters.ContainsKey($p.Name)) { throw "No help text for $($cmd.Name) -$($p.Name)" }
+        if (-not $h.Parameters.ContainsKey($p.Name) -and $p.Name -notin $shouldProcessText.Keys) { throw "No help text for $($cmd.Name) -$($p.Name)" }
     }
+    $text = @{}
+    foreach ($p in $params) { $text[$p.Name] = if ($h.Parameters.ContainsKey($p.Name)) { $h.Parameters[$p.Name] } else { $shouldProcessText[$p.Name] } }
     $w.WriteStartElement('syntax', $ns.command)
     foreach ($set in $cmd.ParameterSets) {
         $w.WriteStartElement('syntaxItem', $ns.command)
         $w.WriteElementString('name', $ns.maml, $cmd.Name)
-        foreach ($sp in $set.Parameters | Where-Object { $_.Name -notin $common }) {
-            Write-Parameter $cmd.Name $cmd.Parameters[$sp.Name] $sp $h.Parameters[$sp.Name]
+        # Get-Command -Syntax's order: positional parameters by position, then the others.
+        $order = [regex]::Matches($set.ToString(), '(?<=^|[\s\[])-(\w+)') | ForEach-Object { $_.Groups[1].Value }
+        foreach ($name in $order | Where-Object { $_ -notin $common }) {
+            $sp = $set.Parameters | Where-Object Name -EQ $name
+            Write-Parameter $cmd $h $cmd.Parameters[$name] $sp $text[$name]
         }
         $w.WriteEndElement()
     }
     $w.WriteEndElement()
     $w.WriteStartElement('parameters', $ns.command)
-    foreach ($p in $params) { Write-Parameter $cmd.Name $p $null $h.Parameters[$p.Name] }
+    foreach ($p in $params) { Write-Parameter $cmd $h $p $null $text[$p.Name] }
     $w.WriteEndElement()
 
     $w.WriteStartElement('inputTypes', $ns.command)

@@ -43,10 +43,11 @@ public sealed class ImportShuruDiskCommand : MaintenanceCmdlet
     [ValidateNotNullOrEmpty]
     public string? ParentIndexPath { get; set; }
 
-    /// <summary>Import on top of this flat image.</summary>
+    /// <summary>Import on top of this base image (the index names it as its fallback).</summary>
     [Parameter]
+    [Alias("FallbackPath")]
     [ValidateNotNullOrEmpty]
-    public string? FallbackPath { get; set; }
+    public string? BaseImagePath { get; set; }
 
     /// <summary>Replace an existing index file.</summary>
     [Parameter]
@@ -64,9 +65,9 @@ public sealed class ImportShuruDiskCommand : MaintenanceCmdlet
         }
         string index = IndexPath is not null ? Resolve(IndexPath) : System.IO.Path.ChangeExtension(image, ".idx");
         string cas = Resolve(CasPath);
-        if (!File.Exists(image))
+        if (ImagePaths.Problem(image) is { } problem)
         {
-            WriteError(ShuruErrors.Create(nameof(ShuruErrorKind.ImageNotFound), ErrorCategory.ObjectNotFound, image, $"The image '{image}' does not exist."));
+            WriteError(problem);
             return;
         }
         if (File.Exists(index) && !Force)
@@ -87,7 +88,7 @@ public sealed class ImportShuruDiskCommand : MaintenanceCmdlet
             Offset = Offset,
             Length = MyInvocation.BoundParameters.ContainsKey(nameof(Length)) ? Length : null,
             ParentIndexPath = ParentIndexPath is null ? null : Resolve(ParentIndexPath),
-            FallbackPath = FallbackPath is null ? null : Resolve(FallbackPath),
+            FallbackPath = BaseImagePath is null ? null : Resolve(BaseImagePath),
             Overwrite = Force,
         };
         DiskImportResult? r = null;
@@ -96,7 +97,7 @@ public sealed class ImportShuruDiskCommand : MaintenanceCmdlet
                      $"({ByteSize.Format(r.BytesStored)}), {r.ChunksPresent} already present, {r.ChunksZero} zero, {r.ChunksInherited} inherited.");
         WriteObject(new ShuruImportResult
         {
-            IndexPath = r.IndexPath, ImagePath = r.ImagePath, CasPath = cas, ParentPath = r.ParentPath, FallbackPath = r.FallbackPath,
+            IndexPath = r.IndexPath, ImagePath = r.ImagePath, CasPath = cas, ParentPath = r.ParentPath, BaseImagePath = r.FallbackPath,
             Offset = Offset, DiskSize = r.DiskSize, ChunkCount = r.ChunkCount, ChunksNew = r.ChunksNew, ChunksPresent = r.ChunksPresent,
             ChunksZero = r.ChunksZero, ChunksInherited = r.ChunksInherited, BytesStored = r.BytesStored, Duration = r.Elapsed,
         });

@@ -7,22 +7,34 @@ namespace ShuruStore.Commands;
 
 /// <summary>Garbage-collects a chunk store: removes every chunk no given index, state file or
 /// running server of this session references, unless it is younger than the grace period.</summary>
-[Cmdlet(VerbsCommon.Remove, "ShuruUnusedChunk", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+/// <remarks>ConfirmImpact is High, as for Remove-VM: a collection deletes data for good, and
+/// -Force (collect with nothing to keep) must not be a way to do it without being asked. The
+/// default parameter set is the literal one for the reason given on Test-ShuruChunkStore.</remarks>
+[Cmdlet(VerbsCommon.Remove, "ShuruUnusedChunk", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High,
+    DefaultParameterSetName = LiteralSet)]
 [OutputType(typeof(ShuruCollectionResult))]
 public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
 {
-    private readonly List<string> _indexes = [];
+    private const string PathSet = "Path";
+    private const string LiteralSet = "LiteralPath";
+    private readonly IndexesByStore _work = new();
 
-    /// <summary>The chunk store to collect.</summary>
-    [Parameter(Position = 0, Mandatory = true)]
+    /// <summary>The chunk store to collect; CasPath from the pipeline (Get-ShuruChunkStore).</summary>
+    [Parameter(Position = 0, Mandatory = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string CasPath { get; set; } = null!;
 
-    /// <summary>Indexes whose chunks (and their chains' chunks) are kept; FullName from the pipeline.</summary>
-    [Parameter(Position = 1, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [Alias("FullName")]
+    /// <summary>Indexes whose chunks (and their chains' chunks) are kept; wildcards allowed.</summary>
+    [Parameter(Position = 1, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = PathSet)]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[]? IndexPath { get; set; }
+
+    /// <summary>The same, taken literally (FullName or PSPath from Get-ChildItem).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true, ParameterSetName = LiteralSet)]
+    [Alias("LiteralPath", "PSPath", "LP", "FullName")]
+    [ValidateNotNullOrEmpty]
+    public string[]? LiteralIndexPath { get; set; }
 
     /// <summary>Live-state files whose chunks are kept (servers started with -StatePath that are not running).</summary>
     [Parameter]
@@ -40,23 +52,26 @@ public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
-        if (IndexPath is not null) foreach (string p in IndexPath) _indexes.Add(Resolve(p));
+        if (GracePeriod < TimeSpan.Zero)
+            ThrowTerminatingError(ShuruErrors.Create("InvalidArgument", ErrorCategory.InvalidArgument, GracePeriod, "-GracePeriod cannot be negative."));
+        _work.Add(Resolve(CasPath), ResolveIndexes(IndexPath, LiteralIndexPath).ToList());
     }
 
     /// <inheritdoc />
     protected override void EndProcessing()
     {
-        string cas = Resolve(CasPath);
-        if (GracePeriod < TimeSpan.Zero)
-            ThrowTerminatingError(ShuruErrors.Create("InvalidArgument", ErrorCategory.InvalidArgument, GracePeriod, "-GracePeriod cannot be negative."));
+        var states = (StatePath ?? []).Select(Resolve).ToList();
+        foreach (var (cas, indexes) in _work.Stores) Collect(cas, indexes, states);
+    }
 
+    private void Collect(string cas, IReadOnlyList<string> indexes, List<string> states)
+    {
         // Every running chunk-store server of this session on this store is a root, asked again before each deletion.
         var servers = ServerRegistry.List(Runspace.DefaultRunspace)
             .Where(s => s.Engine.Disk is { } d && string.Equals(d.CasPath, cas, StringComparison.Ordinal) && s.State == Core.Nbd.NbdServerState.Running)
             .ToList();
         var live = servers.Select(s => s.Engine.Disk!).Select(d => (Func<IReadOnlyCollection<ChunkHash>>)d.GetReferencedChunks).ToList();
-        var states = (StatePath ?? []).Select(Resolve).ToList();
-        if (_indexes.Count == 0 && states.Count == 0 && live.Count == 0 && !Force)
+        if (indexes.Count == 0 && states.Count == 0 && live.Count == 0 && !Force)
         {
             ThrowTerminatingError(ShuruErrors.Create("NoChunksToKeep", ErrorCategory.InvalidOperation, cas,
                 $"Nothing references chunks in '{cas}': no -IndexPath, no -StatePath and no running server of this session uses it, so every chunk would be removed. " +
@@ -65,7 +80,7 @@ public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
         var options = new GarbageCollectionOptions
         {
             CasPath = cas,
-            IndexPaths = _indexes.Distinct(StringComparer.Ordinal).ToList(),
+            IndexPaths = [.. indexes],
             StatePaths = states,
             LiveReferences = live,
             GracePeriod = GracePeriod,

@@ -7,39 +7,63 @@ namespace ShuruStore.Commands;
 
 /// <summary>
 /// Serves a disk over NBD on a Unix socket: a copy-on-write chunk-store disk over a base image
-/// (shuru's model), or a plain flat image. Returns a handle tracked in this session.
+/// (shuru's model), or a plain flat image. Returns a handle tracked in this session; one server
+/// per checkpoint that comes down the pipeline.
 /// </summary>
-[Cmdlet(VerbsLifecycle.Start, "ShuruNbdServer", SupportsShouldProcess = true, DefaultParameterSetName = ChunkStoreSet)]
+/// <remarks>
+/// Position 0 is the image in both parameter sets, so the binder can tell them apart by what
+/// follows: <c>Start-ShuruNbdServer disk.raw flat.sock</c> serves a flat image, and
+/// <c>Start-ShuruNbdServer base.raw ./cas -SocketPath s.sock</c> a chunk-store disk (the socket
+/// is named, so the second argument is the store). Two different position-0 parameters would
+/// make the binder pick a set from the first argument alone.
+/// <para>Every input is checked in ProcessRecord and the servers start together in
+/// EndProcessing: an input that fails to bind or to validate stops the command before anything
+/// listens, and a server that fails to start stops the ones started before it, so a pipeline
+/// either starts one server per checkpoint or none.</para>
+/// </remarks>
+[Cmdlet(VerbsLifecycle.Start, "ShuruNbdServer", SupportsShouldProcess = true, DefaultParameterSetName = FlatSet)]
 [OutputType(typeof(ShuruNbdServer))]
 public sealed class StartShuruNbdServerCommand : PSCmdlet
 {
     private const string ChunkStoreSet = "ChunkStore";
     private const string FlatSet = "Flat";
 
-    /// <summary>The base image (raw rootfs) at the bottom of the chain, ingested lazily.</summary>
+    private readonly List<StartRequest> _requests = [];
+
+    /// <summary>The raw image: served as it is, or with -CasPath the base image under the chunk store.</summary>
+    [Parameter(Position = 0, Mandatory = true, ParameterSetName = FlatSet)]
     [Parameter(Position = 0, ParameterSetName = ChunkStoreSet)]
-    [Alias("BaseImagePath")]
     [ValidateNotNullOrEmpty]
-    public string? RootfsPath { get; set; }
+    public string? ImagePath { get; set; }
+
+    /// <summary>The base image (raw rootfs) at the bottom of the chain, ingested lazily; the
+    /// same as -ImagePath in this set, by the name the rest of the module uses.</summary>
+    [Parameter(ParameterSetName = ChunkStoreSet)]
+    [Alias("RootfsPath")]
+    [ValidateNotNullOrEmpty]
+    public string? BaseImagePath { get; set; }
 
     /// <summary>The chunk-store directory; created if missing.</summary>
     [Parameter(Position = 1, Mandatory = true, ParameterSetName = ChunkStoreSet)]
     [ValidateNotNullOrEmpty]
     public string CasPath { get; set; } = null!;
 
-    /// <summary>Boot from this index if it exists; otherwise start in lazy mode on the base image.</summary>
-    [Parameter(Position = 2, ParameterSetName = ChunkStoreSet, ValueFromPipelineByPropertyName = true)]
+    /// <summary>Boot from this index if it exists; otherwise start in lazy mode on the base image.
+    /// From the pipeline (strings, Get-ChildItem, Get-ShuruChunkIndex) the index must exist.</summary>
+    [Parameter(ParameterSetName = ChunkStoreSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName")]
     [ValidateNotNullOrEmpty]
     public string? IndexPath { get; set; }
 
-    /// <summary>The Unix socket to listen on.</summary>
-    [Parameter(Position = 3, Mandatory = true, ParameterSetName = ChunkStoreSet)]
+    /// <summary>The Unix socket to listen on, or a directory, written with a trailing '/', to put
+    /// &lt;name&gt;.sock in.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ChunkStoreSet)]
     [Parameter(Position = 1, Mandatory = true, ParameterSetName = FlatSet)]
     [ValidateNotNullOrEmpty]
     public string SocketPath { get; set; } = null!;
 
     /// <summary>Grow the disk to this size in bytes (accepts 4GB); never shrinks.</summary>
-    [Parameter(Position = 4, ParameterSetName = ChunkStoreSet)]
+    [Parameter(ParameterSetName = ChunkStoreSet)]
     [ValidateRange(0, long.MaxValue)]
     public long DiskSize { get; set; }
 
@@ -54,11 +78,6 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
     [ValidateRange(1L * 1024 * 1024, long.MaxValue)]
     public long DirtyMemoryLimit { get; set; } = 256L * 1024 * 1024;
 
-    /// <summary>Serve this raw image as a flat file, with no chunk store.</summary>
-    [Parameter(Position = 0, Mandatory = true, ParameterSetName = FlatSet)]
-    [ValidateNotNullOrEmpty]
-    public string ImagePath { get; set; } = null!;
-
     /// <summary>Refuse writes (clients get EPERM).</summary>
     [Parameter]
     public SwitchParameter ReadOnly { get; set; }
@@ -70,86 +89,143 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
     public string? Name { get; set; }
 
     /// <inheritdoc />
-    protected override void EndProcessing()
+    protected override void ProcessRecord()
     {
-        var runspace = Runspace.DefaultRunspace;
-        var existing = ServerRegistry.List(runspace);
-        string name = Name ?? NextDefaultName(existing);
-        if (existing.Any(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase)))
+        var running = ServerRegistry.List(Runspace.DefaultRunspace);
+        string name = Name ?? NextDefaultName(running);
+        if (running.Any(s => SameName(s.Name, name)) || _requests.Any(r => SameName(r.Name, name)))
         {
             ThrowTerminatingError(ShuruErrors.Create(ShuruErrors.ServerNameInUse, ErrorCategory.ResourceExists, name,
-                $"A server named '{name}' is already running in this session. Choose another -Name or stop it with Stop-ShuruNbdServer -Name {name}."));
+                $"A server named '{name}' is already running in this session or starts in this command. Choose another -Name " +
+                $"(or none, for shuru1, shuru2, ...), or stop the running one with Stop-ShuruNbdServer -Name {name}."));
         }
 
         string socket = PathResolver.ResolveUnresolved(this, SocketPath);
-        DiskServerOptions options;
-        string what;
-        if (ParameterSetName == FlatSet)
+        // A directory holds one socket per server, so that a pipeline of checkpoints can start one
+        // each. Only a path that says so (a trailing '/') is one: a directory found where a socket
+        // was named is refused by the engine, never used, as for any other thing in the way.
+        if (SocketPath.EndsWith('/') || SocketPath.EndsWith(Path.DirectorySeparatorChar)) socket = Path.Combine(socket, name + ".sock");
+        if (_requests.Any(r => r.Options.SocketPath == socket))
         {
-            string image = PathResolver.ResolveUnresolved(this, ImagePath);
-            options = new DiskServerOptions { SocketPath = socket, ImagePath = image, ReadOnly = ReadOnly, Description = $"ShuruStore flat image {Path.GetFileName(image)}" };
-            what = $"flat image {image}";
-        }
-        else
-        {
-            string cas = PathResolver.ResolveUnresolved(this, CasPath);
-            string? rootfs = RootfsPath is null ? null : PathResolver.ResolveUnresolved(this, RootfsPath);
-            string? index = IndexPath is null ? null : PathResolver.ResolveUnresolved(this, IndexPath);
-            string? state = StatePath is null ? null : PathResolver.ResolveUnresolved(this, StatePath);
-            options = new DiskServerOptions
-            {
-                SocketPath = socket,
-                RootfsPath = rootfs,
-                CasPath = cas,
-                IndexPath = index,
-                DiskSize = DiskSize,
-                StatePath = state,
-                ReadOnly = ReadOnly,
-                DirtyBudgetBytes = DirtyMemoryLimit,
-                Description = "ShuruStore chunk-store disk",
-            };
-            what = index is not null && File.Exists(index)
-                ? $"index {index} (chunk store {cas})"
-                : $"base image {rootfs ?? "(none: blank disk)"} in lazy mode (chunk store {cas})";
+            ThrowTerminatingError(ShuruErrors.Create(ShuruErrors.SocketPathForSeveralServers, ErrorCategory.InvalidArgument, socket,
+                $"-SocketPath names one socket, '{socket}', but several checkpoints came down the pipeline. Give -SocketPath " +
+                "a directory ending in '/' to start one server per checkpoint, each on <directory>/<name>.sock. Nothing was started."));
         }
 
-        if (!ShouldProcess($"{what} on {socket}", "Start NBD server"))
-            return;
-
-        DiskServer engine;
-        try
-        {
-            engine = DiskServer.Start(options);
-        }
-        catch (ShuruStoreException e)
-        {
-            ThrowTerminatingError(ShuruErrors.From(e));
-            return;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            ThrowTerminatingError(ShuruErrors.FromUnexpected(e, socket));
-            return;
-        }
-
-        if (ParameterSetName == ChunkStoreSet && !ReadOnly && StatePath is null)
-        {
-            // As in shuru, the live map of an un-checkpointed disk lives in memory only.
-            WriteWarning($"Server '{name}' keeps its live disk map in memory only: writes not saved with Save-ShuruCheckpoint " +
-                         "are lost when it stops or crashes, even after the guest's FLUSH. Use -StatePath to keep them durable.");
-        }
-        var handle = new ShuruNbdServer(name, engine, runspace);
-        ServerRegistry.Add(runspace, handle);
-        WriteVerbose($"Server '{name}' serves {what} ({ByteSize.Format(handle.DiskSize)}) at {handle.Uri}");
-        WriteObject(handle);
+        _requests.Add(ParameterSetName == FlatSet ? FlatRequest(name, socket) : ChunkStoreRequest(name, socket));
     }
 
-    private static string NextDefaultName(IReadOnlyList<ShuruNbdServer> existing)
+    /// <inheritdoc />
+    protected override void EndProcessing()
+    {
+        var runspace = Runspace.DefaultRunspace;
+        var started = new List<(ShuruNbdServer Handle, StartRequest Request)>();
+        foreach (var request in _requests)
+        {
+            if (!ShouldProcess($"{request.What} on {request.Options.SocketPath}", "Start NBD server"))
+                continue;
+            try
+            {
+                var handle = new ShuruNbdServer(request.Name, DiskServer.Start(request.Options), runspace);
+                // Tracked at once, so that a session ending or a signal arriving now stops it too.
+                ServerRegistry.Add(runspace, handle);
+                started.Add((handle, request));
+            }
+            catch (Exception e) when (e is ShuruStoreException or IOException or UnauthorizedAccessException)
+            {
+                StopQuietly(started.Select(s => s.Handle));
+                ThrowTerminatingError(e is ShuruStoreException s
+                    ? ShuruErrors.From(s)
+                    : ShuruErrors.FromUnexpected(e, request.Options.SocketPath));
+            }
+        }
+
+        if (started.Count > 0) SessionLifetime.WarnIfRunspaceIsShortLived(this);
+        foreach (var (handle, request) in started)
+        {
+            if (handle.Mode == ShuruDiskMode.ChunkStore && !handle.ReadOnly && handle.StatePath is null)
+            {
+                // As in shuru, the live map of an un-checkpointed disk lives in memory only.
+                WriteWarning($"Server '{handle.Name}' keeps its live disk map in memory only: writes not saved with Save-ShuruCheckpoint " +
+                             "are lost when it stops or crashes, even after the guest's FLUSH. Use -StatePath to keep them durable.");
+            }
+            WriteVerbose($"Server '{handle.Name}' serves {request.What} ({ByteSize.Format(handle.DiskSize)}) at {handle.Uri}");
+            WriteObject(handle);
+        }
+    }
+
+    /// <summary>Undoes the starts of this command after a later one failed. Their own stop errors
+    /// are dropped: the failure to report is the one that made the command give up.</summary>
+    private static void StopQuietly(IEnumerable<ShuruNbdServer> servers)
+    {
+        foreach (var server in servers)
+        {
+            try { server.Stop(); }
+            catch (Exception) { /* see summary */ }
+        }
+    }
+
+    private StartRequest FlatRequest(string name, string socket)
+    {
+        string image = PathResolver.ResolveUnresolved(this, ImagePath!);
+        if (ImagePaths.DirectoryProblem(image, ShuruErrorKind.ImageNotFound) is { } problem) ThrowTerminatingError(problem);
+        return new StartRequest(name, $"flat image {image}", new DiskServerOptions
+        {
+            SocketPath = socket,
+            ImagePath = image,
+            ReadOnly = ReadOnly,
+            Description = $"ShuruStore flat image {Path.GetFileName(image)}",
+        });
+    }
+
+    private StartRequest ChunkStoreRequest(string name, string socket)
+    {
+        if (ImagePath is not null && BaseImagePath is not null)
+        {
+            ThrowTerminatingError(ShuruErrors.Create(ShuruErrors.BaseImageGivenTwice, ErrorCategory.InvalidArgument, BaseImagePath,
+                "-ImagePath and -BaseImagePath both name the base image under the chunk store; give only one of them."));
+        }
+        string cas = PathResolver.ResolveUnresolved(this, CasPath);
+        string? baseImage = (BaseImagePath ?? ImagePath) is { } b ? PathResolver.ResolveUnresolved(this, b) : null;
+        if (baseImage is not null && ImagePaths.DirectoryProblem(baseImage, ShuruErrorKind.BaseImageMissing) is { } problem) ThrowTerminatingError(problem);
+        string? index = IndexPath is null ? null : PathResolver.ResolveUnresolved(this, IndexPath);
+        // Named on the command line, an index that does not exist yet means "start lazily" (shuru's
+        // start). A checkpoint from the pipeline names a file that must be there: serving the base
+        // image instead would hand out the wrong disk.
+        if (index is not null && MyInvocation.ExpectingInput && !File.Exists(index))
+        {
+            ThrowTerminatingError(ShuruErrors.Create(ShuruErrors.IndexPathNotFound, ErrorCategory.ObjectNotFound, index,
+                $"The index '{index}' from the pipeline does not exist. Nothing was started."));
+        }
+        string? state = StatePath is null ? null : PathResolver.ResolveUnresolved(this, StatePath);
+        string what = index is not null && File.Exists(index)
+            ? $"index {index} (chunk store {cas})"
+            : $"base image {baseImage ?? "(none: blank disk)"} in lazy mode (chunk store {cas})";
+        return new StartRequest(name, what, new DiskServerOptions
+        {
+            SocketPath = socket,
+            RootfsPath = baseImage,
+            CasPath = cas,
+            IndexPath = index,
+            DiskSize = DiskSize,
+            StatePath = state,
+            ReadOnly = ReadOnly,
+            DirtyBudgetBytes = DirtyMemoryLimit,
+            Description = "ShuruStore chunk-store disk",
+        });
+    }
+
+    private string NextDefaultName(IReadOnlyList<ShuruNbdServer> running)
     {
         for (int i = 1; ; i++)
         {
             string candidate = "shuru" + i;
-            if (!existing.Any(s => string.Equals(s.Name, candidate, StringComparison.OrdinalIgnoreCase))) return candidate;
+            if (!running.Any(s => SameName(s.Name, candidate)) && !_requests.Any(r => SameName(r.Name, candidate))) return candidate;
         }
     }
+
+    private static bool SameName(string a, string b) => string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>One server to start: its name, what it serves (for messages) and the engine's options.</summary>
+    private sealed record StartRequest(string Name, string What, DiskServerOptions Options);
 }

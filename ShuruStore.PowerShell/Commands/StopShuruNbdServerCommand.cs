@@ -19,8 +19,9 @@ public sealed class StopShuruNbdServerCommand : PSCmdlet
     [ValidateNotNull]
     public ShuruNbdServer[] Server { get; set; } = null!;
 
-    /// <summary>Server names; wildcards allowed.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = NameSet)]
+    /// <summary>Server names; wildcards allowed. Positional like Stop-Service's -Name: a string
+    /// cannot become a handle, so the binder picks this set for it.</summary>
+    [Parameter(Position = 0, Mandatory = true, ParameterSetName = NameSet)]
     [ArgumentCompleter(typeof(ServerNameCompleter))]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]

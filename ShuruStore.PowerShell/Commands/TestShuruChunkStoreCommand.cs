@@ -3,25 +3,37 @@ using ShuruStore.Core.Maintenance;
 
 namespace ShuruStore.Commands;
 
-/// <summary>Verifies a chunk store: missing and corrupt chunks, leftover files; -Repair removes
-/// what is corrupt.</summary>
-[Cmdlet(VerbsDiagnostic.Test, "ShuruChunkStore", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
-[OutputType(typeof(ShuruStoreProblem))]
-[OutputType(typeof(ShuruStoreTestResult))]
+/// <summary>Verifies chunk stores: missing and corrupt chunks, leftover files; -Repair removes
+/// what is corrupt. One result per store, whose IsHealthy says whether it is sound, or with
+/// -Quiet just that [bool], as Test-Path and Test-Connection -Quiet answer.</summary>
+/// <remarks>The default parameter set is the literal one: a store object from the pipeline binds
+/// its CasPath by property name, and in the wildcard set the binder would also turn the whole
+/// object into a string for -IndexPath.</remarks>
+[Cmdlet(VerbsDiagnostic.Test, "ShuruChunkStore", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium,
+    DefaultParameterSetName = LiteralSet)]
+[OutputType(typeof(ShuruStoreTestResult), typeof(bool))]
 public sealed class TestShuruChunkStoreCommand : MaintenanceCmdlet
 {
-    private readonly List<string> _indexes = [];
+    private const string PathSet = "Path";
+    private const string LiteralSet = "LiteralPath";
+    private readonly IndexesByStore _work = new();
 
-    /// <summary>The chunk store to verify.</summary>
-    [Parameter(Position = 0, Mandatory = true)]
+    /// <summary>The chunk store to verify; CasPath from the pipeline (Get-ShuruChunkStore).</summary>
+    [Parameter(Position = 0, Mandatory = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string CasPath { get; set; } = null!;
 
-    /// <summary>Verify only the chunks these indexes (and their chains) reach; FullName from the pipeline.</summary>
-    [Parameter(Position = 1, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [Alias("FullName")]
+    /// <summary>Verify only the chunks these indexes (and their chains) reach; wildcards allowed.</summary>
+    [Parameter(Position = 1, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = PathSet)]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[]? IndexPath { get; set; }
+
+    /// <summary>The same, taken literally (FullName or PSPath from Get-ChildItem).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true, ParameterSetName = LiteralSet)]
+    [Alias("LiteralPath", "PSPath", "LP", "FullName")]
+    [ValidateNotNullOrEmpty]
+    public string[]? LiteralIndexPath { get; set; }
 
     /// <summary>Remove corrupt chunks and stale temporary files; put set-aside chunks back.</summary>
     [Parameter]
@@ -31,25 +43,27 @@ public sealed class TestShuruChunkStoreCommand : MaintenanceCmdlet
     [Parameter]
     public TimeSpan GracePeriod { get; set; } = TimeSpan.FromHours(1);
 
-    /// <summary>Return one object with the totals instead of one per problem.</summary>
+    /// <summary>Return only whether each store is healthy.</summary>
     [Parameter]
-    public SwitchParameter Summary { get; set; }
+    public SwitchParameter Quiet { get; set; }
 
     /// <inheritdoc />
-    protected override void ProcessRecord()
-    {
-        if (IndexPath is not null) foreach (string p in IndexPath) _indexes.Add(Resolve(p));
-    }
+    protected override void ProcessRecord() =>
+        _work.Add(Resolve(CasPath), ResolveIndexes(IndexPath, LiteralIndexPath).ToList());
 
     /// <inheritdoc />
     protected override void EndProcessing()
     {
-        string cas = Resolve(CasPath);
+        foreach (var (cas, indexes) in _work.Stores) Verify(cas, indexes);
+    }
+
+    private void Verify(string cas, IReadOnlyList<string> indexes)
+    {
         var problems = new List<ShuruStoreProblem>();
         var options = new StoreVerifyOptions
         {
             CasPath = cas,
-            IndexPaths = _indexes.Distinct(StringComparer.Ordinal).ToList(),
+            IndexPaths = [.. indexes],
             Repair = Repair,
             GracePeriod = GracePeriod,
             ConfirmRepair = p => ShouldProcess(p.Path, p.Kind == StoreProblemKind.QuarantinedChunk
@@ -59,22 +73,24 @@ public sealed class TestShuruChunkStoreCommand : MaintenanceCmdlet
         StoreVerifyResult? r = null;
         bool ok = Run(cas, () => r = StoreVerifier.Verify(options, p =>
         {
-            var o = Convert(p);
-            if (Summary) problems.Add(o);
-            else WriteObject(o);
+            var problem = Convert(p);
+            problems.Add(problem);
+            WriteVerbose($"{problem.Kind}: {problem.Path} ({problem.Detail}){(problem.Repaired ? ", repaired" : "")}");
         }, Progress(3), Cancel));
         if (!ok) return;
         WriteVerbose($"Checked {r!.ChunksChecked} chunks ({ByteSize.Format(r.BytesChecked)}) in {r.Elapsed.TotalSeconds:0.##} s: " +
                      $"{r.Missing} missing, {r.Corrupt} corrupt, {r.TempFiles} temporary files, {r.Repaired} repaired.");
-        if (Summary)
+        if (Quiet)
         {
-            WriteObject(new ShuruStoreTestResult
-            {
-                CasPath = cas, IsHealthy = r.IsHealthy, ChunksChecked = r.ChunksChecked, BytesChecked = r.BytesChecked,
-                Missing = r.Missing, Corrupt = r.Corrupt, TempFiles = r.TempFiles, QuarantinedChunks = r.QuarantinedChunks,
-                UnknownFiles = r.UnknownFiles, Repaired = r.Repaired, Problems = [.. problems], Duration = r.Elapsed,
-            });
+            WriteObject(r.IsHealthy);
+            return;
         }
+        WriteObject(new ShuruStoreTestResult
+        {
+            CasPath = cas, IsHealthy = r.IsHealthy, ChunksChecked = r.ChunksChecked, BytesChecked = r.BytesChecked,
+            Missing = r.Missing, Corrupt = r.Corrupt, TempFiles = r.TempFiles, QuarantinedChunks = r.QuarantinedChunks,
+            UnknownFiles = r.UnknownFiles, Repaired = r.Repaired, Problems = [.. problems], Duration = r.Elapsed,
+        });
     }
 
     private static ShuruStoreProblem Convert(StoreProblem p) => new()

@@ -102,16 +102,18 @@ internal static class ServerRegistry
     {
         if (Interlocked.Exchange(ref _processExitHooked, 1) != 0) return;
         AppDomain.CurrentDomain.ProcessExit += (_, _) => StopEverything();
-        // pwsh ends on SIGTERM (a service manager's stop, kill) without raising ProcessExit, which
-        // left the socket behind and skipped the final flush. The servers are stopped first;
-        // the signal is not cancelled, so the process still ends as SIGTERM asks.
-        if (!OperatingSystem.IsWindows())
-            _sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ =>
+        // pwsh ends on SIGTERM (a service manager's stop, kill) and on SIGHUP (its terminal
+        // closed, an SSH session dropped) without raising ProcessExit, which would leave the
+        // sockets and the warm-up scratch in /dev/shm behind and skip the final flush. The
+        // servers are stopped first; the signal is not cancelled, so the process still ends.
+        if (OperatingSystem.IsWindows()) return;
+        foreach (var signal in (PosixSignal[])[PosixSignal.SIGTERM, PosixSignal.SIGHUP])
+            Signals.Add(PosixSignalRegistration.Create(signal, _ =>
             {
                 StopEverything();
                 ProcessWarmUp.Abandon(); // its scratch is in memory (/dev/shm) and must not outlive us
-            });
+            }));
     }
 
-    private static PosixSignalRegistration? _sigterm; // kept: disposing it unregisters the handler
+    private static readonly List<PosixSignalRegistration> Signals = []; // kept: disposing one unregisters its handler
 }

@@ -76,6 +76,32 @@ public abstract class MaintenanceCmdlet : PSCmdlet, IDisposable
     /// <summary>Resolves paths given by the user against $PWD (file system only).</summary>
     private protected string Resolve(string path) => PathResolver.ResolveUnresolved(this, path);
 
+    /// <summary>The index files named by wildcard patterns and by literal paths. A name that
+    /// matches no file stops the command (IndexNotFound): an index left out would make a
+    /// collection delete its chunks, or a check skip them.</summary>
+    private protected IEnumerable<string> ResolveIndexes(string[]? patterns, string[]? literalPaths)
+    {
+        var inputs = (patterns ?? []).Select(p => (Path: p, Literal: false)).Concat((literalPaths ?? []).Select(p => (Path: p, Literal: true)));
+        foreach (var (path, literal) in inputs)
+        {
+            IReadOnlyList<string> files;
+            try
+            {
+                files = PathResolver.ResolveExisting(this, path, literal);
+            }
+            catch (ItemNotFoundException)
+            {
+                files = [];
+            }
+            if (files.Count == 0)
+            {
+                ThrowTerminatingError(ShuruErrors.Create(ShuruErrors.IndexPathNotFound, ErrorCategory.ObjectNotFound, path,
+                    $"No index file matches '{path}'. Nothing was done."));
+            }
+            foreach (string file in files) yield return file;
+        }
+    }
+
     /// <inheritdoc />
     protected override void StopProcessing() => _stop.Cancel();
 

@@ -17,6 +17,9 @@ internal static class ShuruErrors
     public const string PathNotFileSystem = nameof(PathNotFileSystem);
     public const string CheckpointExists = nameof(CheckpointExists);
     public const string IndexPathNotFound = "IndexNotFound";
+    public const string BaseImageGivenTwice = nameof(BaseImageGivenTwice);
+    public const string SocketPathForSeveralServers = nameof(SocketPathForSeveralServers);
+    public const string WaitTimeout = nameof(WaitTimeout);
 
     public static ErrorCategory CategoryOf(ShuruErrorKind kind) => kind switch
     {

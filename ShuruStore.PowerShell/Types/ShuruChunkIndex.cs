@@ -3,8 +3,11 @@ namespace ShuruStore.Commands;
 /// <summary>A checkpoint index file as Get-ShuruChunkIndex and Save-ShuruCheckpoint show it.</summary>
 public sealed class ShuruChunkIndex
 {
-    /// <summary>The index file.</summary>
+    /// <summary>The index file (alias property IndexPath, so an index binds to -IndexPath).</summary>
     public required string Path { get; init; }
+
+    /// <summary>The file name of the index, as tables show it.</summary>
+    public string Name => System.IO.Path.GetFileName(Path);
 
     /// <summary>Size of the disk in bytes.</summary>
     public required long DiskSize { get; init; }
@@ -27,11 +30,18 @@ public sealed class ShuruChunkIndex
     /// <summary>The index this checkpoint was taken from, if any.</summary>
     public string? ParentPath { get; init; }
 
-    /// <summary>The flat base image at the bottom of the chain, if any.</summary>
-    public string? FallbackPath { get; init; }
+    /// <summary>The file name of the parent index, as tables show it; null without a parent.</summary>
+    public string? Parent => ParentPath is null ? null : System.IO.Path.GetFileName(ParentPath);
+
+    /// <summary>The base image at the bottom of the chain, if any (the index file's "fallback";
+    /// alias property FallbackPath).</summary>
+    public string? BaseImagePath { get; init; }
 
     /// <summary>The chain of index files, this one first, then parents nearest first.</summary>
     public required string[] Chain { get; init; }
+
+    /// <summary>How many index files the chain has (this one included).</summary>
+    public int Depth => Chain.Length;
 
     /// <summary>Size of the index file in bytes.</summary>
     public long FileSize { get; init; }

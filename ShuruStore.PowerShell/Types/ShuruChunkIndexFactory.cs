@@ -19,7 +19,7 @@ internal static class ShuruChunkIndexFactory
             ChunksInherited = summary.InheritedFromParents + summary.FromBase,
             ChunksUnset = summary.ReadAsZeros,
             ParentPath = summary.ParentPath,
-            FallbackPath = summary.FallbackPath,
+            BaseImagePath = summary.FallbackPath,
             Chain = [.. view.Chain.AllPaths],
             FileSize = file.Exists ? file.Length : 0,
             LastWriteTime = file.Exists ? file.LastWriteTime : default,

@@ -11,8 +11,8 @@ public sealed class ShuruImportResult
     public required string CasPath { get; init; }
     /// <summary>The parent index the new index names, if any.</summary>
     public string? ParentPath { get; init; }
-    /// <summary>The fallback image the new index names, if any.</summary>
-    public string? FallbackPath { get; init; }
+    /// <summary>The base image the new index names as its fallback, if any (alias property FallbackPath).</summary>
+    public string? BaseImagePath { get; init; }
     /// <summary>Byte of the image that became byte 0 of the disk.</summary>
     public long Offset { get; init; }
     /// <summary>Size of the disk (bytes imported).</summary>

@@ -27,6 +27,7 @@ public sealed class ShuruNbdServer : IDisposable
     private readonly DiskServer _engine;
     private readonly ConcurrentQueue<string> _pendingEvents = new();
     private readonly List<string> _checkpoints = [];
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     internal ShuruNbdServer(string name, DiskServer engine, Runspace? owner)
     {
@@ -54,8 +55,9 @@ public sealed class ShuruNbdServer : IDisposable
     /// <summary>The index the disk booted from (null in lazy mode or for a flat image).</summary>
     public string? BootIndexPath => _engine.Disk?.BootIndexPath;
 
-    /// <summary>The base image (rootfs) at the bottom of the chain.</summary>
-    public string? RootfsPath => _engine.Disk?.BaseImagePath;
+    /// <summary>The base image at the bottom of the chain, read-only (shuru's rootfs; alias
+    /// property RootfsPath).</summary>
+    public string? BaseImagePath => _engine.Disk?.BaseImagePath;
 
     /// <summary>The chunk-store directory.</summary>
     public string? CasPath => _engine.Disk?.CasPath;
@@ -111,8 +113,15 @@ public sealed class ShuruNbdServer : IDisposable
         {
             // Unsubscribe only now, so the last events (clients closed, stopped) reach -Verbose.
             _engine.Server.Event -= OnServerEvent;
+            // Every stop of a served disk goes through its handle (cmdlets, session end, signals),
+            // so this is where waiters learn that the disk is flushed and closed.
+            _stopped.TrySetResult();
         }
     }
+
+    /// <summary>Completes once <see cref="Stop"/> has flushed and closed the disk
+    /// (Wait-ShuruNbdServer waits on it).</summary>
+    internal Task Stopped => _stopped.Task;
 
     /// <inheritdoc />
     public void Dispose() => Stop();

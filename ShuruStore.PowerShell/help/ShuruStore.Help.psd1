@@ -4,30 +4,38 @@
     'Start-ShuruNbdServer' = @{
         Synopsis    = 'Serves a virtual-machine disk over NBD on a Unix socket.'
         Description = @(
-            'Starts an NBD server for a disk and returns a handle that stays in this session until it is stopped. The server keeps running after the pipeline ends; Stop-ShuruNbdServer, Remove-Module ShuruStore, closing the runspace or exiting pwsh shut it down cleanly (flush, close clients, remove the socket).'
-            'With -CasPath the disk is a copy-on-write chunk-store disk, compatible with shuru-store 0.1.2: it boots from -IndexPath if that file exists, otherwise starts in lazy mode on the base image (-RootfsPath), whose non-zero 64 KiB pieces are stored as chunks on first read. Writes never touch the base image or existing chunks. With -ImagePath a raw image is served as a plain flat file instead.'
+            'Starts an NBD server for a disk and returns a handle that stays in this session until it is stopped. The server keeps running after the pipeline ends; Stop-ShuruNbdServer, Remove-Module ShuruStore, closing the runspace, exiting pwsh, SIGTERM and SIGHUP shut it down cleanly (flush, close clients, remove the socket). Wait-ShuruNbdServer waits until it stops.'
+            'With -CasPath the disk is a copy-on-write chunk-store disk, compatible with shuru-store 0.1.2: it boots from -IndexPath if that file exists, otherwise starts in lazy mode on the base image (-ImagePath or -BaseImagePath), whose non-zero 64 KiB pieces are stored as chunks on first read. Writes never touch the base image or existing chunks. Without -CasPath the image is served as a plain flat file, and writes change it.'
+            'Position 0 is the image in both forms: Start-ShuruNbdServer ./disk.raw /tmp/flat.sock serves a flat image; Start-ShuruNbdServer ./base.raw ./cas -SocketPath /tmp/vm.sock serves a chunk-store disk over base.raw.'
+            'Checkpoints can come down the pipeline (index paths, Get-ChildItem, Get-ShuruChunkIndex): each starts a server of its own, and with several of them -SocketPath must be a directory, written with a trailing / (each server listens on <directory>/<name>.sock). Every input is checked first and the servers start together: if one cannot start, the others are stopped again and nothing is returned. A checkpoint from the pipeline must exist.'
             'Clients connect to the Uri of the handle, nbd+unix:///export?socket=PATH: qemu (-drive file=URI,format=raw), nbdinfo, nbdcopy, qemu-img, fio or any NBD client. Several clients may connect at once and reconnect at will.'
+            'A server belongs to the runspace that started it. In a thread job (Start-ThreadJob) or a ForEach-Object -Parallel script the runspace closes when the script block ends, and the server stops with it: the cmdlet warns there; end the script block with Wait-ShuruNbdServer to keep serving.'
         )
         Parameters  = @{
-            RootfsPath       = 'The base image (raw rootfs) at the bottom of the chain. It is opened read-only and never written. Needed in lazy mode; when booting from an index, the index names its own base.'
+            ImagePath        = 'The raw image. Without -CasPath it is served as it is (a flat image: writes change the file). With -CasPath it is the base image under the chunk store, opened read-only and never written, the same as -BaseImagePath.'
+            BaseImagePath    = 'The base image (shuru''s rootfs) at the bottom of the chain, opened read-only and never written; the same as -ImagePath with -CasPath. Needed in lazy mode; when booting from an index, the index names its own base.'
             CasPath          = 'The chunk-store directory. Chunks live in its chunks/ folder, one file per chunk named by its BLAKE3 hash. Created if missing.'
-            IndexPath        = 'An index to boot from. If the file exists it becomes the live index and its parent chain and fallback image are used; if it does not exist the disk starts in lazy mode. It is never overwritten: save checkpoints with Save-ShuruCheckpoint.'
-            SocketPath       = 'The Unix socket to listen on (at most 107 bytes). A stale socket is replaced; a socket a live server listens on is refused (SocketInUse); a path that is not a socket is never deleted (SocketPathNotSocket). The socket is owner-only.'
+            IndexPath        = 'An index to boot from. Given as an argument, an existing file becomes the live index (its parent chain and base image are used) and a missing one means lazy mode, as in shuru. From the pipeline (strings, FullName, or IndexPath from Get-ShuruChunkIndex) the file must exist, and each one starts a server. It is never overwritten: save checkpoints with Save-ShuruCheckpoint.'
+            SocketPath       = 'The Unix socket to listen on (at most 107 bytes), or a directory written with a trailing / (/tmp/vms/, TestDrive:/): the socket is then <directory>/<name>.sock, one per server. Without the trailing /, a directory at the path is refused like any other thing that is not a socket. A stale socket is replaced; a socket a live server listens on is refused (SocketInUse); a path that is not a socket is never deleted (SocketPathNotSocket). The socket is owner-only.'
             DiskSize         = 'Grow the disk to this many bytes; PowerShell size literals such as 4GB work. The disk never shrinks: a smaller size is ignored.'
             StatePath        = 'Keep the live disk map durable in this file at every FLUSH and FUA write. Starting again with the same file resumes the live disk exactly, even after the process was killed.'
-            DirtyMemoryLimit = 'Memory allowed for written but not yet stored chunks (default 256 MB). Past it, chunks are hashed and stored early.'
-            ImagePath        = 'Serve this raw image as a flat file, with no chunk store and no checkpoints.'
+            DirtyMemoryLimit = 'Memory allowed for written but not yet stored chunks. Past it, chunks are hashed and stored early.'
             ReadOnly         = 'Refuse writes: clients get EPERM. Guests must mount the disk read-only.'
-            Name             = 'A name for the server in this session. Default: shuru1, shuru2 and so on.'
+            Name             = 'A name for the server in this session.'
         }
-        Inputs      = @(@{ Type = 'System.String'; Description = 'IndexPath, by property name (for example from Get-ShuruChunkIndex).' })
-        Outputs     = @(@{ Type = 'ShuruStore.Commands.ShuruNbdServer'; Description = 'The server handle: name, URI, socket, disk size, booted index, state, connections, bytes read and written, start time.' })
+        Defaults    = @{
+            Name     = 'shuru1, shuru2, ... (the first free one)'
+            DiskSize = 'The size of the index or the base image'
+        }
+        Inputs      = @(@{ Type = 'System.String'; Description = 'Checkpoints (-IndexPath): paths by value, FullName from Get-ChildItem, IndexPath from Get-ShuruChunkIndex. One server per checkpoint.' })
+        Outputs     = @(@{ Type = 'ShuruStore.Commands.ShuruNbdServer'; Description = 'The server handle: name, URI, socket, disk size, booted index, state, clients, bytes read and written, start time.' })
         Examples    = @(
-            @{ Code = "`$vm = Start-ShuruNbdServer -RootfsPath ./rootfs.ext4 -CasPath ./cas -SocketPath /tmp/vm.sock`nqemu-system-x86_64 -drive file=`$(`$vm.Uri),format=raw,if=virtio ..."; Remarks = 'Serves a base image lazily through the chunk store and hands the URI to qemu.' }
-            @{ Code = 'Start-ShuruNbdServer ./rootfs.ext4 ./cas ./vm.idx /tmp/vm.sock 4GB -StatePath ./vm.state -Name vm1'; Remarks = 'The positional form mirrors shuru''s start(rootfs, cas, index, socket, size): boots from vm.idx if it exists, grows the disk to 4 GiB and keeps the live map durable in vm.state.' }
-            @{ Code = 'Start-ShuruNbdServer -ImagePath ./disk.raw -SocketPath /tmp/flat.sock -ReadOnly'; Remarks = 'Serves a raw image as it is, read-only.' }
+            @{ Code = "`$vm = Start-ShuruNbdServer -BaseImagePath ./rootfs.ext4 -CasPath ./cas -SocketPath /tmp/vm.sock`nqemu-system-x86_64 -drive file=`$(`$vm.Uri),format=raw,if=virtio ..."; Remarks = 'Serves a base image lazily through the chunk store and hands the URI to qemu.' }
+            @{ Code = 'Start-ShuruNbdServer ./disk.raw /tmp/flat.sock -ReadOnly'; Remarks = 'Serves a raw image as it is, read-only.' }
+            @{ Code = 'Get-ChildItem ./checkpoints/*.idx | Start-ShuruNbdServer -CasPath ./cas -SocketPath /tmp/vms/'; Remarks = 'Starts one server per checkpoint, each on its own socket in /tmp/vms (which must exist), or none if one of them cannot start.' }
+            @{ Code = 'Start-ShuruNbdServer ./rootfs.ext4 ./cas -IndexPath ./vm.idx -SocketPath /tmp/vm.sock -DiskSize 4GB -StatePath ./vm.state -Name vm1'; Remarks = 'shuru''s start(rootfs, cas, index, socket, size): boots from vm.idx if it exists, grows the disk to 4 GiB and keeps the live map durable in vm.state.' }
         )
-        Links       = @('Stop-ShuruNbdServer', 'Save-ShuruCheckpoint', 'about_ShuruStore')
+        Links       = @('Stop-ShuruNbdServer', 'Wait-ShuruNbdServer', 'Save-ShuruCheckpoint', 'about_ShuruStore')
     }
     'Get-ShuruNbdServer' = @{
         Synopsis    = 'Gets the NBD servers running in this session.'
@@ -49,7 +57,7 @@
         )
         Parameters  = @{
             Server   = 'Server handles to stop, typically from the pipeline.'
-            Name     = 'Names of servers to stop. Wildcards are permitted.'
+            Name     = 'Names of servers to stop, by position as Stop-Service takes them. Wildcards are permitted.'
             All      = 'Stop every server of this session.'
             PassThru = 'Return the stopped handles.'
         }
@@ -57,9 +65,32 @@
         Outputs     = @(@{ Type = 'ShuruStore.Commands.ShuruNbdServer'; Description = 'With -PassThru, the stopped handles.' })
         Examples    = @(
             @{ Code = '$vm | Stop-ShuruNbdServer'; Remarks = 'Stops one server by its handle.' }
+            @{ Code = 'Stop-ShuruNbdServer fork-*'; Remarks = 'Stops the servers whose names start with fork-.' }
             @{ Code = 'Stop-ShuruNbdServer -All -WhatIf'; Remarks = 'Shows which servers would be stopped.' }
         )
-        Links       = @('Start-ShuruNbdServer', 'Get-ShuruNbdServer')
+        Links       = @('Start-ShuruNbdServer', 'Get-ShuruNbdServer', 'Wait-ShuruNbdServer')
+    }
+    'Wait-ShuruNbdServer' = @{
+        Synopsis    = 'Waits until NBD servers of this session stop.'
+        Description = @(
+            'Blocks until every given server has stopped (with -Any, until one has), as Wait-Process waits for processes. A server stops when Stop-ShuruNbdServer stops it from another session or thread, when its session ends, or when pwsh gets SIGTERM or SIGHUP. For a script that runs a server as a service: start it, wait, and stop it in a finally block, which also runs on Ctrl+C.'
+            'Ctrl+C ends the wait and leaves the servers running. With -Timeout, a server still running when the time is up is a non-terminating WaitTimeout error (OperationTimeout) and keeps serving.'
+        )
+        Parameters  = @{
+            Server   = 'Server handles to wait for, typically from the pipeline.'
+            Name     = 'Names of servers to wait for. Wildcards are permitted.'
+            Timeout  = 'Seconds to wait at most. -1 waits as long as it takes.'
+            Any      = 'Return as soon as one of the servers has stopped.'
+            PassThru = 'Return the servers that have stopped.'
+        }
+        Inputs      = @(@{ Type = 'ShuruStore.Commands.ShuruNbdServer'; Description = 'Server handles.' })
+        Outputs     = @(@{ Type = 'ShuruStore.Commands.ShuruNbdServer'; Description = 'With -PassThru, the servers that stopped.' })
+        Examples    = @(
+            @{ Code = "`$vm = Start-ShuruNbdServer ./disk.raw /tmp/vm.sock`ntry { `$vm | Wait-ShuruNbdServer } finally { `$vm | Stop-ShuruNbdServer }"; Remarks = 'Serves a disk until Ctrl+C, SIGTERM or SIGHUP, then stops it cleanly.' }
+            @{ Code = "Start-ThreadJob { Start-ShuruNbdServer ./disk.raw /tmp/job.sock | Wait-ShuruNbdServer }"; Remarks = 'Keeps a server started in a thread job serving until it is stopped (Stop-Job ends the wait, and the job''s end stops the server).' }
+            @{ Code = 'Get-ShuruNbdServer | Wait-ShuruNbdServer -Any -Timeout 60 -PassThru'; Remarks = 'Waits at most a minute for the first server to stop and returns it.' }
+        )
+        Links       = @('Start-ShuruNbdServer', 'Stop-ShuruNbdServer')
     }
     'Save-ShuruCheckpoint' = @{
         Synopsis    = 'Saves a checkpoint of a running chunk-store disk to an index file.'
@@ -126,32 +157,44 @@
     }
     'Get-ShuruChunkStore' = @{
         Synopsis    = 'Describes a chunk store: chunk count, bytes, zero chunk, leftovers.'
-        Description = @('Counts the chunk files of a store and their bytes, tells whether the well-known all-zero chunk is present, and counts temporary files left by interrupted writes (never valid chunks).')
-        Parameters  = @{ CasPath = 'The chunk-store directory (the one holding chunks/). Accepts FullName from the pipeline.' }
-        Inputs      = @(@{ Type = 'System.String'; Description = 'Store paths, by value or by property name.' })
+        Description = @('Counts the chunk files of a store and their bytes, tells whether the well-known all-zero chunk is present, and counts temporary files left by interrupted writes (never valid chunks). Takes store paths, or server handles: the store behind each chunk-store server, once, however many servers share it; a flat-image server has no store and is skipped (-Verbose says so).')
+        Parameters  = @{
+            CasPath = 'The chunk-store directory (the one holding chunks/). Accepts strings, and CasPath, Path or FullName by property name.'
+            Server  = 'Servers whose chunk stores to describe, typically from Get-ShuruNbdServer.'
+        }
+        Inputs      = @(
+            @{ Type = 'System.String'; Description = 'Store paths, by value or by property name.' }
+            @{ Type = 'ShuruStore.Commands.ShuruNbdServer'; Description = 'Servers.' }
+        )
         Outputs     = @(@{ Type = 'ShuruStore.Commands.ShuruChunkStore'; Description = 'The store summary.' })
         Examples    = @(
             @{ Code = 'Get-ShuruChunkStore ./cas'; Remarks = 'Shows how many chunks the store holds and how much space they take.' }
             @{ Code = 'Get-ShuruNbdServer | Get-ShuruChunkStore'; Remarks = 'Describes the store behind every running chunk-store server.' }
+            @{ Code = 'Get-ShuruChunkStore ./cas | Test-ShuruChunkStore -Quiet'; Remarks = 'Passes the store on to another store cmdlet.' }
         )
-        Links       = @('Start-ShuruNbdServer')
+        Links       = @('Test-ShuruChunkStore', 'Remove-ShuruUnusedChunk', 'Start-ShuruNbdServer')
     }
     'Import-ShuruDisk' = @{
         Synopsis    = 'Ingests a raw image into a chunk store and writes an index for it.'
         Description = @(
             'Reads the image (or the byte range -Offset/-Length of it) in 64 KiB pieces, stores every non-zero piece as a chunk named by its BLAKE3 hash (each chunk written once, atomically; chunks already in the store are shared) and writes a shuru-compatible index naming them. All-zero pieces store nothing. The result boots with Start-ShuruNbdServer -IndexPath without touching the image again.'
-            'With -ParentIndexPath the index is a child of that index: pieces equal to what the parent chain provides are inherited, not stored, and zero pieces over data become the well-known zero chunk. With -FallbackPath pieces equal to that image are left to it (a delta against a base image).'
+            'With -ParentIndexPath the index is a child of that index: pieces equal to what the parent chain provides are inherited, not stored, and zero pieces over data become the well-known zero chunk. With -BaseImagePath (alias -FallbackPath, the index file''s name for it) pieces equal to that image are left to it (a delta against a base image).'
             'The index is written last, atomically, after every chunk is durable. Ctrl+C stops between chunks: the store keeps only whole chunks (Remove-ShuruUnusedChunk collects them) and no index is written. Progress is shown with Write-Progress.'
         )
         Parameters  = @{
-            Path            = 'The raw image to read. Accepts FullName from the pipeline, so Get-ChildItem *.img | Import-ShuruDisk -CasPath ./cas imports several images.'
+            Path            = 'The raw image to read (a file: a directory is refused as ImageNotFound, with a message that says it is a directory). Accepts FullName from the pipeline, so Get-ChildItem *.img | Import-ShuruDisk -CasPath ./cas imports several images.'
             CasPath         = 'The chunk-store directory to write chunks to. Created if missing.'
             IndexPath       = 'The index file to write. Default: the image''s name with the extension .idx, in the image''s directory. Refused if it exists, unless -Force.'
             Offset          = 'The first byte of the image to import; it becomes byte 0 of the disk (for example a partition''s start).'
             Length          = 'How many bytes to import from -Offset. Default: to the end of the image.'
             ParentIndexPath = 'Write the index as a child of this index: chunks the parent chain already provides are inherited and the index names it as its parent, as a checkpoint would.'
-            FallbackPath    = 'Name this flat image as the index''s fallback: pieces equal to it are not stored but read from it. Default: the parent''s base image, if any.'
+            BaseImagePath   = 'Name this raw image as the index''s base image (its fallback): pieces equal to it are not stored but read from it.'
             Force           = 'Replace an existing index file (never the parent chain, the fallback or the image itself).'
+        }
+        Defaults    = @{
+            IndexPath     = '<image name>.idx next to the image'
+            Length        = 'To the end of the image'
+            BaseImagePath = 'The parent''s base image, if any'
         }
         Inputs      = @(@{ Type = 'System.String'; Description = 'Image paths, by value or by property name (FullName).' })
         Outputs     = @(@{ Type = 'ShuruStore.Commands.ShuruImportResult'; Description = 'The index written and the counts: chunks new, already present, zero and inherited, bytes stored, time.' })
@@ -175,6 +218,7 @@
             Destination = 'The raw image to write, or an existing directory to write <index name>.raw into. Default: <index name>.raw next to the index.'
             Force       = 'Replace an existing destination file (never an index of the chain or the base image).'
         }
+        Defaults    = @{ Destination = '<index name>.raw next to the index' }
         Inputs      = @(@{ Type = 'System.String'; Description = 'Index paths, by value or by property name (FullName).' })
         Outputs     = @(@{ Type = 'ShuruStore.Commands.ShuruExportResult'; Description = 'The image written: size, chunks from the store, from the base and zero, data bytes, time.' })
         Examples    = @(
@@ -186,24 +230,30 @@
     'Test-ShuruChunkStore' = @{
         Synopsis    = 'Verifies a chunk store: missing and corrupt chunks, leftover files.'
         Description = @(
-            'Re-hashes every chunk of the store (or, with -IndexPath, every chunk the indexes and their chains name) and reports one object per problem: Missing (an index names a chunk the store lacks), Corrupt (the content does not hash to the name, or is longer than 64 KiB), TempFile (a leftover of an interrupted write), QuarantinedChunk (set aside by an interrupted Remove-ShuruUnusedChunk) and UnknownFile. No output means no problem; -Summary returns the totals and IsHealthy instead.'
+            'Re-hashes every chunk of the store (or, with -IndexPath, every chunk the indexes and their chains name) and returns one result per store: IsHealthy (no missing and no corrupt chunk), the counts, and Problems, one object per problem: Missing (an index names a chunk the store lacks), Corrupt (the content does not hash to the name, or is longer than 64 KiB), TempFile (a leftover of an interrupted write), QuarantinedChunk (set aside by an interrupted Remove-ShuruUnusedChunk) and UnknownFile. With -Quiet it returns only $true (healthy) or $false, as Test-Path and Test-Connection -Quiet do. -Verbose lists each problem as it is found.'
+            'Stores can come down the pipeline (CasPath from Get-ShuruChunkStore), and so can indexes (strings, FullName or PSPath from Get-ChildItem, IndexPath from Get-ShuruChunkIndex): all indexes of one store are verified together, after the pipeline ends, so every chunk is hashed once. -IndexPath takes wildcards; -LiteralIndexPath takes names as they are. An index name that matches no file stops the command (IndexNotFound).'
             'The store is not touched unless -Repair is given: then corrupt chunks are deleted (a server then reports them missing instead of reading wrong data; lazy ingestion or Import-ShuruDisk can store them again), temporary files older than -GracePeriod are deleted and set-aside chunks are put back. Each repair asks ShouldProcess, so -WhatIf shows what would be done and -Confirm asks for each file.'
         )
         Parameters  = @{
-            CasPath     = 'The chunk-store directory to verify.'
-            IndexPath   = 'Verify only the chunks these indexes and their chains name, and report those missing. Accepts FullName from the pipeline: Get-ChildItem *.idx | Test-ShuruChunkStore -CasPath ./cas.'
-            Repair      = 'Delete corrupt chunks and stale temporary files, restore set-aside chunks (with ShouldProcess).'
-            GracePeriod = 'Temporary files younger than this (default one hour) may belong to a write in progress: reported, never removed.'
-            Summary     = 'Return one object with the totals, IsHealthy and the problems, instead of one object per problem.'
+            CasPath          = 'The chunk-store directory to verify. Accepts CasPath by property name (Get-ShuruChunkStore).'
+            IndexPath        = 'Verify only the chunks these indexes and their chains name, and report those missing. Wildcards are permitted. Accepts strings and IndexPath from the pipeline.'
+            LiteralIndexPath = 'Like -IndexPath, with no wildcard interpretation. Accepts FullName and PSPath from the pipeline: Get-ChildItem *.idx | Test-ShuruChunkStore -CasPath ./cas.'
+            Repair           = 'Delete corrupt chunks and stale temporary files, restore set-aside chunks (with ShouldProcess).'
+            GracePeriod      = 'Temporary files younger than this may belong to a write in progress: reported, never removed.'
+            Quiet            = 'Return one [bool] per store: $true when it has no missing and no corrupt chunk.'
         }
-        Inputs      = @(@{ Type = 'System.String'; Description = 'Index paths, by value or by property name (FullName).' })
+        Inputs      = @(
+            @{ Type = 'ShuruStore.Commands.ShuruChunkStore'; Description = 'Stores, by the CasPath property.' }
+            @{ Type = 'System.String'; Description = 'Index paths, by value or by property name (IndexPath, FullName, PSPath).' }
+        )
         Outputs     = @(
-            @{ Type = 'ShuruStore.Commands.ShuruStoreProblem'; Description = 'Without -Summary: one per problem (kind, hash, path, size, the index naming it, detail, whether repaired).' }
-            @{ Type = 'ShuruStore.Commands.ShuruStoreTestResult'; Description = 'With -Summary.' }
+            @{ Type = 'ShuruStore.Commands.ShuruStoreTestResult'; Description = 'One per store: IsHealthy, the counts and the problems (kind, hash, path, size, the index naming it, detail, whether repaired).' }
+            @{ Type = 'System.Boolean'; Description = 'With -Quiet: one per store.' }
         )
         Examples    = @(
-            @{ Code = 'Test-ShuruChunkStore -CasPath ./cas'; Remarks = 'Re-hashes every chunk of the store and lists what is wrong.' }
-            @{ Code = 'Get-ChildItem ./*.idx | Test-ShuruChunkStore -CasPath ./cas -Summary'; Remarks = 'Checks that every chunk the checkpoints need is present and sound.' }
+            @{ Code = 'if (-not (Test-ShuruChunkStore ./cas -Quiet)) { throw ''the store is damaged'' }'; Remarks = 'Re-hashes every chunk of the store and stops a script when something is wrong.' }
+            @{ Code = '(Test-ShuruChunkStore ./cas).Problems | Format-Table Kind, Hash, Detail'; Remarks = 'Lists what is wrong.' }
+            @{ Code = 'Get-ChildItem ./*.idx | Test-ShuruChunkStore -CasPath ./cas'; Remarks = 'Checks that every chunk the checkpoints need is present and sound.' }
             @{ Code = 'Test-ShuruChunkStore ./cas -Repair -WhatIf'; Remarks = 'Shows which corrupt chunks and stale temporary files a repair would delete.' }
         )
         Links       = @('Get-ShuruChunkStore', 'Remove-ShuruUnusedChunk')
@@ -211,22 +261,27 @@
     'Remove-ShuruUnusedChunk' = @{
         Synopsis    = 'Removes chunks no index, state file or running server uses (garbage collection).'
         Description = @(
-            'Marks every chunk named by the given indexes and their parent chains, by the given live-state files and by every running server of this session on the store (its live disk, including chunks flushed but not yet in any checkpoint), then removes every other chunk file older than -GracePeriod. The grace period (default one hour) protects chunks a server in another process is writing right now, before any index names them. The well-known zero chunk is always kept.'
-            'Each chunk to remove is first set aside, the running servers are asked again, and only then is it deleted, so a chunk a server starts to use during the collection stays. An index that cannot be read (missing parent, cycle) stops the collection before anything is removed. Without any index, state file or running server the cmdlet refuses to run unless -Force.'
-            'With -WhatIf nothing is removed; the result object reports how many chunks and bytes would go. Ctrl+C stops between batches and leaves every remaining chunk in place.'
+            'Marks every chunk named by the given indexes and their parent chains, by the given live-state files and by every running server of this session on the store (its live disk, including chunks flushed but not yet in any checkpoint), then removes every other chunk file older than -GracePeriod. The grace period protects chunks a server in another process is writing right now, before any index names them. The well-known zero chunk is always kept.'
+            'Each chunk to remove is first set aside, the running servers are asked again, and only then is it deleted, so a chunk a server starts to use during the collection stays. An index that cannot be read (missing parent, cycle) or an index name that matches no file (IndexNotFound) stops the collection before anything is removed. Without any index, state file or running server the cmdlet refuses to run unless -Force.'
+            'Its ConfirmImpact is High, as for Remove-VM: it asks before removing anything unless -Confirm:$false is given, also with -Force. With -WhatIf nothing is removed; the result object reports how many chunks and bytes would go. Ctrl+C stops between batches and leaves every remaining chunk in place.'
+            'Stores can come down the pipeline (CasPath from Get-ShuruChunkStore), and so can indexes (strings, FullName or PSPath from Get-ChildItem, IndexPath from Get-ShuruChunkIndex): all indexes of one store are kept together in one collection after the pipeline ends. -IndexPath takes wildcards; -LiteralIndexPath takes names as they are.'
         )
         Parameters  = @{
-            CasPath     = 'The chunk-store directory to collect.'
-            IndexPath   = 'Indexes whose chunks (and their chains'' chunks) are kept. Accepts FullName from the pipeline: Get-ChildItem *.idx | Remove-ShuruUnusedChunk -CasPath ./cas.'
-            StatePath   = 'Live-state files (Start-ShuruNbdServer -StatePath) of servers that are not running: their live disks and booted indexes are kept.'
-            GracePeriod = 'Chunk files written more recently than this are kept (default one hour). Use 0 only when no server in another process uses the store.'
-            Force       = 'Collect even when nothing is kept (no index, state file or running server): removes every chunk but the zero chunk.'
+            CasPath          = 'The chunk-store directory to collect. Accepts CasPath by property name (Get-ShuruChunkStore).'
+            IndexPath        = 'Indexes whose chunks (and their chains'' chunks) are kept. Wildcards are permitted: -IndexPath ./checkpoints/*.idx. Accepts strings and IndexPath from the pipeline.'
+            LiteralIndexPath = 'Like -IndexPath, with no wildcard interpretation. Accepts FullName and PSPath from the pipeline: Get-ChildItem *.idx | Remove-ShuruUnusedChunk -CasPath ./cas.'
+            StatePath        = 'Live-state files (Start-ShuruNbdServer -StatePath) of servers that are not running: their live disks and booted indexes are kept.'
+            GracePeriod      = 'Chunk files written more recently than this are kept. Use 0 only when no server in another process uses the store.'
+            Force            = 'Collect even when nothing is kept (no index, state file or running server): removes every chunk but the zero chunk. It does not skip the confirmation.'
         }
-        Inputs      = @(@{ Type = 'System.String'; Description = 'Index paths, by value or by property name (FullName).' })
+        Inputs      = @(
+            @{ Type = 'ShuruStore.Commands.ShuruChunkStore'; Description = 'Stores, by the CasPath property.' }
+            @{ Type = 'System.String'; Description = 'Index paths, by value or by property name (IndexPath, FullName, PSPath).' }
+        )
         Outputs     = @(@{ Type = 'ShuruStore.Commands.ShuruCollectionResult'; Description = 'Chunks scanned, kept, spared by the grace period, unused, removed and bytes freed; WhatIf when nothing was removed.' })
         Examples    = @(
-            @{ Code = 'Get-ChildItem ./checkpoints/*.idx | Remove-ShuruUnusedChunk -CasPath ./cas -WhatIf'; Remarks = 'Reports how many chunks and bytes a collection keeping every checkpoint would free.' }
-            @{ Code = 'Remove-ShuruUnusedChunk -CasPath ./cas -IndexPath ./golden.idx, ./vm1.idx -GracePeriod 00:10:00 -Verbose'; Remarks = 'Keeps two checkpoints and whatever running servers of this session use; removes the rest older than ten minutes, listing each chunk.' }
+            @{ Code = 'Remove-ShuruUnusedChunk ./cas ./checkpoints/*.idx -WhatIf'; Remarks = 'Reports how many chunks and bytes a collection keeping every checkpoint would free.' }
+            @{ Code = 'Get-ChildItem ./checkpoints/*.idx | Remove-ShuruUnusedChunk -CasPath ./cas -GracePeriod 00:10:00 -Confirm:$false -Verbose'; Remarks = 'Keeps every checkpoint and whatever running servers of this session use; removes the rest older than ten minutes without asking, listing each chunk.' }
         )
         Links       = @('Test-ShuruChunkStore', 'Get-ShuruChunkStore', 'Save-ShuruCheckpoint')
     }

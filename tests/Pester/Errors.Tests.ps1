@@ -119,3 +119,63 @@ Describe 'Start errors' {
         $err[0].FullyQualifiedErrorId | Should -Match '^StoreInvalid'
     }
 }
+
+Describe '#18.10 A directory given as an image' {
+    It '<Command> <Parameter> says it is a directory, with the ErrorId of a missing image (<Id>)' -ForEach @(
+        @{ Command = 'Import-ShuruDisk'; Parameter = '-Path'; Id = 'ImageNotFound'; Run = { Import-ShuruDisk -Path $Dir -CasPath $Cas -ErrorAction Stop } }
+        @{ Command = 'Start-ShuruNbdServer'; Parameter = '-ImagePath'; Id = 'ImageNotFound'; Run = { Start-ShuruNbdServer -ImagePath $Dir -SocketPath (Join-Path $Dir 'd.sock') } }
+        @{ Command = 'Start-ShuruNbdServer'; Parameter = '-BaseImagePath'; Id = 'BaseImageMissing'; Run = { Start-ShuruNbdServer -BaseImagePath $Dir -CasPath $Cas -SocketPath (Join-Path $Dir 'd.sock') } }
+    ) {
+        $e = { & $Run } | Should -Throw -PassThru
+        $e.FullyQualifiedErrorId | Should -Be "$Id,ShuruStore.Commands.$($Command -replace '-', '')Command"
+        $e.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $e.Exception.Message | Should -Match "is a directory, not an image file"
+        $e.Exception.Message | Should -Not -Match 'does not exist'
+        Test-Path (Join-Path $Dir 'd.sock') | Should -BeFalse
+    }
+}
+
+Describe '#18 Errors of pipelines and parameter sets' {
+    It 'the base image named twice is BaseImageGivenTwice (InvalidArgument)' {
+        $e = { Start-ShuruNbdServer $Base $Cas -BaseImagePath $Base -SocketPath (Join-Path $Dir 'twice.sock') } | Should -Throw -PassThru
+        $e.FullyQualifiedErrorId | Should -Be 'BaseImageGivenTwice,ShuruStore.Commands.StartShuruNbdServerCommand'
+        $e.CategoryInfo.Category | Should -Be 'InvalidArgument'
+    }
+
+    It 'a checkpoint from the pipeline that does not exist is IndexNotFound (ObjectNotFound), and nothing starts' {
+        $missing = Join-Path $Dir 'never-saved.idx'
+        $e = { $missing | Start-ShuruNbdServer -CasPath $Cas -SocketPath (Join-Path $Dir 'never.sock') } | Should -Throw -PassThru
+        $e.FullyQualifiedErrorId | Should -Be 'IndexNotFound,ShuruStore.Commands.StartShuruNbdServerCommand'
+        $e.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $e.Exception.Message | Should -Match ([regex]::Escape($missing))
+        Get-ShuruNbdServer | Should -BeNullOrEmpty
+    }
+
+    It 'several checkpoints for one socket are SocketPathForSeveralServers (InvalidArgument)' {
+        $idx = Set-Index (Join-Path $Dir 'one.idx') (New-IndexBytes -Size 1MB -Entries $Zero16)
+        $e = { $idx, $idx | Start-ShuruNbdServer -CasPath $Cas -SocketPath (Join-Path $Dir 'one.sock') } | Should -Throw -PassThru
+        $e.FullyQualifiedErrorId | Should -Be 'SocketPathForSeveralServers,ShuruStore.Commands.StartShuruNbdServerCommand'
+        $e.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $e.Exception.Message | Should -Match "directory ending in '/'"
+    }
+
+    It 'one -Name for several checkpoints is ServerNameInUse (ResourceExists), and nothing starts' {
+        $idx = Set-Index (Join-Path $Dir 'named.idx') (New-IndexBytes -Size 1MB -Entries $Zero16)
+        $socks = New-Item -ItemType Directory (Join-Path $Dir 'named-socks')
+        $e = { $idx, $idx | Start-ShuruNbdServer -CasPath $Cas -SocketPath "$($socks.FullName)/" -Name same } | Should -Throw -PassThru
+        $e.FullyQualifiedErrorId | Should -Be 'ServerNameInUse,ShuruStore.Commands.StartShuruNbdServerCommand'
+        $e.CategoryInfo.Category | Should -Be 'ResourceExists'
+        Get-ShuruNbdServer | Should -BeNullOrEmpty
+    }
+
+    It 'an index name that matches no file is IndexNotFound (ObjectNotFound) for <Command>' -ForEach @(
+        @{ Command = 'Test-ShuruChunkStore'; Run = { Test-ShuruChunkStore $Cas -IndexPath (Join-Path $Dir 'none-*.idx') } }
+        @{ Command = 'Test-ShuruChunkStore'; Run = { Test-ShuruChunkStore $Cas -LiteralIndexPath (Join-Path $Dir 'none.idx') } }
+        @{ Command = 'Remove-ShuruUnusedChunk'; Run = { Remove-ShuruUnusedChunk $Cas -LiteralIndexPath (Join-Path $Dir 'none.idx') -WhatIf } }
+    ) {
+        $null = New-Item -ItemType Directory -Force (Join-Path $Cas 'chunks')
+        $e = { & $Run } | Should -Throw -PassThru
+        $e.FullyQualifiedErrorId | Should -Be "IndexNotFound,ShuruStore.Commands.$($Command -replace '-', '')Command"
+        $e.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+}

@@ -164,8 +164,18 @@ Describe 'Test-ShuruChunkStore' {
     }
 
     It 'finds nothing wrong with a sound store' {
-        Test-ShuruChunkStore -CasPath $Cas2 | Should -BeNullOrEmpty
-        (Test-ShuruChunkStore -CasPath $Cas2 -Summary).IsHealthy | Should -BeTrue
+        $result = Test-ShuruChunkStore -CasPath $Cas2
+        $result | Should -HaveCount 1
+        $result.IsHealthy | Should -BeTrue
+        $result.Problems | Should -BeNullOrEmpty
+        $result.ChunksChecked | Should -BeGreaterThan 0
+    }
+
+    It '#18.4 -Quiet answers a sound store with one [bool] $true' {
+        $answer = @(Test-ShuruChunkStore -CasPath $Cas2 -Quiet)
+        $answer | Should -HaveCount 1
+        $answer[0] | Should -BeOfType [bool]
+        $answer[0] | Should -BeTrue
     }
 
     It 'finds a corrupted and a deleted chunk; -WhatIf repairs nothing; -Repair removes the corrupt one' {
@@ -177,28 +187,31 @@ Describe 'Test-ShuruChunkStore' {
         Set-Content -Path (Join-Path $Cas2 'chunks/.tmp-leftover') -Value 'x'
         (Get-Item -Force (Join-Path $Cas2 'chunks/.tmp-leftover')).LastWriteTimeUtc = [datetime]::UtcNow.AddHours(-3)
 
-        $problems = Get-ChildItem (Join-Path $Dir 'check.idx') | Test-ShuruChunkStore -CasPath $Cas2
+        $result = Get-ChildItem (Join-Path $Dir 'check.idx') | Test-ShuruChunkStore -CasPath $Cas2
+        $result.IsHealthy | Should -BeFalse
+        $problems = $result.Problems
         $problems | Should -HaveCount 3
         ($problems | Where-Object Kind -EQ 'Corrupt').Hash | Should -Be $corrupt.Name
         ($problems | Where-Object Kind -EQ 'Missing').Hash | Should -Be $deleted.Name
         ($problems | Where-Object Kind -EQ 'Missing').ReferencedBy | Should -Be $Idx2
         ($problems | Where-Object Kind -EQ 'TempFile') | Should -Not -BeNullOrEmpty
         $problems.Repaired | Should -Not -Contain $true
-        (Test-ShuruChunkStore $Cas2 -Summary | Format-Table | Out-String) | Should -Match 'False'
+        (Test-ShuruChunkStore $Cas2 | Format-Table | Out-String) | Should -Match 'False'
+        Test-ShuruChunkStore $Cas2 -Quiet | Should -BeFalse -Because 'a store with a corrupt chunk is not healthy (#18.4)'
 
         Test-ShuruChunkStore -CasPath $Cas2 -Repair -WhatIf | Out-Null
         Test-Path $corrupt.FullName | Should -BeTrue
         Test-Path (Join-Path $Cas2 'chunks/.tmp-leftover') | Should -BeTrue
 
-        $fixed = Test-ShuruChunkStore -CasPath $Cas2 -Repair -Confirm:$false
+        $fixed = (Test-ShuruChunkStore -CasPath $Cas2 -Repair -Confirm:$false).Problems
         ($fixed | Where-Object Kind -EQ 'Corrupt').Repaired | Should -BeTrue
         Test-Path $corrupt.FullName | Should -BeFalse
         Test-Path (Join-Path $Cas2 'chunks/.tmp-leftover') | Should -BeFalse
-        Test-ShuruChunkStore -CasPath $Cas2 | Should -BeNullOrEmpty
+        (Test-ShuruChunkStore -CasPath $Cas2).Problems | Should -BeNullOrEmpty
         # The index still misses both chunks; re-importing the image heals the store.
-        @(Test-ShuruChunkStore $Cas2 $Idx2 | Where-Object Kind -EQ 'Missing') | Should -HaveCount 2
+        @((Test-ShuruChunkStore $Cas2 $Idx2).Problems | Where-Object Kind -EQ 'Missing') | Should -HaveCount 2
         Import-ShuruDisk $Image $Cas2 $Idx2 -Force | Out-Null
-        (Test-ShuruChunkStore $Cas2 $Idx2 -Summary).IsHealthy | Should -BeTrue
+        Test-ShuruChunkStore $Cas2 $Idx2 -Quiet | Should -BeTrue
     }
 }
 
@@ -215,6 +228,30 @@ Describe 'Remove-ShuruUnusedChunk' {
 
     It 'refuses to run with nothing to keep' {
         { Remove-ShuruUnusedChunk -CasPath $Cas3 -GracePeriod 0 -ErrorAction Stop } | Should -Throw -ErrorId 'NoChunksToKeep*'
+    }
+
+    It '#18.10 -Force -GracePeriod 0 asks before emptying a store (ConfirmImpact High)' {
+        $ConfirmPreference | Should -Be 'High'
+        $before = @(Get-ChildItem (Join-Path $Cas3 'chunks') -File).Count
+        # This session cannot answer a prompt, so asking is an error here, and nothing is removed.
+        { Remove-ShuruUnusedChunk -CasPath $Cas3 -Force -GracePeriod 0 -ErrorAction Stop } | Should -Throw -ExpectedMessage '*NonInteractive*'
+        @(Get-ChildItem (Join-Path $Cas3 'chunks') -File).Count | Should -Be $before
+    }
+
+    It '#18.10 -IndexPath takes wildcards, -LiteralIndexPath takes names as they are' {
+        $keep = New-Item -ItemType Directory (Join-Path $Dir 'keep')
+        Copy-Item -LiteralPath $Golden -Destination (Join-Path $keep 'g1.idx')
+        Copy-Item -LiteralPath $Golden -Destination (Join-Path $keep 'g[2].idx')
+        try {
+            $plan = Remove-ShuruUnusedChunk -CasPath $Cas3 -IndexPath (Join-Path $keep '*.idx') -GracePeriod 0 -WhatIf -Verbose 4>&1
+            ($plan | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message | Should -Match 'referenced by 2 indexes'
+            $kept = ($plan | Where-Object { $_ -is [ShuruStore.Commands.ShuruCollectionResult] }).ChunksReferenced
+            $kept | Should -BeGreaterThan 0
+            (Remove-ShuruUnusedChunk -CasPath $Cas3 -LiteralIndexPath (Join-Path $keep 'g[2].idx') -GracePeriod 0 -WhatIf).ChunksReferenced | Should -Be $kept
+            # As a wildcard, g[2].idx means g2.idx, which does not exist: nothing is collected.
+            { Remove-ShuruUnusedChunk -CasPath $Cas3 -IndexPath (Join-Path $keep 'g[2].idx') -GracePeriod 0 -WhatIf } |
+                Should -Throw -ErrorId 'IndexNotFound,ShuruStore.Commands.RemoveShuruUnusedChunkCommand'
+        } finally { Remove-Item -LiteralPath $keep.FullName -Recurse }
     }
 
     It 'spares young chunks and -WhatIf reports what would go' {
@@ -254,7 +291,7 @@ Describe 'Remove-ShuruUnusedChunk' {
             Invoke-QemuIo -Uri $s.Uri -Commands 'read -P 0x5e 2M 640k', 'read -P 0x6f 17M 64k' | Out-Null
             Invoke-Client qemu-img compare -f raw -F raw $beforeGc $s.Uri | Should -Match 'identical'
             $cp = $s | Save-ShuruCheckpoint -Path (Join-Path $Dir 'after-gc.idx')
-            Test-ShuruChunkStore -CasPath $Cas3 -IndexPath $cp.Path | Should -BeNullOrEmpty
+            Test-ShuruChunkStore -CasPath $Cas3 -IndexPath $cp.Path -Quiet | Should -BeTrue
         } finally { $s | Stop-ShuruNbdServer -Confirm:$false }
         Assert-StoreConsistent $Cas3
         @(Get-ChildItem (Join-Path $Cas3 'chunks') -Force -Filter '.gc-*').Count | Should -Be 0
@@ -298,7 +335,7 @@ Describe 'Remove-ShuruUnusedChunk' {
             Invoke-QemuIo -Uri $s.Uri -Commands $reads | Out-Null
             $cp = $s | Save-ShuruCheckpoint -Path (Join-Path $Dir 'race.idx')
         } finally { $s | Stop-ShuruNbdServer -Confirm:$false }
-        (Test-ShuruChunkStore $Cas3 $cp.Path -Summary).IsHealthy | Should -BeTrue
+        Test-ShuruChunkStore $Cas3 $cp.Path -Quiet | Should -BeTrue
         $t = Start-ShuruNbdServer -CasPath $Cas3 -IndexPath $cp.Path -SocketPath (Join-Path $Dir 'race2.sock') -Name gc-race2
         try { Invoke-QemuIo -Uri $t.Uri -Commands $reads | Out-Null } finally { $t | Stop-ShuruNbdServer -Confirm:$false }
         Assert-StoreConsistent $Cas3
@@ -311,6 +348,6 @@ Describe 'Remove-ShuruUnusedChunk' {
         try {
             Invoke-Client qemu-img compare -f raw -F raw (Join-Path $Dir 'before-gc.raw') $s.Uri | Should -Match 'identical'
         } finally { $s | Stop-ShuruNbdServer -Confirm:$false }
-        (Test-ShuruChunkStore $Cas3 -Summary).IsHealthy | Should -BeTrue
+        Test-ShuruChunkStore $Cas3 -Quiet | Should -BeTrue
     }
 }

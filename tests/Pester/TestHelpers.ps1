@@ -2,7 +2,9 @@
 # build.ps1 starts, and imports the *staged* module (out/ShuruStore), never the build output.
 Set-StrictMode -Version 3.0
 $script:RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
-$script:StagedModule = Join-Path $script:RepoRoot 'out/ShuruStore/ShuruStore.psd1'
+# SHURUSTORE_TEST_MODULE runs the suites against another copy of the module (an installed one,
+# or an older build to see a new test fail on it).
+$script:StagedModule = if ($env:SHURUSTORE_TEST_MODULE) { $env:SHURUSTORE_TEST_MODULE } else { Join-Path $script:RepoRoot 'out/ShuruStore/ShuruStore.psd1' }
 Import-Module $script:StagedModule -Force -ErrorAction Stop
 # Most tests start writable disks without -StatePath on purpose; the memory-only warning is
 # tested on its own (ChunkStore.Tests.ps1) and would only clutter the output here.
@@ -48,4 +50,33 @@ function Invoke-QemuIo {
     $out = Invoke-Client qemu-io @qargs
     if ($out -match 'Pattern verification failed|error|failed') { throw "qemu-io reported a problem: $out" }
     $out
+}
+
+# A separate pwsh (this same one, as `dotnet pwsh.dll`, so that its process id is the one to
+# signal) running -Command $Script with the module imported (not with -NoImport) in
+# $WorkingDirectory; its output is redirected. Variables in $Environment are set for it (a $null
+# value removes one).
+function Start-ModulePwsh {
+    param([Parameter(Mandatory)][string] $Script, [hashtable] $Environment = @{}, [switch] $NoImport, [string] $WorkingDirectory = $PWD.ProviderPath)
+    $psi = [System.Diagnostics.ProcessStartInfo]::new([Environment]::ProcessPath)
+    $psi.WorkingDirectory = $WorkingDirectory
+    if ((Split-Path ([Environment]::ProcessPath) -Leaf) -match '^dotnet') { $psi.ArgumentList.Add((Join-Path $PSHOME 'pwsh.dll')) }
+    $command = if ($NoImport) { $Script } else { "Import-Module '$StagedModule'; $Script" }
+    foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $command) { $psi.ArgumentList.Add($a) }
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    foreach ($name in $Environment.Keys) {
+        if ($null -eq $Environment[$name]) { $null = $psi.Environment.Remove($name) } else { $psi.Environment[$name] = $Environment[$name] }
+    }
+    [System.Diagnostics.Process]::Start($psi)
+}
+
+# Waits until $Condition is true; throws $Because after $Seconds.
+function Wait-Until {
+    param([Parameter(Mandatory)][scriptblock] $Condition, [Parameter(Mandatory)][string] $Because, [int] $Seconds = 60)
+    $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
+    while (-not (& $Condition)) {
+        if ([DateTime]::UtcNow -gt $deadline) { throw "Timed out after $Seconds s waiting until $Because" }
+        Start-Sleep -Milliseconds 100
+    }
 }
