@@ -72,6 +72,43 @@ Describe 'Crash: kill -9 while clients write and checkpoints are saved (short, s
     }
 }
 
+Describe 'Power loss: plfs keeps only what was made durable, then the server restarts (short, seeded)' {
+    BeforeAll {
+        # Skipped only where FUSE cannot run at all; tools/install-deps.sh installs fuse3 and libfuse3-dev.
+        $script:NoFuse = if (-not (Test-Path /dev/fuse)) { '/dev/fuse is missing (no FUSE here)' }
+            elseif (-not (Get-Command fusermount3 -ErrorAction SilentlyContinue)) { 'fusermount3 is missing' }
+            elseif (-not (Test-Path /usr/include/fuse3/fuse.h)) { 'libfuse3-dev is missing' } else { $null }
+        # The fsync durability mode is tested once the engine has it (issue #21 part 2).
+        $dll = Join-Path $RepoRoot 'out/ShuruStore/ShuruStore.Core.dll'
+        $script:HasFsyncMode = (Test-Path $dll) -and [Text.Encoding]::Unicode.GetString([IO.File]::ReadAllBytes($dll)).Contains('SHURUSTORE_DURABILITY')
+    }
+    It 'keeps every flushed write and every saved checkpoint across power cuts (syncfs mode)' {
+        if ($NoFuse) { Set-ItResult -Skipped -Because $NoFuse; return }
+        $r = Invoke-ReliabilityScript powerloss.py @('--seconds', '20', '--seed', '1')
+        $r.problems | Should -BeNullOrEmpty
+        $r.ExitCode | Should -Be 0
+        $r.cuts | Should -BeGreaterOrEqual 3
+        $r.blocks_lost | Should -Be 0
+        $r.syncfs_seen | Should -BeGreaterThan 0
+        $r.checkpoints_saved | Should -BeGreaterThan 0
+    }
+    It 'keeps them with SHURUSTORE_DURABILITY=fsync, where a syncfs makes nothing durable' {
+        if ($NoFuse) { Set-ItResult -Skipped -Because $NoFuse; return }
+        if (-not $HasFsyncMode) { Set-ItResult -Skipped -Because 'the engine has no SHURUSTORE_DURABILITY=fsync mode yet (issue #21)'; return }
+        $r = Invoke-ReliabilityScript powerloss.py @('--seconds', '20', '--seed', '1', '--durability', 'fsync')
+        $r.problems | Should -BeNullOrEmpty
+        $r.ExitCode | Should -Be 0
+        $r.cuts | Should -BeGreaterOrEqual 3
+        $r.blocks_lost | Should -Be 0
+    }
+    It 'can fail: with file fsyncs ignored (as if the server skipped them) flushed blocks are lost' {
+        if ($NoFuse) { Set-ItResult -Skipped -Because $NoFuse; return }
+        $r = Invoke-ReliabilityScript powerloss.py @('--seconds', '20', '--seed', '1', '--sabotage', 'fsync')
+        $r.ExitCode | Should -Be 1
+        $r.blocks_lost | Should -BeGreaterThan 0
+    }
+}
+
 Describe 'Faults: full filesystem, damaged chunks, missing base (seeded)' {
     It 'answers ENOSPC/EIO, damages nothing, recovers; EIO only where a chunk is damaged; clear start errors' {
         $r = Invoke-ReliabilityScript faults.py @('--seed', '1')

@@ -38,7 +38,7 @@ class Plfs:
     """One mount of plfs: BACKING served at MOUNT, controlled through CTL."""
 
     def __init__(self, backing, mount, ctl, ignore=(), writeback=False, trace=None, log=None):
-        self.backing, self.mount, self.ctl = backing, mount, ctl
+        self.backing, self.mount, self.ctl = backing, os.path.abspath(mount), ctl
         os.makedirs(backing, exist_ok=True)
         os.makedirs(mount, exist_ok=True)
         args = [binary(), 'mount', backing, mount, ctl]
@@ -77,13 +77,17 @@ class Plfs:
         """Command prefix whose syncfs/sync calls the model sees (seccomp user notification)."""
         return [binary(), 'run', self.ctl, self.mount, '--']
 
+    def mounted(self):
+        with open('/proc/mounts') as f:
+            return any(l.split()[1] == self.mount for l in f)
+
     def unmount(self):
+        """Unmounts and waits for the daemon; returns its exit status (negative: killed by a signal)."""
         for attempt in range(100):
-            r = subprocess.run(['fusermount3', '-u', self.mount], capture_output=True, text=True)
-            if r.returncode == 0 or not os.path.ismount(self.mount):
-                break
+            if not self.mounted(): break
+            if subprocess.run(['fusermount3', '-u', self.mount], capture_output=True).returncode == 0: break
             time.sleep(0.05)
-        else:
+        if self.mounted():
             subprocess.run(['umount', '-l', self.mount])
         try:
             self.proc.wait(30)
@@ -91,3 +95,4 @@ class Plfs:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+        return self.proc.returncode
