@@ -103,7 +103,7 @@ Describe 'Power loss: plfs keeps only what was made durable, then the server res
     }
     It 'can fail: with file fsyncs ignored (as if the server skipped them) flushed blocks are lost' {
         if ($NoFuse) { Set-ItResult -Skipped -Because $NoFuse; return }
-        $r = Invoke-ReliabilityScript powerloss.py @('--seconds', '20', '--seed', '1', '--sabotage', 'fsync')
+        $r = Invoke-ReliabilityScript powerloss.py @('--seconds', '20', '--seed', '1', '--sabotage', 'fsync', '--discard')
         $r.ExitCode | Should -Be 1
         $r.blocks_lost | Should -BeGreaterThan 0
     }

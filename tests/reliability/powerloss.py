@@ -71,6 +71,7 @@ def main():
     ap.add_argument('--dir')
     ap.add_argument('--json')
     ap.add_argument('--keep', action='store_true')
+    ap.add_argument('--discard', action='store_true', help='remove the work directory even when something was lost')
     ap.add_argument('--keep-going', action='store_true', help='go on cutting after a lost block (to measure how much is lost)')
     a = ap.parse_args()
     stats = dict(cuts=0, blocks_lost=0, seed=a.seed, seconds=a.seconds, durability=a.durability, sabotage=a.sabotage, iterations=0,
@@ -307,7 +308,7 @@ def main():
         if fs[0] is not None:
             fs[0].unmount()
     ok = not problems and stats['blocks_lost'] == 0
-    if ok and not a.keep and not a.dir:
+    if (ok or a.discard) and not a.keep and not a.dir:
         shutil.rmtree(work, ignore_errors=True)
     elif not ok:
         log('kept for inspection: ' + work)
