@@ -69,9 +69,11 @@ class Plfs:
     def stats(self):
         return self.request('stats')
 
-    def cut(self):
-        """The power loss: from now on every request fails; the backing holds only what was durable."""
-        return self.request('cut')
+    def cut(self, torn_seed=None):
+        """The power loss: from now on every request fails; the backing holds only what was durable
+        (torn_seed: plus, chosen with that seed, a prefix of the unsynced entry changes and some of
+        the unsynced data)."""
+        return self.request('cut' if torn_seed is None else 'cut torn %d' % torn_seed)
 
     def runner(self):
         """Command prefix whose syncfs/sync calls the model sees (seccomp user notification)."""

@@ -20,7 +20,7 @@ Chunk files whose content does not hash to their name are counted (torn_chunk_na
 allows them after a power loss as long as nothing references them, and any that is referenced
 shows up as lost blocks.
 
-Usage: powerloss.py --seconds 60 --seed 1 [--durability syncfs|fsync] [--sabotage fsync,fsyncdir,syncfs]
+Usage: powerloss.py --seconds 60 --seed 1 [--durability syncfs|fsync] [--cut-mode strict|torn|mixed] [--sabotage fsync,fsyncdir,syncfs]
        [--disk-mib 8] [--dir DIR] [--json OUT] [--keep]
 The last line printed is a one-line JSON summary with `cuts` and `blocks_lost`; exit 0 only when
 nothing was lost (2: skipped, FUSE unavailable).
@@ -65,6 +65,9 @@ def main():
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--durability', choices=('syncfs', 'fsync'), default='syncfs')
     ap.add_argument('--sabotage', default='', help='durability calls plfs ignores, to prove the suite fails: fsync,fsyncdir,syncfs')
+    ap.add_argument('--cut-mode', choices=('strict', 'torn', 'mixed'), default='strict',
+                    help='strict: everything not durable is lost; torn: also keep a prefix of the unsynced entry changes and '
+                         'some unsynced data blocks, at random; mixed: either, per cut')
     ap.add_argument('--disk-mib', type=int, default=8)
     ap.add_argument('--max-run', type=float, default=2.0, help='longest write phase before a cut (s)')
     ap.add_argument('--boot-checks', type=int, default=2, help='checkpoints booted by the engine at the end')
@@ -74,7 +77,8 @@ def main():
     ap.add_argument('--discard', action='store_true', help='remove the work directory even when something was lost')
     ap.add_argument('--keep-going', action='store_true', help='go on cutting after a lost block (to measure how much is lost)')
     a = ap.parse_args()
-    stats = dict(cuts=0, blocks_lost=0, seed=a.seed, seconds=a.seconds, durability=a.durability, sabotage=a.sabotage, iterations=0,
+    stats = dict(cuts=0, blocks_lost=0, seed=a.seed, seconds=a.seconds, durability=a.durability, sabotage=a.sabotage, cut_mode=a.cut_mode,
+                 torn_cuts=0, entry_changes_kept_at_torn_cuts=0, files_torn=0, iterations=0,
                  cuts_in_checkpoint=0, writes_acked=0, fua_writes_acked=0, trims_acked=0, zeroes_acked=0, flushes=0,
                  checkpoints_saved=0, checkpoints_verified=0, checkpoints_booted=0, interrupted_checkpoints_complete=0,
                  interrupted_checkpoints_absent=0, restarts_refused=0, eio_blocks=0, blocks_verified=0,
@@ -116,8 +120,8 @@ def main():
     audit = ChunkAudit(os.path.join(backing, 'cas'))
     torn_names = set()
     saved, straddle = [], {}
-    log('powerloss: seed %d, %d s, durability %s, plfs ignores %s, disk %d MiB, dir %s' % (
-        a.seed, a.seconds, a.durability, ignore or 'nothing', a.disk_mib, work))
+    log('powerloss: seed %d, %d s, durability %s, %s cuts, plfs ignores %s, disk %d MiB, dir %s' % (
+        a.seed, a.seconds, a.durability, a.cut_mode, ignore or 'nothing', a.disk_mib, work))
 
     fs = [None]
 
@@ -179,18 +183,26 @@ def main():
         stats['checkpoints_verified'] += 1
         if stats['blocks_lost'] != lost: bad_checkpoints.add(path)
 
+    cutting = threading.Event()
+
     def power_cut(srv, threads, stop):
         """Cut first (the instant of the power loss), then kill the server and unmount."""
-        r = fs[0].cut()
+        cutting.set()
+        torn = a.cut_mode == 'torn' or (a.cut_mode == 'mixed' and rng.random() < 0.5)
+        r = fs[0].cut(rng.randrange(1 << 62) if torn else None)
         srv.kill()
         stop.set()
         for t in threads: t.join(60)
         count_plfs(fs[0].stats())
+        cutting.clear()
         rc = fs[0].unmount()
         if rc != 0: raise RuntimeError('plfs ended with status %s at cut %d (see %s/plfs.log)' % (rc, stats['cuts'] + 1, work))
         stats['cuts'] += 1
         stats['files_not_synced_at_cuts'] += r.get('files_not_synced', 0)
         stats['entry_changes_not_synced_at_cuts'] += r.get('entry_changes_not_synced', 0)
+        stats['torn_cuts'] += torn
+        stats['entry_changes_kept_at_torn_cuts'] += r.get('entry_changes_kept', 0)
+        stats['files_torn'] += r.get('files_torn', 0)
         return r
 
     def audit_chunks():
@@ -229,7 +241,7 @@ def main():
                     saved.append((path, m.cut(t0, t1)))
                     straddle[path] = m.straddling(t0, t1)
                     stats['checkpoints_saved'] += 1
-                elif r is not None and not stop.is_set():
+                elif r is not None and not cutting.is_set():   # after the cut a failure is expected
                     problems.append('checkpoint %s failed before the cut: %s' % (path, r))
                 time.sleep(ckrng.uniform(0, 0.2))
 

@@ -14,7 +14,7 @@
 //   plfs mount BACKING MOUNTPOINT CTLSOCK [--ignore fsync,fsyncdir,syncfs] [--writeback] [--trace FILE]
 //   plfs run CTLSOCK MOUNTPOINT -- COMMAND ARGS...
 //
-// Control socket, one line per request: ping | stats | commit | syncfs | cut  (JSON replies).
+// Control socket, one line per request: ping | stats | commit | syncfs | cut | cut torn SEED  (JSON replies).
 // Written for this project; ideas from Jepsen's LazyFS and ALICE (no code taken).
 #define FUSE_USE_VERSION 31
 #include <fuse3/fuse.h>
@@ -60,6 +60,7 @@ struct Node {
     bool dir = false;
     mode_t mode = 0644;
     int vlinks = 0, dlinks = 0;                        // volatile names, durable names
+    int mrefs = 0;                                     // unsynced entry changes naming it (torn cuts may keep them)
     std::vector<std::pair<ino_t, std::string>> names;  // volatile (parent, name)
     std::string limbo;                                 // where it is kept while only a durable name refers to it
     // files: durable content = current content cut to dsize with saved blocks laid over it
@@ -77,6 +78,11 @@ static ino_t ROOT;
 static std::unordered_map<ino_t, Node> nodes;
 static std::unordered_set<ino_t> dirty_files, pending_dirs;
 static bool dead = false;
+// Entry changes not yet made durable, in the order they happened: a torn cut keeps a prefix of
+// them (metadata is journalled in order), while the data of unsynced files is kept block by block.
+struct MetaOp { ino_t dir; std::string name; ino_t target; uint64_t group; };
+static std::vector<MetaOp> mlog;
+static uint64_t op_group;  // one per operation: a rename's two entry changes are kept together or not at all
 static bool ign_fsync = false, ign_fsyncdir = false, ign_syncfs = false, writeback = false;
 static FILE *tracef = nullptr;
 static std::map<std::string, long> ops;  // high-level operations and durability events
@@ -139,13 +145,19 @@ static void entry_changed(ino_t dir, const std::string &name) {
     if (!d) return;
     d->pending.insert(name);
     pending_dirs.insert(dir);
+    auto v = d->vent.find(name);
+    ino_t target = v == d->vent.end() ? 0 : v->second;
+    mlog.push_back({dir, name, target, op_group});
+    if (target) if (Node *t = find(target)) t->mrefs++;
 }
+
+static bool kept_for_cut(const Node &n) { return n.dlinks > 0 || n.mrefs > 0; }
 
 static void forget_if_gone(ino_t ino) {
     auto it = nodes.find(ino);
     if (it == nodes.end()) return;
     Node &n = it->second;
-    if (n.vlinks > 0 || n.dlinks > 0) return;
+    if (n.vlinks > 0 || kept_for_cut(n)) return;
     if (!n.limbo.empty()) {
         if (n.dir) rmdir(n.limbo.c_str()); else unlink(n.limbo.c_str());
     }
@@ -179,7 +191,16 @@ static void apply_pending(ino_t dino) {
     d->pending.clear();
     pending_dirs.erase(dino);
     ops["entries_made_durable"] += changed;
+    std::vector<ino_t> unref;
+    size_t w = 0;
+    for (size_t r = 0; r < mlog.size(); r++) {
+        if (mlog[r].dir == dino) { if (mlog[r].target) unref.push_back(mlog[r].target); }
+        else mlog[w++] = std::move(mlog[r]);
+    }
+    mlog.resize(w);
+    for (ino_t i : unref) if (Node *t = find(i)) t->mrefs--;
     for (ino_t i : dropped) drop_dlink(i);
+    for (ino_t i : unref) forget_if_gone(i);
 }
 
 static void make_clean(ino_t ino) {
@@ -252,7 +273,7 @@ static std::string limbo_path(ino_t ino) { return LIMBO + "/" + std::to_string(i
 // ---------------------------------------------------------------------------------------------
 struct FH { int fd; ino_t ino; };
 #define DEAD_CHECK() do { if (dead) return -EIO; } while (0)
-#define LOCK() std::lock_guard<std::mutex> lk(g); DEAD_CHECK()
+#define LOCK() std::lock_guard<std::mutex> lk(g); DEAD_CHECK(); op_group++
 #define COUNT(x) ops[x]++
 
 static FH *fh(struct fuse_file_info *fi) { return (FH *)(uintptr_t)fi->fh; }
@@ -347,7 +368,7 @@ static int remove_name(const char *path, bool dir) {
     if (!ino) return -errno;
     Node *n = find(ino);
     int r;
-    if (n && n->vlinks == 1 && n->dlinks > 0) {  // durably named: keep its content for a cut
+    if (n && n->vlinks == 1 && kept_for_cut(*n)) {  // (perhaps) durably named: keep its content for a cut
         if (dir) {
             // rmdir semantics first: refuse a non-empty directory
             DIR *d = opendir(b.c_str());
@@ -386,7 +407,7 @@ static int op_rename(const char *from, const char *to, unsigned int flags) {
     if (dst == src) return syscall(SYS_renameat2, AT_FDCWD, bf.c_str(), AT_FDCWD, bt.c_str(), flags) == 0 ? 0 : -errno;
     Node *d = dst ? find(dst) : nullptr;
     std::string kept;
-    if (d && d->vlinks == 1 && d->dlinks > 0) {  // the replaced file keeps its durable name until a cut
+    if (d && d->vlinks == 1 && kept_for_cut(*d)) {  // the replaced file keeps its durable name until a cut
         kept = limbo_path(dst);
         if ((d->dir ? rename(bt.c_str(), kept.c_str()) : link(bt.c_str(), kept.c_str())) != 0) return -errno;
     }
@@ -537,16 +558,45 @@ static int op_symlink(const char *target, const char *path) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The cut: rebuild the backing directory from the durable state.
-struct CutStats { long dirs = 0, files = 0, linked = 0, rebuilt = 0, bytes_dropped = 0; };
+// The cut: rebuild the backing directory from the durable state. A strict cut keeps nothing that
+// was not made durable. A torn cut is a power loss on a disk that had also written some of the
+// rest: a prefix (in order) of the unsynced entry changes, and for each unsynced file a size
+// between its durable and its current one with every block old, new or (past the durable size)
+// zeros, at random.
+struct CutStats { long dirs = 0, files = 0, linked = 0, rebuilt = 0, bytes_dropped = 0, torn_files = 0, meta_kept = 0; };
+struct Cut {
+    bool torn = false;
+    uint64_t rng = 0;
+    std::unordered_map<ino_t, std::unordered_map<std::string, ino_t>> over;  // entries after the kept prefix
+    uint64_t next() {  // splitmix64
+        uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    }
+    const std::unordered_map<std::string, ino_t> &entries(ino_t d) {
+        auto it = over.find(d);
+        return it != over.end() ? it->second : nodes[d].dent;
+    }
+};
 
-static void copy_durable(ino_t ino, Node &n, const std::string &src, const std::string &dst, CutStats &cs) {
+static void copy_durable(Node &n, const std::string &src, const std::string &dst, CutStats &cs, Cut &c) {
     int in = open(src.c_str(), O_RDONLY);
     int out = open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL, n.mode ? n.mode : 0644);
     struct stat st;
     off_t cur = 0;
     if (in >= 0 && fstat(in, &st) == 0) cur = st.st_size;
-    off_t keep = std::min(cur, n.dsize);
+    off_t size = n.dsize;
+    int how = c.torn ? (int)(c.next() % 3) : 0;  // 0: durable only, 1: all of it, 2: block by block
+    if (how == 1) size = cur;
+    if (how == 2) {
+        off_t lo = std::min(cur, n.dsize), hi = std::max(cur, n.dsize);
+        uint64_t r = c.next() % 3;
+        size = r == 0 ? n.dsize : r == 1 ? cur : std::min<off_t>(hi, lo + (off_t)(c.next() % ((hi - lo) / BLK + 1)) * BLK);
+    }
+    if (how) cs.torn_files++;
+    // Start from the current content, then put back old blocks (and zeros where nothing was written).
+    off_t keep = std::min(cur, size);
     std::vector<char> buf(1 << 16);
     for (off_t at = 0; at < keep && in >= 0;) {
         ssize_t r = pread(in, buf.data(), std::min<off_t>(buf.size(), keep - at), at);
@@ -554,26 +604,34 @@ static void copy_durable(ino_t ino, Node &n, const std::string &src, const std::
         pwrite(out, buf.data(), r, at);
         at += r;
     }
-    if (ftruncate(out, n.dsize) != 0) perror("ftruncate");
-    for (auto &s : n.saved) pwrite(out, s.second.data(), s.second.size(), s.first * BLK);
-    if (cur > n.dsize) cs.bytes_dropped += cur - n.dsize;
-    for (auto &s : n.saved) cs.bytes_dropped += s.second.size();
+    if (ftruncate(out, size) != 0) perror("ftruncate");
+    static const std::string zeros(BLK, '\0');
+    for (uint64_t b = 0; (off_t)(b * BLK) < size; b++) {
+        off_t at = b * BLK;
+        auto sv = n.saved.find(b);
+        bool has_old = at < n.dsize, has_new = at < cur;
+        size_t len = std::min<off_t>(BLK, size - at);
+        if (has_old && (!has_new || (sv != n.saved.end() && (how == 0 || (how == 2 && c.next() % 2))))) {
+            if (sv != n.saved.end()) pwrite(out, sv->second.data(), std::min(len, sv->second.size()), at);
+        } else if (!has_old && has_new && (how == 0 || (how == 2 && c.next() % 2))) {
+            pwrite(out, zeros.data(), len, at);
+        }
+    }
+    if (cur > size) cs.bytes_dropped += cur - size;
     if (in >= 0) close(in);
     close(out);
-    (void)ino;
 }
 
-static void build(ino_t dino, const std::string &path, std::unordered_map<ino_t, std::string> &made, CutStats &cs, int depth) {
-    Node &d = nodes[dino];
-    mkdir(path.c_str(), d.mode ? d.mode : 0755);
+static void build(ino_t dino, const std::string &path, std::unordered_map<ino_t, std::string> &made, CutStats &cs, Cut &cut, int depth) {
+    mkdir(path.c_str(), nodes[dino].mode ? nodes[dino].mode : 0755);
     cs.dirs++;
     if (depth > 64) return;
-    for (auto &e : d.dent) {
+    for (auto &e : cut.entries(dino)) {
         std::string np = path + "/" + e.first;
         auto it = nodes.find(e.second);
         if (it == nodes.end()) continue;
         Node &c = it->second;
-        if (c.dir) { build(e.second, np, made, cs, depth + 1); continue; }
+        if (c.dir) { build(e.second, np, made, cs, cut, depth + 1); continue; }
         cs.files++;
         auto m = made.find(e.second);
         if (m != made.end()) { link(m->second.c_str(), np.c_str()); continue; }
@@ -584,31 +642,48 @@ static void build(ino_t dino, const std::string &path, std::unordered_map<ino_t,
             if (link(src.c_str(), np.c_str()) != 0) perror(("link " + src).c_str());
             cs.linked++;
         } else {
-            copy_durable(e.second, c, src, np, cs);
+            copy_durable(c, src, np, cs, cut);
             cs.rebuilt++;
         }
         made[e.second] = np;
     }
 }
 
-static std::string cut() {
+static std::string cut(bool torn, uint64_t seed) {
     dead = true;
     CutStats cs;
+    Cut c;
+    c.torn = torn;
+    c.rng = seed;
     long names_lost = 0;
     for (ino_t i : pending_dirs) names_lost += nodes[i].pending.size();
     long files_dirty = dirty_files.size();
+    if (torn && !mlog.empty()) {
+        size_t keep = c.next() % (mlog.size() + 1);
+        while (keep > 0 && keep < mlog.size() && mlog[keep].group == mlog[keep - 1].group) keep++;
+        for (size_t i = 0; i < keep; i++) {
+            auto &op = mlog[i];
+            if (!nodes.count(op.dir)) continue;
+            auto it = c.over.find(op.dir);
+            if (it == c.over.end()) it = c.over.emplace(op.dir, nodes[op.dir].dent).first;
+            if (op.target) it->second[op.name] = op.target; else it->second.erase(op.name);
+        }
+        cs.meta_kept = keep;
+    }
     std::string tmp = B + ".cut", old = B + ".old";
     std::unordered_map<ino_t, std::string> made;
     nodes[ROOT].mode = 0755;
-    build(ROOT, tmp, made, cs, 0);
+    build(ROOT, tmp, made, cs, c, 0);
     if (rename(B.c_str(), old.c_str()) != 0 || rename(tmp.c_str(), B.c_str()) != 0) perror("swap");
     std::string cmd = "rm -rf '" + old + "' '" + LIMBO + "' && mkdir -p '" + LIMBO + "'";
     if (system(cmd.c_str()) != 0) fprintf(stderr, "plfs: cleanup failed\n");
-    char out[512];
+    char out[640];
     snprintf(out, sizeof out,
-             "{\"dirs\": %ld, \"files\": %ld, \"files_linked\": %ld, \"files_rebuilt\": %ld, \"files_not_synced\": %ld, "
-             "\"entry_changes_not_synced\": %ld, \"bytes_dropped\": %ld}",
-             cs.dirs, cs.files, cs.linked, cs.rebuilt, files_dirty, names_lost, cs.bytes_dropped);
+             "{\"torn\": %s, \"dirs\": %ld, \"files\": %ld, \"files_linked\": %ld, \"files_rebuilt\": %ld, \"files_not_synced\": %ld, "
+             "\"entry_changes_not_synced\": %ld, \"entry_changes_kept\": %ld, \"files_torn\": %ld, \"bytes_dropped\": %ld}",
+             torn ? "true" : "false", cs.dirs, cs.files, cs.linked, cs.rebuilt, files_dirty, (long)mlog.size(), cs.meta_kept,
+             cs.torn_files, cs.bytes_dropped);
+    (void)names_lost;
     return out;
 }
 
@@ -671,7 +746,8 @@ static void serve_client(int c) {
                 if (ign_syncfs) ops["syncfs_ignored"]++;
                 else commit_all();
                 reply = "{\"ok\": true}";
-            } else if (cmd == "cut") reply = cut();
+            } else if (cmd == "cut") reply = cut(false, 0);
+            else if (cmd.compare(0, 9, "cut torn ") == 0) reply = cut(true, strtoull(cmd.c_str() + 9, nullptr, 10));
             else reply = "{\"error\": \"unknown command\"}";
         }
         fprintf(f, "%s\n", reply.c_str());
