@@ -4,7 +4,7 @@ bounds and fresh seeds; writes the figures into docs/reliability.md between the 
 Exit 0 only if every script kept every promise.
 
 Usage: run-long.py [--crash-seconds 150] [--fuzz-seconds 120] [--load-seconds 60] [--fault-rounds 2]
-                   [--powerloss-seconds 600] [--seed N] [--no-docs]
+                   [--powerloss-seconds 900] [--seed N] [--no-docs]
 """
 import argparse, json, os, subprocess, sys, tempfile, time
 
@@ -39,11 +39,11 @@ def crash_row(name, r):
 def powerloss_row(name, r):
     if r.get('skipped'):
         return '| %s | `%s` | skipped: %s | - |' % (name, r['command'], r['skipped'])
-    return ('| %s | `%s` | %d power cuts (%d during a checkpoint), %d writes (%d FUA) + %d zero-writes + %d trims answered, %d flushes, '
+    return ('| %s | `%s` | %d power cuts (%d torn, %d during a checkpoint), %d writes (%d FUA) + %d zero-writes + %d trims answered, %d flushes, '
             '%d checkpoints saved, verified %d times (%d interrupted ones complete, %d absent); plfs saw %d file fsyncs, %d directory fsyncs, '
             '%d syncfs (%d ignored); at the cuts %d files and %d directory entries were not durable; %d state-journal compactions seen; '
             '%d chunk files hashed, %d names without their content; %d blocks compared | %d blocks |') % (
-        name, r['command'], r.get('cuts', 0), r.get('cuts_in_checkpoint', 0), r.get('writes_acked', 0), r.get('fua_writes_acked', 0),
+        name, r['command'], r.get('cuts', 0), r.get('torn_cuts', 0), r.get('cuts_in_checkpoint', 0), r.get('writes_acked', 0), r.get('fua_writes_acked', 0),
         r.get('zeroes_acked', 0), r.get('trims_acked', 0), r.get('flushes', 0), r.get('checkpoints_saved', 0), r.get('checkpoints_verified', 0),
         r.get('interrupted_checkpoints_complete', 0), r.get('interrupted_checkpoints_absent', 0), r.get('fsyncs_seen', 0),
         r.get('dir_fsyncs_seen', 0), r.get('syncfs_seen', 0), r.get('syncfs_ignored', 0), r.get('files_not_synced_at_cuts', 0),
@@ -57,7 +57,7 @@ def main():
     ap.add_argument('--fuzz-seconds', type=int, default=120)
     ap.add_argument('--load-seconds', type=int, default=60)
     ap.add_argument('--fault-rounds', type=int, default=2)
-    ap.add_argument('--powerloss-seconds', type=int, default=600)
+    ap.add_argument('--powerloss-seconds', type=int, default=900)
     ap.add_argument('--seed', type=int, default=int(time.time()) % 100000)
     ap.add_argument('--no-docs', action='store_true')
     a = ap.parse_args()
@@ -70,11 +70,14 @@ def main():
     load = run('load.py', ['--seconds', str(a.load_seconds), '--interval', '5'])
     # Power cuts (plfs): the engine's default syncfs mode, a 2 MiB disk (journal compactions under
     # cuts), and the fsync mode once the engine has it.
-    pl = [('power loss', run('powerloss.py', ['--seconds', str(a.powerloss_seconds), '--seed', s])),
-          ('power loss, 2 MiB disk', run('powerloss.py', ['--seconds', str(max(30, a.powerloss_seconds // 4)), '--seed', s, '--disk-mib', '2']))]
+    # Half the cuts strict (everything not durable lost), half torn (some of it kept, at random).
+    pl = [('power loss', run('powerloss.py', ['--seconds', str(a.powerloss_seconds), '--seed', s, '--cut-mode', 'mixed'])),
+          ('power loss, 2 MiB disk', run('powerloss.py', ['--seconds', str(max(30, a.powerloss_seconds // 4)), '--seed', s, '--disk-mib', '2',
+                                                          '--cut-mode', 'mixed']))]
     dll = os.path.join(HERE, '..', '..', 'out', 'ShuruStore', 'ShuruStore.Core.dll')
     if os.path.exists(dll) and 'SHURUSTORE_DURABILITY'.encode('utf-16-le') in open(dll, 'rb').read():
-        pl.append(('power loss, fsync mode', run('powerloss.py', ['--seconds', str(max(30, a.powerloss_seconds // 2)), '--seed', s, '--durability', 'fsync'])))
+        pl.append(('power loss, fsync mode', run('powerloss.py', ['--seconds', str(max(30, a.powerloss_seconds // 2)), '--seed', s, '--durability', 'fsync',
+                                                                  '--cut-mode', 'mixed'])))
     ok = all(r['exit'] == 0 and r.get('ok') for r in (crash, small, faults, fuzz, load)) and all(
         r['exit'] == 0 and r.get('ok') or r.get('skipped') for _, r in pl)
     when = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
