@@ -79,8 +79,8 @@ Describe 'Power loss: plfs keeps only what was made durable, then the server res
             elseif (-not (Get-Command fusermount3 -ErrorAction SilentlyContinue)) { 'fusermount3 is missing' }
             elseif (-not (Test-Path /usr/include/fuse3/fuse.h)) { 'libfuse3-dev is missing' } else { $null }
         # The fsync durability mode is tested once the engine has it (issue #21 part 2).
-        $dll = Join-Path $RepoRoot 'out/ShuruStore/ShuruStore.Core.dll'
-        $script:HasFsyncMode = (Test-Path $dll) -and [Text.Encoding]::Unicode.GetString([IO.File]::ReadAllBytes($dll)).Contains('SHURUSTORE_DURABILITY')
+        $script:HasFsyncMode = @(Get-ChildItem (Join-Path $RepoRoot 'out/ShuruStore') -Filter 'ShuruStore*.dll' -ErrorAction SilentlyContinue |
+            Where-Object { [Text.Encoding]::Unicode.GetString([IO.File]::ReadAllBytes($_.FullName)).Contains('SHURUSTORE_DURABILITY') }).Count -gt 0
     }
     It 'keeps every flushed write and every saved checkpoint across power cuts (syncfs mode)' {
         if ($NoFuse) { Set-ItResult -Skipped -Because $NoFuse; return }

@@ -74,8 +74,9 @@ def main():
     pl = [('power loss', run('powerloss.py', ['--seconds', str(a.powerloss_seconds), '--seed', s, '--cut-mode', 'mixed'])),
           ('power loss, 2 MiB disk', run('powerloss.py', ['--seconds', str(max(30, a.powerloss_seconds // 4)), '--seed', s, '--disk-mib', '2',
                                                           '--cut-mode', 'mixed']))]
-    dll = os.path.join(HERE, '..', '..', 'out', 'ShuruStore', 'ShuruStore.Core.dll')
-    if os.path.exists(dll) and 'SHURUSTORE_DURABILITY'.encode('utf-16-le') in open(dll, 'rb').read():
+    staged = os.path.join(HERE, '..', '..', 'out', 'ShuruStore')
+    dlls = [os.path.join(staged, f) for f in (os.listdir(staged) if os.path.isdir(staged) else []) if f.startswith('ShuruStore') and f.endswith('.dll')]
+    if any('SHURUSTORE_DURABILITY'.encode('utf-16-le') in open(d, 'rb').read() for d in dlls):   # the engine has the fsync mode
         pl.append(('power loss, fsync mode', run('powerloss.py', ['--seconds', str(max(30, a.powerloss_seconds // 2)), '--seed', s, '--durability', 'fsync',
                                                                   '--cut-mode', 'mixed'])))
     ok = all(r['exit'] == 0 and r.get('ok') for r in (crash, small, faults, fuzz, load)) and all(
