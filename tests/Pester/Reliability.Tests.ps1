@@ -80,7 +80,9 @@ Describe 'Power loss: plfs keeps only what was made durable, then the server res
             elseif (-not (Test-Path /usr/include/fuse3/fuse.h)) { 'libfuse3-dev is missing' } else { $null }
         # The fsync durability mode is tested once the engine has it (issue #21 part 2).
         $script:HasFsyncMode = @(Get-ChildItem (Join-Path $RepoRoot 'out/ShuruStore') -Filter 'ShuruStore*.dll' -ErrorAction SilentlyContinue |
-            Where-Object { [Text.Encoding]::Unicode.GetString([IO.File]::ReadAllBytes($_.FullName)).Contains('SHURUSTORE_DURABILITY') }).Count -gt 0
+            Where-Object { $b = [IO.File]::ReadAllBytes($_.FullName)   # a UTF-16 literal may start at an odd offset: try both
+                           [Text.Encoding]::Unicode.GetString($b).Contains('SHURUSTORE_DURABILITY') -or
+                           [Text.Encoding]::Unicode.GetString($b, 1, $b.Length - 1).Contains('SHURUSTORE_DURABILITY') }).Count -gt 0
     }
     It 'keeps every flushed write and every saved checkpoint across power cuts (syncfs mode)' {
         if ($NoFuse) { Set-ItResult -Skipped -Because $NoFuse; return }
