@@ -75,6 +75,13 @@ class Plfs:
         the unsynced data)."""
         return self.request('cut' if torn_seed is None else 'cut torn %d' % torn_seed)
 
+    def arm(self, n, torn_seed=None):
+        """The power fails as the n-th durability call (fsync, directory fsync, syncfs) from now arrives."""
+        return self.request('arm %d' % n + ('' if torn_seed is None else ' torn %d' % torn_seed))
+
+    def dead(self):
+        return self.stats()['dead']
+
     def runner(self):
         """Command prefix whose syncfs/sync calls the model sees (seccomp user notification)."""
         return [binary(), 'run', self.ctl, self.mount, '--']

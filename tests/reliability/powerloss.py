@@ -78,7 +78,7 @@ def main():
     ap.add_argument('--keep-going', action='store_true', help='go on cutting after a lost block (to measure how much is lost)')
     a = ap.parse_args()
     stats = dict(cuts=0, blocks_lost=0, seed=a.seed, seconds=a.seconds, durability=a.durability, sabotage=a.sabotage, cut_mode=a.cut_mode,
-                 torn_cuts=0, entry_changes_kept_at_torn_cuts=0, files_torn=0, iterations=0,
+                 torn_cuts=0, cuts_at_a_sync=0, entry_changes_kept_at_torn_cuts=0, files_torn=0, iterations=0,
                  cuts_in_checkpoint=0, writes_acked=0, fua_writes_acked=0, trims_acked=0, zeroes_acked=0, flushes=0,
                  checkpoints_saved=0, checkpoints_verified=0, checkpoints_booted=0, interrupted_checkpoints_complete=0,
                  interrupted_checkpoints_absent=0, restarts_refused=0, eio_blocks=0, blocks_verified=0,
@@ -185,11 +185,20 @@ def main():
 
     cutting = threading.Event()
 
-    def power_cut(srv, threads, stop):
-        """Cut first (the instant of the power loss), then kill the server and unmount."""
-        cutting.set()
+    def torn_seed():
         torn = a.cut_mode == 'torn' or (a.cut_mode == 'mixed' and rng.random() < 0.5)
-        r = fs[0].cut(rng.randrange(1 << 62) if torn else None)
+        return rng.randrange(1 << 62) if torn else None
+
+    def power_cut(srv, threads, stop):
+        """Cut first (the instant of the power loss) unless an armed cut already happened, then
+        kill the server and unmount."""
+        cutting.set()
+        if fs[0].dead():
+            r = fs[0].request('lastcut')
+            stats['cuts_at_a_sync'] += 1
+        else:
+            r = fs[0].cut(torn_seed())
+        torn = bool(r.get('torn'))
         srv.kill()
         stop.set()
         for t in threads: t.join(60)
@@ -226,7 +235,9 @@ def main():
             it = stats['iterations']
             recover_and_verify(srv, 'after cut %d' % stats['cuts'] if it > 1 else 'first start')
             stop, in_ckpt, pending = threading.Event(), threading.Event(), {}
-            phase = rng.choice(('random', 'random', 'checkpoint'))
+            # A cut after a random time, as a checkpoint is being saved, or as the k-th durability
+            # call from now arrives (the states just before a sync point).
+            phase = rng.choice(('random', 'sync', 'sync', 'checkpoint'))
             ckrng = random.Random(rng.random())
 
             def take_checkpoint(m, it=it, srv=srv):
@@ -241,7 +252,7 @@ def main():
                     saved.append((path, m.cut(t0, t1)))
                     straddle[path] = m.straddling(t0, t1)
                     stats['checkpoints_saved'] += 1
-                elif r is not None and not cutting.is_set():   # after the cut a failure is expected
+                elif r is not None and not cutting.is_set() and not fs[0].dead():   # after the cut a failure is expected
                     problems.append('checkpoint %s failed before the cut: %s' % (path, r))
                 time.sleep(ckrng.uniform(0, 0.2))
 
@@ -253,6 +264,11 @@ def main():
             if phase == 'checkpoint':
                 in_ckpt.wait(a.max_run * 3)
                 time.sleep(rng.uniform(0, 0.05))
+            elif phase == 'sync':
+                fs[0].arm(rng.randint(1, 120), torn_seed())
+                deadline = time.time() + a.max_run * 2
+                while time.time() < deadline and not fs[0].dead():
+                    time.sleep(0.02)
             else:
                 time.sleep(rng.uniform(0.2, a.max_run))
             was_in = bool(pending)

@@ -14,7 +14,8 @@
 //   plfs mount BACKING MOUNTPOINT CTLSOCK [--ignore fsync,fsyncdir,syncfs] [--writeback] [--trace FILE]
 //   plfs run CTLSOCK MOUNTPOINT -- COMMAND ARGS...
 //
-// Control socket, one line per request: ping | stats | commit | syncfs | cut | cut torn SEED  (JSON replies).
+// Control socket, one line per request: ping | stats | commit | syncfs | cut | cut torn SEED |
+//   arm N [torn SEED] (cut as the N-th durability call from now arrives) | lastcut  (JSON replies).
 // Written for this project; ideas from Jepsen's LazyFS and ALICE (no code taken).
 #define FUSE_USE_VERSION 31
 #include <fuse3/fuse.h>
@@ -149,6 +150,21 @@ static void entry_changed(ino_t dir, const std::string &name) {
     ino_t target = v == d->vent.end() ? 0 : v->second;
     mlog.push_back({dir, name, target, op_group});
     if (target) if (Node *t = find(target)) t->mrefs++;
+}
+
+// Armed cut: the power fails as the N-th durability call (fsync, directory fsync, syncfs) from
+// now arrives, before it takes effect: the states just before each sync point, where a wrong
+// order of writes and syncs shows (in the spirit of ALICE and CrashMonkey).
+static long arm_left = 0;
+static bool arm_torn = false;
+static uint64_t arm_seed = 0;
+static std::string last_cut;
+static std::string cut(bool torn, uint64_t seed);
+static bool armed_cut(const char *what) {
+    if (arm_left <= 0 || --arm_left > 0) return false;
+    ops[std::string("armed_cut_at_") + what]++;
+    last_cut = cut(arm_torn, arm_seed);
+    return true;
 }
 
 static bool kept_for_cut(const Node &n) { return n.dlinks > 0 || n.mrefs > 0; }
@@ -343,6 +359,7 @@ static int op_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi
     COUNT(datasync ? "fsyncdir_datasync" : "fsyncdir");
     struct stat st;
     if (fstat(dirfd((DIR *)(uintptr_t)fi->fh), &st) != 0) return -errno;
+    if (armed_cut("fsyncdir")) return -EIO;
     trace("fsyncdir %s ino=%lu datasync=%d%s", path ? path : "?", (unsigned long)st.st_ino, datasync, ign_fsyncdir ? " IGNORED" : "");
     if (ign_fsyncdir) { COUNT("fsyncdir_ignored"); return 0; }
     apply_pending(st.st_ino);
@@ -517,6 +534,7 @@ static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi) {
     LOCK();
     COUNT(datasync ? "fdatasync" : "fsync");
     FH *h = fh(fi);
+    if (armed_cut("fsync")) return -EIO;
     trace("fsync %s ino=%lu datasync=%d%s", path ? path : nodes.count(h->ino) ? where(h->ino).c_str() + B.size() : "(unlinked)", (unsigned long)h->ino, datasync, ign_fsync ? " IGNORED" : "");
     if (ign_fsync) { COUNT("fsync_ignored"); return 0; }
     make_clean(h->ino);  // data and size (fdatasync keeps the size it needs, so the same here)
@@ -738,16 +756,25 @@ static void serve_client(int c) {
             std::lock_guard<std::mutex> lk(g);
             if (cmd == "ping") reply = "{\"pong\": true}";
             else if (cmd == "stats") reply = stats_json();
+            else if (cmd == "lastcut") reply = last_cut.empty() ? "{}" : last_cut;
             else if (dead) reply = "{\"dead\": true}";
             else if (cmd == "commit") { commit_all(); reply = "{\"ok\": true}"; }
             else if (cmd == "syncfs" || cmd == "sync") {
                 ops[cmd + "_seen"]++;
+                if (armed_cut("syncfs")) { fprintf(f, "{\"dead\": true}\n"); fflush(f); continue; }
                 trace("%s%s", cmd.c_str(), ign_syncfs ? " IGNORED" : "");
                 if (ign_syncfs) ops["syncfs_ignored"]++;
                 else commit_all();
                 reply = "{\"ok\": true}";
             } else if (cmd == "cut") reply = cut(false, 0);
             else if (cmd.compare(0, 9, "cut torn ") == 0) reply = cut(true, strtoull(cmd.c_str() + 9, nullptr, 10));
+            else if (cmd.compare(0, 4, "arm ") == 0) {  // arm N [torn SEED]
+                char *end;
+                arm_left = strtol(cmd.c_str() + 4, &end, 10);
+                arm_torn = strncmp(end, " torn ", 6) == 0;
+                arm_seed = arm_torn ? strtoull(end + 6, nullptr, 10) : 0;
+                reply = "{\"ok\": true}";
+            }
             else reply = "{\"error\": \"unknown command\"}";
         }
         fprintf(f, "%s\n", reply.c_str());
