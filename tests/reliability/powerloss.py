@@ -37,6 +37,27 @@ _describe = crash.describe
 crash.describe = lambda content, b, base: 'unreadable (EIO)' if content == EIO_MARK else _describe(content, b, base)
 
 
+def journal_records(path):
+    """The good records of a live-state file (StateJournal's layout): [(chunk, hash hex or None)]."""
+    import struct, zlib
+    try:
+        data = open(path, 'rb').read()
+    except OSError:
+        return None
+    if data[:8] != b'SHRUSTJ1': return None
+    pos = 8 + 4 + 8
+    for _ in range(2):
+        n, = struct.unpack_from('<I', data, pos); pos += 4 + n
+    pos += 32 + 4
+    out = []
+    while pos + 45 <= len(data):
+        chunk, kind = struct.unpack_from('<QB', data, pos)
+        if kind > 1: break
+        out.append((chunk, data[pos + 9:pos + 41].hex() if kind else None))
+        pos += 45
+    return out
+
+
 def read_disk(h, size, stats, problems):
     """The whole disk; a range the server answers with an error reads as a marker that matches no
     generation (so those blocks count as lost) and is reported."""
@@ -148,6 +169,8 @@ def main():
             if s.error: raise RuntimeError('server does not start on an empty state: ' + s.error)
         return s
 
+    last_cut = {}   # how the last cut was made, and the state file it left (for a report on a loss)
+
     def recover_and_verify(s, what, strict=False):
         h = connect(s.uri)
         img = read_disk(h, size, stats, problems)
@@ -155,7 +178,19 @@ def main():
         with model.lock:
             t0 = INF if strict else model.durable_t
             cut = [model.allowed(b, t0, INF, fua=True) for b in range(nblocks)]
+        before = stats['blocks_lost']
         check_image(img, cut, base, what, stats, problems)
+        if stats['blocks_lost'] != before and last_cut:
+            bad = [b for b in range(nblocks) if match(img[b * BLOCK:(b + 1) * BLOCK], b, cut[b], base) is None]
+            chunk = bad[0] * BLOCK // CHUNK
+            recs = journal_records(last_cut.get('state_copy', ''))
+            mine = [h for c, h in (recs or []) if c == chunk]
+            cf = os.path.join(backing, 'cas', 'chunks', mine[-1]) if mine and mine[-1] else None
+            problems.append('%s: the cut was %s; the state file it left has %s good records, %d for chunk %d (last: %s, %s); '
+                            'block %d reads %s, the model allows %s' % (
+                what, json.dumps(last_cut.get('how')), len(recs) if recs is not None else 'no', len(mine), chunk,
+                mine[-1] if mine else '-', ('file of %d bytes' % os.path.getsize(cf) if os.path.exists(cf) else 'no such file') if cf else '-',
+                bad[0], crash.describe(img[bad[0] * BLOCK:(bad[0] + 1) * BLOCK], bad[0], base), cut[bad[0]]))
         model.rebase([key_of(img[b * BLOCK:(b + 1) * BLOCK], b, cut[b]) for b in range(nblocks)])
 
     def key_of(content, b, keys):
@@ -184,6 +219,7 @@ def main():
         if stats['blocks_lost'] != lost: bad_checkpoints.add(path)
 
     cutting = threading.Event()
+    phase_now = ['start']
 
     def torn_seed():
         torn = a.cut_mode == 'torn' or (a.cut_mode == 'mixed' and rng.random() < 0.5)
@@ -202,7 +238,9 @@ def main():
         srv.kill()
         stop.set()
         for t in threads: t.join(60)
-        count_plfs(fs[0].stats())
+        st = fs[0].stats()
+        count_plfs(st)
+        last_cut['how'] = dict(r, phase=phase_now[0], at=[k[len('armed_cut_at_'):] for k in st['ops'] if k.startswith('armed_cut_at_')])
         cutting.clear()
         rc = fs[0].unmount()
         if rc != 0: raise RuntimeError('plfs ended with status %s at cut %d (see %s/plfs.log)' % (rc, stats['cuts'] + 1, work))
@@ -238,6 +276,7 @@ def main():
             # A cut after a random time, as a checkpoint is being saved, or as the k-th durability
             # call from now arrives (the states just before a sync point).
             phase = rng.choice(('random', 'sync', 'sync', 'checkpoint'))
+            phase_now[0] = phase
             ckrng = random.Random(rng.random())
 
             def take_checkpoint(m, it=it, srv=srv):
@@ -287,6 +326,9 @@ def main():
             ssize = os.path.getsize(on_backing(state)) if os.path.exists(on_backing(state)) else 0
             if ssize < last_state: stats['state_compactions_seen'] += 1
             last_state = ssize
+            if os.path.exists(on_backing(state)):
+                shutil.copyfile(on_backing(state), os.path.join(work, 'state-after-last-cut'))
+            last_cut['state_copy'] = os.path.join(work, 'state-after-last-cut')
             mount()
             srv = start()
 
@@ -305,6 +347,7 @@ def main():
                 if failed <= 3: problems.append('write of block %d after the last restart failed: %s' % (b, e))
         close(h)
         srv.stop()
+        phase_now[0] = 'after a clean stop'
         power_cut(srv, [], threading.Event())
         mount()
         srv = start()

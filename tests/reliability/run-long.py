@@ -14,7 +14,8 @@ BEGIN, END = '<!-- long-run:begin -->', '<!-- long-run:end -->'
 
 
 def run(name, args):
-    out = os.path.join(tempfile.gettempdir(), 'shuru-long-%s-%d.json' % (name.split('.')[0], os.getpid()))
+    run.n = getattr(run, 'n', 0) + 1   # two runs of one script must not share a summary file
+    out = os.path.join(tempfile.gettempdir(), 'shuru-long-%s-%d-%d.json' % (name.split('.')[0], os.getpid(), run.n))
     cmd = ['/usr/bin/python3', os.path.join(HERE, name)] + args + ['--json', out]
     print('>', ' '.join(cmd), flush=True)
     t = time.time()
