@@ -37,13 +37,14 @@ def binary():
 class Plfs:
     """One mount of plfs: BACKING served at MOUNT, controlled through CTL."""
 
-    def __init__(self, backing, mount, ctl, ignore=(), writeback=False, trace=None, log=None):
+    def __init__(self, backing, mount, ctl, ignore=(), writeback=False, trace=None, log=None, cut_errors=False):
         self.backing, self.mount, self.ctl = backing, os.path.abspath(mount), ctl
         os.makedirs(backing, exist_ok=True)
         os.makedirs(mount, exist_ok=True)
         args = [binary(), 'mount', backing, mount, ctl]
         if ignore: args += ['--ignore', ','.join(ignore)]
         if writeback: args += ['--writeback']
+        if cut_errors: args += ['--cut-errors']
         if trace: args += ['--trace', trace]
         self.log = open(log or os.devnull, 'a')
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True)
@@ -79,6 +80,14 @@ class Plfs:
         """The power fails as the n-th durability call (fsync, directory fsync, syncfs) from now arrives."""
         return self.request('arm %d' % n + ('' if torn_seed is None else ' torn %d' % torn_seed))
 
+    def thaw(self):
+        """After the cut, requests held since (the machine is off) fail with EIO: call it once the
+        server is killed, so that it can exit and the file system unmount."""
+        try:
+            return self.request('thaw', timeout=10)
+        except OSError:
+            return None
+
     def dead(self):
         return self.stats()['dead']
 
@@ -92,6 +101,7 @@ class Plfs:
 
     def unmount(self):
         """Unmounts and waits for the daemon; returns its exit status (negative: killed by a signal)."""
+        if self.proc.poll() is None: self.thaw()
         for attempt in range(100):
             if not self.mounted(): break
             if subprocess.run(['fusermount3', '-u', self.mount], capture_output=True).returncode == 0: break

@@ -25,7 +25,7 @@ Usage: powerloss.py --seconds 60 --seed 1 [--durability syncfs|fsync] [--cut-mod
 The last line printed is a one-line JSON summary with `cuts` and `blocks_lost`; exit 0 only when
 nothing was lost (2: skipped, FUSE unavailable).
 """
-import argparse, json, os, random, shutil, subprocess, sys, tempfile, threading, time
+import argparse, json, os, random, shutil, struct, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crash, plfsctl
 from reliab import BLOCK, CHUNK, ChunkAudit, Server, close, connect, log, read_index_image
@@ -89,16 +89,21 @@ def main():
     ap.add_argument('--cut-mode', choices=('strict', 'torn', 'mixed'), default='strict',
                     help='strict: everything not durable is lost; torn: also keep a prefix of the unsynced entry changes and '
                          'some unsynced data blocks, at random; mixed: either, per cut')
+    ap.add_argument('--cut-errors', action='store_true',
+                    help='requests in flight at the cut fail with EIO (a failing disk) instead of never returning (power off)')
     ap.add_argument('--disk-mib', type=int, default=8)
     ap.add_argument('--max-run', type=float, default=2.0, help='longest write phase before a cut (s)')
     ap.add_argument('--boot-checks', type=int, default=2, help='checkpoints booted by the engine at the end')
     ap.add_argument('--dir')
     ap.add_argument('--json')
+    ap.add_argument('--trace', action='store_true', help='debugging: plfs traces its requests and the clients their requests, '
+                                                          'with CLOCK_MONOTONIC times, into the work directory')
     ap.add_argument('--keep', action='store_true')
     ap.add_argument('--discard', action='store_true', help='remove the work directory even when something was lost')
     ap.add_argument('--keep-going', action='store_true', help='go on cutting after a lost block (to measure how much is lost)')
     a = ap.parse_args()
     stats = dict(cuts=0, blocks_lost=0, seed=a.seed, seconds=a.seconds, durability=a.durability, sabotage=a.sabotage, cut_mode=a.cut_mode,
+                 cut_errors=a.cut_errors,
                  torn_cuts=0, cuts_at_a_sync=0, entry_changes_kept_at_torn_cuts=0, files_torn=0, iterations=0,
                  cuts_in_checkpoint=0, writes_acked=0, fua_writes_acked=0, trims_acked=0, zeroes_acked=0, flushes=0,
                  checkpoints_saved=0, checkpoints_verified=0, checkpoints_booted=0, interrupted_checkpoints_complete=0,
@@ -147,7 +152,8 @@ def main():
     fs = [None]
 
     def mount():
-        fs[0] = plfsctl.Plfs(backing, mnt, ctl, ignore=ignore, log=os.path.join(work, 'plfs.log'))
+        fs[0] = plfsctl.Plfs(backing, mnt, ctl, ignore=ignore, log=os.path.join(work, 'plfs.log'), cut_errors=a.cut_errors,
+                             trace=os.path.join(work, 'plfs.trace') if a.trace else None)
 
     def count_plfs(st):
         o = st['ops']
@@ -235,6 +241,13 @@ def main():
         else:
             r = fs[0].cut(torn_seed())
         torn = bool(r.get('torn'))
+        # Power off: calls in flight never return. SIGKILL first, then let them fail (the killed
+        # process can no longer act on the result) so it can exit and plfs unmount.
+        try:
+            os.killpg(srv.proc.pid, 9)
+        except ProcessLookupError:
+            pass
+        fs[0].thaw()
         srv.kill()
         stop.set()
         for t in threads: t.join(60)
@@ -263,6 +276,30 @@ def main():
         stats['torn_chunk_names'] = len(torn_names)
 
     import nbd
+    if a.trace:
+        # Every client request with its send and reply times, next to plfs's trace.
+        events = open(os.path.join(work, 'client.trace'), 'a', buffering=1)
+        ev_lock = threading.Lock()
+
+        class Traced:
+            def __init__(self, h): self.h = h
+            def __getattr__(self, name):
+                f = getattr(self.h, name)
+                if name not in ('pwrite', 'flush', 'trim', 'zero', 'pread'): return f
+                def call(*args):
+                    t0 = time.monotonic_ns()
+                    desc = '%s %s' % (name, ' '.join(str(x) for x in args if not isinstance(x, (bytes, bytearray))))
+                    if name == 'pwrite': desc += ' gen=%d' % struct.unpack_from('<QQ', args[0])[1]
+                    try:
+                        r = f(*args); ok = 'ok'
+                        return r
+                    except Exception as e:
+                        ok = 'ERR ' + str(e)[:60]; raise
+                    finally:
+                        with ev_lock: events.write('%d %d %s %s\n' % (t0, time.monotonic_ns(), desc, ok))
+                return call
+        _connect = crash.connect
+        crash.connect = lambda uri: Traced(_connect(uri))
     mount()
     srv = start()
     last_state = 0

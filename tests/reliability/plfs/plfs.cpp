@@ -11,10 +11,10 @@
 // and the backing directory is rebuilt to hold exactly the durable state (files whose only durable
 // name was unlinked or renamed over are kept aside in a limbo directory until then).
 //
-//   plfs mount BACKING MOUNTPOINT CTLSOCK [--ignore fsync,fsyncdir,syncfs] [--writeback] [--trace FILE]
+//   plfs mount BACKING MOUNTPOINT CTLSOCK [--ignore fsync,fsyncdir,syncfs] [--cut-errors] [--writeback] [--trace FILE]
 //   plfs run CTLSOCK MOUNTPOINT -- COMMAND ARGS...
 //
-// Control socket, one line per request: ping | stats | commit | syncfs | cut | cut torn SEED |
+// Control socket, one line per request: ping | stats | commit | syncfs | cut | cut torn SEED | thaw |
 //   arm N [torn SEED] (cut as the N-th durability call from now arrives) | lastcut  (JSON replies).
 // Written for this project; ideas from Jepsen's LazyFS and ALICE (no code taken).
 #define FUSE_USE_VERSION 31
@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <string>
@@ -105,6 +106,9 @@ static const char *opname(unsigned op) {
 static void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void trace(const char *fmt, ...) {
     if (!tracef) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    fprintf(tracef, "%lld.%09ld ", (long long)ts.tv_sec, ts.tv_nsec);
     va_list ap;
     va_start(ap, fmt);
     vfprintf(tracef, fmt, ap);
@@ -288,8 +292,22 @@ static std::string limbo_path(ino_t ino) { return LIMBO + "/" + std::to_string(i
 
 // ---------------------------------------------------------------------------------------------
 struct FH { int fd; ino_t ino; };
-#define DEAD_CHECK() do { if (dead) return -EIO; } while (0)
-#define LOCK() std::lock_guard<std::mutex> lk(g); DEAD_CHECK(); op_group++
+// After the cut nothing reaches the disk. By default a request then never returns (the machine
+// is off: the server is killed with its calls in flight); with --cut-errors it fails with EIO, as
+// on a disk that failed, which shows what the server does with a failed fsync.
+static bool cut_errors = false, thawed = false;
+static std::mutex thaw_m;
+static std::condition_variable thaw_cv;
+static int after_cut(std::unique_lock<std::mutex> &lk) {
+    if (!cut_errors) {
+        lk.unlock();
+        std::unique_lock<std::mutex> t(thaw_m);
+        thaw_cv.wait(t, [] { return thawed; });
+    }
+    return -EIO;
+}
+#define DEAD_CHECK() do { if (dead) return after_cut(lk); } while (0)
+#define LOCK() std::unique_lock<std::mutex> lk(g); DEAD_CHECK(); op_group++
 #define COUNT(x) ops[x]++
 
 static FH *fh(struct fuse_file_info *fi) { return (FH *)(uintptr_t)fi->fh; }
@@ -359,7 +377,7 @@ static int op_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi
     COUNT(datasync ? "fsyncdir_datasync" : "fsyncdir");
     struct stat st;
     if (fstat(dirfd((DIR *)(uintptr_t)fi->fh), &st) != 0) return -errno;
-    if (armed_cut("fsyncdir")) return -EIO;
+    if (armed_cut("fsyncdir")) return after_cut(lk);
     trace("fsyncdir %s ino=%lu datasync=%d%s", path ? path : "?", (unsigned long)st.st_ino, datasync, ign_fsyncdir ? " IGNORED" : "");
     if (ign_fsyncdir) { COUNT("fsyncdir_ignored"); return 0; }
     apply_pending(st.st_ino);
@@ -504,6 +522,7 @@ static int op_write(const char *, const char *buf, size_t size, off_t off, struc
     LOCK();
     COUNT("write");
     FH *h = fh(fi);
+    trace("write ino=%lu off=%lld len=%zu", (unsigned long)h->ino, (long long)off, size);
     save_range(h->ino, h->fd, off, size);
     ssize_t n = pwrite(h->fd, buf, size, off);
     return n < 0 ? -errno : (int)n;
@@ -534,7 +553,7 @@ static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi) {
     LOCK();
     COUNT(datasync ? "fdatasync" : "fsync");
     FH *h = fh(fi);
-    if (armed_cut("fsync")) return -EIO;
+    if (armed_cut("fsync")) { trace("ARMED CUT at fsync ino=%lu", (unsigned long)h->ino); return after_cut(lk); }
     trace("fsync %s ino=%lu datasync=%d%s", path ? path : nodes.count(h->ino) ? where(h->ino).c_str() + B.size() : "(unlinked)", (unsigned long)h->ino, datasync, ign_fsync ? " IGNORED" : "");
     if (ign_fsync) { COUNT("fsync_ignored"); return 0; }
     make_clean(h->ino);  // data and size (fdatasync keeps the size it needs, so the same here)
@@ -669,6 +688,7 @@ static void build(ino_t dino, const std::string &path, std::unordered_map<ino_t,
 
 static std::string cut(bool torn, uint64_t seed) {
     dead = true;
+    trace("CUT torn=%d", torn);
     CutStats cs;
     Cut c;
     c.torn = torn;
@@ -753,15 +773,23 @@ static void serve_client(int c) {
         while (!cmd.empty() && (cmd.back() == '\n' || cmd.back() == '\r')) cmd.pop_back();
         std::string reply;
         {
-            std::lock_guard<std::mutex> lk(g);
+            if (cmd == "thaw") {  // the server is gone: let held requests fail so the file system can unmount
+                { std::lock_guard<std::mutex> t(thaw_m); thawed = true; }
+                thaw_cv.notify_all();
+                fprintf(f, "{\"ok\": true}\n");
+                fflush(f);
+                continue;
+            }
+            std::unique_lock<std::mutex> lk(g);
+            bool hold = false;
             if (cmd == "ping") reply = "{\"pong\": true}";
             else if (cmd == "stats") reply = stats_json();
             else if (cmd == "lastcut") reply = last_cut.empty() ? "{}" : last_cut;
-            else if (dead) reply = "{\"dead\": true}";
+            else if (dead) { reply = "{\"dead\": true}"; hold = (cmd == "syncfs" || cmd == "sync") && !cut_errors; }
             else if (cmd == "commit") { commit_all(); reply = "{\"ok\": true}"; }
             else if (cmd == "syncfs" || cmd == "sync") {
                 ops[cmd + "_seen"]++;
-                if (armed_cut("syncfs")) { fprintf(f, "{\"dead\": true}\n"); fflush(f); continue; }
+                if (armed_cut("syncfs")) { reply = "{\"dead\": true}"; hold = !cut_errors; goto answer; }
                 trace("%s%s", cmd.c_str(), ign_syncfs ? " IGNORED" : "");
                 if (ign_syncfs) ops["syncfs_ignored"]++;
                 else commit_all();
@@ -776,6 +804,12 @@ static void serve_client(int c) {
                 reply = "{\"ok\": true}";
             }
             else reply = "{\"error\": \"unknown command\"}";
+        answer:
+            if (hold) {  // a syncfs after the cut never returns (the machine is off) until thawed
+                lk.unlock();
+                std::unique_lock<std::mutex> t(thaw_m);
+                thaw_cv.wait(t, [] { return thawed; });
+            }
         }
         fprintf(f, "%s\n", reply.c_str());
         fflush(f);
@@ -814,6 +848,7 @@ static int mount_main(int argc, char **argv) {
                 else if (!t.empty()) { fprintf(stderr, "plfs: --ignore takes fsync,fsyncdir,syncfs\n"); return 2; }
             }
         } else if (a == "--writeback") writeback = true;
+        else if (a == "--cut-errors") cut_errors = true;
         else if (a == "--trace" && i + 1 < argc) tracef = fopen(argv[++i], "a");
         else { fprintf(stderr, "plfs: unknown option %s\n", a.c_str()); return 2; }
     }
