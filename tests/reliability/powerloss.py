@@ -20,8 +20,13 @@ Chunk files whose content does not hash to their name are counted (torn_chunk_na
 allows them after a power loss as long as nothing references them, and any that is referenced
 shows up as lost blocks.
 
-Usage: powerloss.py --seconds 60 --seed 1 [--durability syncfs|fsync] [--cut-mode strict|torn|mixed] [--sabotage fsync,fsyncdir,syncfs]
-       [--disk-mib 8] [--dir DIR] [--json OUT] [--keep]
+Each round cuts after a random time, a few milliseconds into a checkpoint, or armed: as the k-th
+durability call from then arrives (the states just before a sync point). After the cut the calls
+in flight never return (power off) until the server is killed; --cut-errors fails them with EIO
+instead (a dying disk). --cut-mode torn/mixed also keeps some of what was not durable (plfs.cpp).
+
+Usage: powerloss.py --seconds 60 --seed 1 [--durability syncfs|fsync] [--cut-mode strict|torn|mixed] [--cut-errors]
+       [--sabotage fsync,fsyncdir,syncfs] [--disk-mib 8] [--dir DIR] [--json OUT] [--keep] [--discard] [--trace]
 The last line printed is a one-line JSON summary with `cuts` and `blocks_lost`; exit 0 only when
 nothing was lost (2: skipped, FUSE unavailable).
 """
