@@ -4,7 +4,7 @@ bounds and fresh seeds; writes the figures into docs/reliability.md between the 
 Exit 0 only if every script kept every promise.
 
 Usage: run-long.py [--crash-seconds 150] [--fuzz-seconds 120] [--load-seconds 60] [--fault-rounds 2]
-                   [--powerloss-seconds 900] [--seed N] [--no-docs]
+                   [--powerloss-seconds 1200] [--seed N] [--no-docs]
 """
 import argparse, json, os, subprocess, sys, tempfile, time
 
@@ -58,7 +58,7 @@ def main():
     ap.add_argument('--fuzz-seconds', type=int, default=120)
     ap.add_argument('--load-seconds', type=int, default=60)
     ap.add_argument('--fault-rounds', type=int, default=2)
-    ap.add_argument('--powerloss-seconds', type=int, default=900)
+    ap.add_argument('--powerloss-seconds', type=int, default=1200)
     ap.add_argument('--seed', type=int, default=int(time.time()) % 100000)
     ap.add_argument('--no-docs', action='store_true')
     a = ap.parse_args()
