@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests, the guest boot and the benchmarks use, when missing.
 # Idempotent and quiet when everything is present. Needs root (or sudo) on Debian 12.
 set -euo pipefail
-pkgs=(qemu-utils libnbd-bin python3-libnbd nbdkit fio qemu-system-x86 e2fsprogs b3sum
+pkgs=(qemu-utils libnbd-bin python3-libnbd nbdkit fio qemu-system-x86 e2fsprogs b3sum fuse3 libfuse3-dev g++
       busybox-static linux-image-amd64 cpio tmux)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -72,6 +72,45 @@ Describe 'Crash: kill -9 while clients write and checkpoints are saved (short, s
     }
 }
 
+Describe 'Power loss: plfs keeps only what was made durable, then the server restarts (short, seeded)' {
+    BeforeAll {
+        # Skipped only where FUSE cannot run at all; tools/install-deps.sh installs fuse3 and libfuse3-dev.
+        $script:NoFuse = if (-not (Test-Path /dev/fuse)) { '/dev/fuse is missing (no FUSE here)' }
+            elseif (-not (Get-Command fusermount3 -ErrorAction SilentlyContinue)) { 'fusermount3 is missing' }
+            elseif (-not (Test-Path /usr/include/fuse3/fuse.h)) { 'libfuse3-dev is missing' } else { $null }
+        # The fsync durability mode is tested once the engine has it (issue #21 part 2).
+        $script:HasFsyncMode = @(Get-ChildItem (Join-Path $RepoRoot 'out/ShuruStore') -Filter 'ShuruStore*.dll' -ErrorAction SilentlyContinue |
+            Where-Object { $b = [IO.File]::ReadAllBytes($_.FullName)   # a UTF-16 literal may start at an odd offset: try both
+                           [Text.Encoding]::Unicode.GetString($b).Contains('SHURUSTORE_DURABILITY') -or
+                           [Text.Encoding]::Unicode.GetString($b, 1, $b.Length - 1).Contains('SHURUSTORE_DURABILITY') }).Count -gt 0
+    }
+    It 'keeps every flushed write and every saved checkpoint across power cuts (syncfs mode)' {
+        if ($NoFuse) { Set-ItResult -Skipped -Because $NoFuse; return }
+        $r = Invoke-ReliabilityScript powerloss.py @('--seconds', '30', '--seed', '1')
+        $r.problems | Should -BeNullOrEmpty
+        $r.ExitCode | Should -Be 0
+        $r.cuts | Should -BeGreaterOrEqual 3
+        $r.blocks_lost | Should -Be 0
+        $r.syncfs_seen | Should -BeGreaterThan 0
+        $r.flushes | Should -BeGreaterThan 0
+    }
+    It 'keeps them with SHURUSTORE_DURABILITY=fsync, where a syncfs makes nothing durable' {
+        if ($NoFuse) { Set-ItResult -Skipped -Because $NoFuse; return }
+        if (-not $HasFsyncMode) { Set-ItResult -Skipped -Because 'the engine has no SHURUSTORE_DURABILITY=fsync mode yet (issue #21)'; return }
+        $r = Invoke-ReliabilityScript powerloss.py @('--seconds', '30', '--seed', '1', '--durability', 'fsync')
+        $r.problems | Should -BeNullOrEmpty
+        $r.ExitCode | Should -Be 0
+        $r.cuts | Should -BeGreaterOrEqual 3
+        $r.blocks_lost | Should -Be 0
+    }
+    It 'can fail: with file fsyncs ignored (as if the server skipped them) flushed blocks are lost' {
+        if ($NoFuse) { Set-ItResult -Skipped -Because $NoFuse; return }
+        $r = Invoke-ReliabilityScript powerloss.py @('--seconds', '30', '--seed', '1', '--sabotage', 'fsync', '--discard')
+        $r.ExitCode | Should -Be 1
+        $r.blocks_lost | Should -BeGreaterThan 0
+    }
+}
+
 Describe 'Faults: full filesystem, damaged chunks, missing base (seeded)' {
     It 'answers ENOSPC/EIO, damages nothing, recovers; EIO only where a chunk is damaged; clear start errors' {
         $r = Invoke-ReliabilityScript faults.py @('--seed', '1')

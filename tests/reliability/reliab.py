@@ -32,8 +32,9 @@ class Server:
     """tests/reliability/crash-server.ps1 as a child process: READY line, checkpoint commands, kill -9."""
 
     def __init__(self, sock, cas, rootfs=None, index=None, state=None, disk_size=0, read_only=False, dirty_limit=0,
-                 timeout=120):
-        args = pwsh_cmd() + ['-SocketPath', sock, '-CasPath', cas]
+                 timeout=120, wrapper=None, env=None):
+        """wrapper: command prefix (e.g. plfs run); env: extra environment variables for the server."""
+        args = (wrapper or []) + pwsh_cmd() + ['-SocketPath', sock, '-CasPath', cas]
         if rootfs: args += ['-RootfsPath', rootfs]
         if index: args += ['-IndexPath', index]
         if state: args += ['-StatePath', state]
@@ -42,7 +43,8 @@ class Server:
         if read_only: args += ['-ReadOnly']
         self.sock = sock
         self.proc = subprocess.Popen(args, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True)
+                                     stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True,
+                                     env=dict(os.environ, **env) if env else None)
         self.lines = queue.Queue()
         self.output = []
         threading.Thread(target=self._pump, daemon=True).start()

@@ -3,7 +3,8 @@
 bounds and fresh seeds; writes the figures into docs/reliability.md between the long-run markers.
 Exit 0 only if every script kept every promise.
 
-Usage: run-long.py [--crash-seconds 150] [--fuzz-seconds 120] [--load-seconds 60] [--fault-rounds 2] [--seed N] [--no-docs]
+Usage: run-long.py [--crash-seconds 150] [--fuzz-seconds 120] [--load-seconds 60] [--fault-rounds 2]
+                   [--powerloss-seconds 1200] [--seed N] [--no-docs]
 """
 import argparse, json, os, subprocess, sys, tempfile, time
 
@@ -13,7 +14,8 @@ BEGIN, END = '<!-- long-run:begin -->', '<!-- long-run:end -->'
 
 
 def run(name, args):
-    out = os.path.join(tempfile.gettempdir(), 'shuru-long-%s-%d.json' % (name.split('.')[0], os.getpid()))
+    run.n = getattr(run, 'n', 0) + 1   # two runs of one script must not share a summary file
+    out = os.path.join(tempfile.gettempdir(), 'shuru-long-%s-%d-%d.json' % (name.split('.')[0], os.getpid(), run.n))
     cmd = ['/usr/bin/python3', os.path.join(HERE, name)] + args + ['--json', out]
     print('>', ' '.join(cmd), flush=True)
     t = time.time()
@@ -35,12 +37,28 @@ def crash_row(name, r):
         r.get('state_compactions_seen', 0), r.get('chunks_audited', 0), r.get('bad_chunks', 0), r.get('blocks_verified', 0), r.get('blocks_lost', -1))
 
 
+def powerloss_row(name, r):
+    if r.get('skipped'):
+        return '| %s | `%s` | skipped: %s | - |' % (name, r['command'], r['skipped'])
+    return ('| %s | `%s` | %d power cuts (%d torn, %d during a checkpoint), %d writes (%d FUA) + %d zero-writes + %d trims answered, %d flushes, '
+            '%d checkpoints saved, verified %d times (%d interrupted ones complete, %d absent); plfs saw %d file fsyncs, %d directory fsyncs, '
+            '%d syncfs (%d ignored); at the cuts %d files and %d directory entries were not durable; %d state-journal compactions seen; '
+            '%d chunk files hashed, %d names without their content; %d blocks compared | %d blocks |') % (
+        name, r['command'], r.get('cuts', 0), r.get('torn_cuts', 0), r.get('cuts_in_checkpoint', 0), r.get('writes_acked', 0), r.get('fua_writes_acked', 0),
+        r.get('zeroes_acked', 0), r.get('trims_acked', 0), r.get('flushes', 0), r.get('checkpoints_saved', 0), r.get('checkpoints_verified', 0),
+        r.get('interrupted_checkpoints_complete', 0), r.get('interrupted_checkpoints_absent', 0), r.get('fsyncs_seen', 0),
+        r.get('dir_fsyncs_seen', 0), r.get('syncfs_seen', 0), r.get('syncfs_ignored', 0), r.get('files_not_synced_at_cuts', 0),
+        r.get('entry_changes_not_synced_at_cuts', 0), r.get('state_compactions_seen', 0), r.get('chunks_audited', 0),
+        r.get('torn_chunk_names', 0), r.get('blocks_verified', 0), r.get('blocks_lost', -1))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--crash-seconds', type=int, default=150)
     ap.add_argument('--fuzz-seconds', type=int, default=120)
     ap.add_argument('--load-seconds', type=int, default=60)
     ap.add_argument('--fault-rounds', type=int, default=2)
+    ap.add_argument('--powerloss-seconds', type=int, default=1200)
     ap.add_argument('--seed', type=int, default=int(time.time()) % 100000)
     ap.add_argument('--no-docs', action='store_true')
     a = ap.parse_args()
@@ -51,7 +69,19 @@ def main():
     faults = run('faults.py', ['--seed', s, '--rounds', str(a.fault_rounds)])
     fuzz = run('fuzz.py', ['--seconds', str(a.fuzz_seconds), '--seed', s])
     load = run('load.py', ['--seconds', str(a.load_seconds), '--interval', '5'])
-    ok = all(r['exit'] == 0 and r.get('ok') for r in (crash, small, faults, fuzz, load))
+    # Power cuts (plfs): the engine's default syncfs mode, a 2 MiB disk (journal compactions under
+    # cuts), and the fsync mode once the engine has it.
+    # Half the cuts strict (everything not durable lost), half torn (some of it kept, at random).
+    pl = [('power loss', run('powerloss.py', ['--seconds', str(a.powerloss_seconds), '--seed', s, '--cut-mode', 'mixed'])),
+          ('power loss, 2 MiB disk', run('powerloss.py', ['--seconds', str(max(30, a.powerloss_seconds // 4)), '--seed', s, '--disk-mib', '2',
+                                                          '--cut-mode', 'mixed']))]
+    staged = os.path.join(HERE, '..', '..', 'out', 'ShuruStore')
+    dlls = [os.path.join(staged, f) for f in (os.listdir(staged) if os.path.isdir(staged) else []) if f.startswith('ShuruStore') and f.endswith('.dll')]
+    if any('SHURUSTORE_DURABILITY'.encode('utf-16-le') in open(d, 'rb').read() for d in dlls):   # the engine has the fsync mode
+        pl.append(('power loss, fsync mode', run('powerloss.py', ['--seconds', str(max(30, a.powerloss_seconds // 2)), '--seed', s, '--durability', 'fsync',
+                                                                  '--cut-mode', 'mixed'])))
+    ok = all(r['exit'] == 0 and r.get('ok') for r in (crash, small, faults, fuzz, load)) and all(
+        r['exit'] == 0 and r.get('ok') or r.get('skipped') for _, r in pl)
     when = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
     lines = [BEGIN, '',
              'Last long run: %s, seed %s, `dotnet pwsh -NoProfile -File ./build.ps1 -Task Reliability` (%s).' % (when, s, 'all promises kept' if ok else 'FAILED'),
@@ -69,8 +99,9 @@ def main():
                  load['command'], load.get('jobs', 0), load.get('seconds', 0), load.get('read_ios', 0), load.get('write_ios', 0), load.get('read_mib', 0),
                  load.get('write_mib', 0), load.get('fio_errors', -1), load.get('checkpoints', 0), load.get('checkpoints_verified', 0),
                  '0' if load.get('ok') else 'see problems'),
+             ] + [powerloss_row(name, r) for name, r in pl] + [
              '']
-    problems = [p for r in (crash, small, faults, fuzz, load) for p in r.get('problems', [])]
+    problems = [p for r in (crash, small, faults, fuzz, load) + tuple(r for _, r in pl) for p in r.get('problems', [])]
     if problems:
         lines += ['Problems:', ''] + ['- ' + p for p in problems[:20]] + ['']
     lines.append(END)
