@@ -74,6 +74,7 @@ public sealed class DiskServer : IDisposable
             {
                 SocketPath = options.SocketPath,
                 Description = options.Description,
+                MaxPayloadMemory = options.MaxPayloadMemory,
             });
             server.Start();
             var hosted = new DiskServer(options, device, disk, server);

@@ -36,6 +36,10 @@ public sealed class DiskServerOptions
     /// <summary>The server's name, as registrations in the chunk store show it.</summary>
     public string? Name { get; init; }
 
+    /// <summary>Payload memory the server may hold for requests in flight across all its clients
+    /// (see <see cref="Nbd.NbdServerOptions.MaxPayloadMemory"/>); 0: sized for the machine.</summary>
+    public long MaxPayloadMemory { get; init; }
+
     /// <summary>Export description shown to clients that ask (NBD_INFO_DESCRIPTION).</summary>
     public string? Description { get; init; }
 

@@ -18,7 +18,7 @@ internal static class AtomicFile
             using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
                 write(fs);
-                fs.Flush(flushToDisk: true);
+                FileSync.FlushToDisk(fs);
             }
             File.Move(tmp, full, overwrite: true);
         }

@@ -26,6 +26,29 @@ internal static partial class FileSync
     /// <summary>fdatasync(2) of a descriptor; 0 or -1 with the errno.</summary>
     public static int Fdatasync(int fd) => fdatasync(fd);
 
+    /// <summary>Writes a stream's buffer out and fsyncs its file, throwing when the fsync fails.
+    /// <c>FileStream.Flush(true)</c> is not enough: .NET ignores an fsync that returns an error
+    /// (EIO from the disk), so a caller would promise durability the disk refused.</summary>
+    public static void FlushToDisk(FileStream stream)
+    {
+        stream.Flush();
+        if (!OperatingSystem.IsLinux()) { stream.Flush(flushToDisk: true); return; }
+        bool added = false;
+        var handle = stream.SafeFileHandle;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int fd = (int)handle.DangerousGetHandle();
+            while (fsync(fd) != 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == Errno.EINTR) continue;
+                throw new IOException($"fsync of '{stream.Name}' failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
+            }
+        }
+        finally { if (added) handle.DangerousRelease(); }
+    }
+
     /// <summary>fsyncs a file by path (opened read-only for it); throws on failure.</summary>
     public static void FsyncFile(string path)
     {

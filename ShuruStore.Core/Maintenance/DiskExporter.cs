@@ -103,7 +103,7 @@ public static class DiskExporter
                     finally { System.Buffers.ArrayPool<byte>.Shared.Return(buf); }
                 }
                 cancel.ThrowIfCancellationRequested();
-                fs.Flush(flushToDisk: true);
+                FileSync.FlushToDisk(fs);
             }
             File.Move(tmp, dest, overwrite);
         }

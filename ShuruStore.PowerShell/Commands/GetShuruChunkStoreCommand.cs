@@ -59,6 +59,7 @@ public sealed class GetShuruChunkStoreCommand : PSCmdlet
                 TotalBytes = info.TotalBytes,
                 HasZeroChunk = info.ZeroChunkPresent,
                 TemporaryFiles = info.TempFileCount,
+                Users = [.. info.Registrations.Select(ShuruStoreUser.From)],
             });
         }
         catch (ShuruStoreException e)

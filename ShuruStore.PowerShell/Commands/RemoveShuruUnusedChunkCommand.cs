@@ -103,7 +103,7 @@ public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
             CasPath = cas, WhatIf = result!.Planned, ChunksScanned = result.ChunksScanned, ChunksReferenced = result.ChunksReferenced,
             ChunksSpared = result.ChunksSpared, ChunksUnused = result.ChunksUnused, BytesUnused = result.BytesUnused,
             ChunksRemoved = result.ChunksRemoved, BytesRemoved = result.BytesRemoved, ChunksRescued = result.ChunksRescued,
-            LiveServers = names, Duration = result.Elapsed,
+            LiveServers = names, Users = [.. result.Registrations.Where(r => r.IsRoot).Select(ShuruStoreUser.From)], Duration = result.Elapsed,
         });
     }
 }

@@ -82,6 +82,13 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
     [Parameter]
     public SwitchParameter ReadOnly { get; set; }
 
+    /// <summary>Payload memory the server may hold for requests in flight across all its
+    /// clients; a client that would pass it waits (0 or omitted: an eighth of the machine's memory,
+    /// between 64 MiB and 256 MiB).</summary>
+    [Parameter]
+    [ValidateRange(0L, long.MaxValue)]
+    public long MaxRequestMemory { get; set; }
+
     /// <summary>A name for the server in this session (default: shuru1, shuru2, ...).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -174,6 +181,8 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
             SocketPath = socket,
             ImagePath = image,
             ReadOnly = ReadOnly,
+            Name = name,
+            MaxPayloadMemory = MaxRequestMemory,
             Description = $"ShuruStore flat image {Path.GetFileName(image)}",
         });
     }
@@ -211,6 +220,8 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
             StatePath = state,
             ReadOnly = ReadOnly,
             DirtyBudgetBytes = DirtyMemoryLimit,
+            Name = name,
+            MaxPayloadMemory = MaxRequestMemory,
             Description = "ShuruStore chunk-store disk",
         });
     }

@@ -66,9 +66,13 @@ public sealed class TestShuruChunkStoreCommand : MaintenanceCmdlet
             IndexPaths = [.. indexes],
             Repair = Repair,
             GracePeriod = GracePeriod,
-            ConfirmRepair = p => ShouldProcess(p.Path, p.Kind == StoreProblemKind.QuarantinedChunk
-                ? $"Restore chunk {p.Hash} set aside by an interrupted collection"
-                : $"Remove {(p.Kind == StoreProblemKind.Corrupt ? "corrupt chunk" : "temporary file")} ({p.Detail})"),
+            ConfirmRepair = p => ShouldProcess(p.Path, p.Kind switch
+            {
+                StoreProblemKind.QuarantinedChunk => $"Restore chunk {p.Hash} set aside by an interrupted collection",
+                StoreProblemKind.EndedRegistration => $"Remove the registration of an ended user that keeps nothing ({p.Detail})",
+                StoreProblemKind.Corrupt => $"Remove corrupt chunk ({p.Detail})",
+                _ => $"Remove temporary file ({p.Detail})",
+            }),
         };
         StoreVerifyResult? r = null;
         bool ok = Run(cas, () => r = StoreVerifier.Verify(options, p =>
@@ -89,7 +93,7 @@ public sealed class TestShuruChunkStoreCommand : MaintenanceCmdlet
         {
             CasPath = cas, IsHealthy = r.IsHealthy, ChunksChecked = r.ChunksChecked, BytesChecked = r.BytesChecked,
             Missing = r.Missing, Corrupt = r.Corrupt, TempFiles = r.TempFiles, QuarantinedChunks = r.QuarantinedChunks,
-            UnknownFiles = r.UnknownFiles, Repaired = r.Repaired, Problems = [.. problems], Duration = r.Elapsed,
+            UnknownFiles = r.UnknownFiles, EndedRegistrations = r.EndedRegistrations, Repaired = r.Repaired, Problems = [.. problems], Duration = r.Elapsed,
         });
     }
 

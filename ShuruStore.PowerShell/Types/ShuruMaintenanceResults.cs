@@ -73,6 +73,9 @@ public enum ShuruStoreProblemKind
     QuarantinedChunk,
     /// <summary>A file that is not a chunk (left alone).</summary>
     UnknownFile,
+    /// <summary>A registration whose process ended: its state file keeps its chunks while it
+    /// exists; -Repair removes the registration once it keeps nothing.</summary>
+    EndedRegistration,
 }
 
 /// <summary>One problem Test-ShuruChunkStore found.</summary>
@@ -115,6 +118,8 @@ public sealed class ShuruStoreTestResult
     public long QuarantinedChunks { get; init; }
     /// <summary>Files that are not chunks.</summary>
     public long UnknownFiles { get; init; }
+    /// <summary>Registrations whose process has ended (reported under Problems as EndedRegistration).</summary>
+    public long EndedRegistrations { get; init; }
     /// <summary>Files -Repair removed or restored.</summary>
     public long Repaired { get; init; }
     /// <summary>The problems, as the cmdlet emits them without -Summary.</summary>
@@ -148,6 +153,9 @@ public sealed class ShuruCollectionResult
     public long ChunksRescued { get; init; }
     /// <summary>Running servers of this session whose disks were kept.</summary>
     public string[] LiveServers { get; init; } = [];
+    /// <summary>Registrations in the store (servers and imports of any process, ended ones with a
+    /// resumable state file) whose chunks were kept.</summary>
+    public ShuruStoreUser[] Users { get; init; } = [];
     /// <summary>How long the collection took.</summary>
     public TimeSpan Duration { get; init; }
 }

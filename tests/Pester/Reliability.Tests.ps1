@@ -78,11 +78,6 @@ Describe 'Power loss: plfs keeps only what was made durable, then the server res
         $script:NoFuse = if (-not (Test-Path /dev/fuse)) { '/dev/fuse is missing (no FUSE here)' }
             elseif (-not (Get-Command fusermount3 -ErrorAction SilentlyContinue)) { 'fusermount3 is missing' }
             elseif (-not (Test-Path /usr/include/fuse3/fuse.h)) { 'libfuse3-dev is missing' } else { $null }
-        # The fsync durability mode is tested once the engine has it (issue #21 part 2).
-        $script:HasFsyncMode = @(Get-ChildItem (Join-Path $RepoRoot 'out/ShuruStore') -Filter 'ShuruStore*.dll' -ErrorAction SilentlyContinue |
-            Where-Object { $b = [IO.File]::ReadAllBytes($_.FullName)   # a UTF-16 literal may start at an odd offset: try both
-                           [Text.Encoding]::Unicode.GetString($b).Contains('SHURUSTORE_DURABILITY') -or
-                           [Text.Encoding]::Unicode.GetString($b, 1, $b.Length - 1).Contains('SHURUSTORE_DURABILITY') }).Count -gt 0
     }
     It 'keeps every flushed write and every saved checkpoint across power cuts (syncfs mode)' {
         if ($NoFuse) { Set-ItResult -Skipped -Because $NoFuse; return }
@@ -96,11 +91,18 @@ Describe 'Power loss: plfs keeps only what was made durable, then the server res
     }
     It 'keeps them with SHURUSTORE_DURABILITY=fsync, where a syncfs makes nothing durable' {
         if ($NoFuse) { Set-ItResult -Skipped -Because $NoFuse; return }
-        if (-not $HasFsyncMode) { Set-ItResult -Skipped -Because 'the engine has no SHURUSTORE_DURABILITY=fsync mode yet (issue #21)'; return }
         $r = Invoke-ReliabilityScript powerloss.py @('--seconds', '30', '--seed', '1', '--durability', 'fsync')
         $r.problems | Should -BeNullOrEmpty
         $r.ExitCode | Should -Be 0
         $r.cuts | Should -BeGreaterOrEqual 3
+        $r.blocks_lost | Should -Be 0
+    }
+    It 'keeps them when the dying disk fails every call at the cut (a failed fsync is never answered as done)' {
+        if ($NoFuse) { Set-ItResult -Skipped -Because $NoFuse; return }
+        $r = Invoke-ReliabilityScript powerloss.py @('--seconds', '30', '--seed', '2', '--cut-errors')
+        $r.problems | Should -BeNullOrEmpty
+        $r.ExitCode | Should -Be 0
+        $r.cuts | Should -BeGreaterOrEqual 2
         $r.blocks_lost | Should -Be 0
     }
     It 'can fail: with file fsyncs ignored (as if the server skipped them) flushed blocks are lost' {

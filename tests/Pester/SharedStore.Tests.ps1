@@ -42,7 +42,7 @@ BeforeAll {
     # Every byte a server serves, through a real client.
     function Read-Served([string] $Socket, [string] $To) {
         Invoke-Client nbdcopy "nbd+unix:///export?socket=$Socket" $To | Out-Null
-        [System.IO.File]::ReadAllBytes($To)
+        , [System.IO.File]::ReadAllBytes($To)
     }
 
     # Chunk files of a store made old, as if written days ago by a job long finished.
@@ -53,9 +53,9 @@ BeforeAll {
     # A base image: random data with some zero stretches.
     function New-BaseImage([string] $Path, [int] $Seed, [int] $Chunks = 128) {
         $bytes = [byte[]]::new($Chunks * 64KB); [System.Random]::new($Seed).NextBytes($bytes)
-        [Array]::Clear($bytes, 10 * 64KB, 3 * 64KB)
+        if ($Chunks -ge 16) { [Array]::Clear($bytes, 10 * 64KB, 3 * 64KB) }
         [System.IO.File]::WriteAllBytes($Path, $bytes)
-        $bytes
+        , $bytes   # one byte[], not its elements down the pipeline
     }
 }
 
@@ -67,7 +67,7 @@ Describe 'A collection in another process never takes a live server''s chunks' {
     It 'serves exactly what it served before plus its own writes, whatever the collection does' {
         $cas = Join-Path $Dir 'cas1'
         $base = Join-Path $Dir 'base1.img'
-        $expected = New-BaseImage $base 11
+        [byte[]] $expected = New-BaseImage $base 11
         # 1. An imported disk whose index was later deleted: its chunks are unreferenced and old.
         $imported = Import-ShuruDisk -Path $base -CasPath $cas -IndexPath (Join-Path $Dir 'old.idx')
         Remove-Item $imported.IndexPath
@@ -82,7 +82,7 @@ Describe 'A collection in another process never takes a live server''s chunks' {
         $sock = Join-Path $Dir 'a1.sock'
         $a = Start-ServerProcess -Socket $sock -Cas $cas -Rootfs $base -State (Join-Path $Dir 'a1.state')
         try {
-            $first = Read-Served $sock (Join-Path $Dir 'first.raw')
+            [byte[]] $first = Read-Served $sock (Join-Path $Dir 'first.raw')
             [System.Linq.Enumerable]::SequenceEqual($first, $expected) | Should -BeTrue
             Invoke-QemuIo -Uri "nbd+unix:///export?socket=$sock" -Commands @('write -P 0x5a 1M 192k', 'flush') | Out-Null
             for ($i = 1MB; $i -lt 1MB + 192KB; $i++) { $expected[$i] = 0x5a }
@@ -101,7 +101,7 @@ Describe 'A collection in another process never takes a live server''s chunks' {
             @(Get-ChildItem (Join-Path $cas 'chunks') -File).Count | Should -BeGreaterOrEqual $chunksBefore
 
             # 4. A serves exactly what it served before, plus its own writes.
-            $after = Read-Served $sock (Join-Path $Dir 'after.raw')
+            [byte[]] $after = Read-Served $sock (Join-Path $Dir 'after.raw')
             [System.Linq.Enumerable]::SequenceEqual($after, $expected) | Should -BeTrue
         }
         finally { Stop-ServerProcess $a }
@@ -112,7 +112,7 @@ Describe 'A server killed with kill -9, then a collection' {
     It 'resumes from its state file byte for byte' {
         $cas = Join-Path $Dir 'cas2'
         $base = Join-Path $Dir 'base2.img'
-        $expected = New-BaseImage $base 21
+        [byte[]] $expected = New-BaseImage $base 21
         $state = Join-Path $Dir 'k.state'
         $keep = New-BaseImage (Join-Path $Dir 'keep2.img') 22 -Chunks 4
         $keepIdx = (Import-ShuruDisk -Path (Join-Path $Dir 'keep2.img') -CasPath $cas -IndexPath (Join-Path $Dir 'keep2.idx')).IndexPath
@@ -132,18 +132,29 @@ Describe 'A server killed with kill -9, then a collection' {
         $ended.Count | Should -Be 1
         $ended[0].IsAlive | Should -BeFalse
         $ended[0].StatePath | Should -Be $state
-        $problems = @(Test-ShuruChunkStore -CasPath $cas)
-        $problems.Kind | Should -Contain 'EndedRegistration'
+        $test = Test-ShuruChunkStore -CasPath $cas
+        $test.EndedRegistrations | Should -Be 1
+        $test.Problems.Kind | Should -Contain 'EndedRegistration'
 
         $r = Remove-ShuruUnusedChunk -CasPath $cas -IndexPath $keepIdx -GracePeriod 0 -Confirm:$false
         $r.ChunksRemoved | Should -Be 0
 
         $k2 = Start-ServerProcess -Socket $sock -Cas $cas -Rootfs $base -State $state
         try {
-            $back = Read-Served $sock (Join-Path $Dir 'k-back.raw')
+            [byte[]] $back = Read-Served $sock (Join-Path $Dir 'k-back.raw')
             [System.Linq.Enumerable]::SequenceEqual($back, $expected) | Should -BeTrue
+            # The restarted server took over the killed one's registration.
+            @((Get-ShuruChunkStore $cas).Users).Count | Should -Be 1
         }
         finally { Stop-ServerProcess $k2 }
+
+        # Stopped with a state file: still resumable, so repair leaves it; once the state file is
+        # gone, the registration keeps nothing and repair removes it.
+        $null = Test-ShuruChunkStore -CasPath $cas -Repair -Confirm:$false
+        @((Get-ShuruChunkStore $cas).Users).Count | Should -Be 1
+        Remove-Item $state
+        $null = Test-ShuruChunkStore -CasPath $cas -Repair -Confirm:$false
+        @((Get-ShuruChunkStore $cas).Users).Count | Should -Be 0
     }
 }
 

@@ -84,7 +84,7 @@ internal sealed class StateJournal : IDisposable
             var header = ReadHeader(fs, path);
             var records = ReadRecords(fs, maxChunkCount, out long good);
             if (readOnly) { fs.Dispose(); return (header, records, null); }
-            if (fs.Length != good) { fs.SetLength(good); fs.Flush(true); }
+            if (fs.Length != good) { fs.SetLength(good); FileSync.FlushToDisk(fs); }
             fs.Position = good;
             return (header, records, new StateJournal(path, fs, records.Count));
         }
@@ -259,7 +259,7 @@ internal sealed class StateJournal : IDisposable
         try
         {
             _file.Write(buf);
-            _file.Flush(flushToDisk: true);
+            FileSync.FlushToDisk(_file);
         }
         catch
         {
