@@ -21,6 +21,9 @@ namespace ShuruStore.Core.Remote;
 /// depend on it: over http the SDK signs the payload's SHA-256, which the server verifies, and
 /// the chunk tier checks every chunk against its BLAKE3 name.</item>
 /// <item>Path-style addressing for a custom endpoint (see <see cref="S3ClientSettings"/>).</item>
+/// <item>Whole-object GETs are sent as the range [0, buffer length): for a GET without a range
+/// the SDK computes the MD5 of the body to compare with the ETag, which costs several times the
+/// CPU of the transfer; ranged answers are passed through as they come.</item>
 /// <item>The SDK's own retries are off (MaxErrorRetry = 0): <see cref="BoundedCalls"/> retries
 /// inside the deadline, so the bound holds whatever the SDK's retry mode or quota would do.</item>
 /// <item>The HTTP client's timeout is the attempt timeout, its connect timeout the connect
@@ -122,17 +125,40 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         var path = Uri(fullKey);
         return _calls.RunAsync(async ct =>
         {
-            using var response = await _client.GetObjectAsync(new GetObjectRequest { BucketName = Location.Bucket, Key = fullKey }, ct).ConfigureAwait(false);
-            long length = response.ContentLength;
-            if (length > destination.Length)
-                throw new ShuruStoreException(ShuruErrorKind.RemoteInvalid,
-                    $"GET {path}: the object is {length} bytes, more than the {destination.Length} expected", path);
-            int n = await ReadFullyAsync(response.ResponseStream, destination, ct).ConfigureAwait(false);
-            if (n == destination.Length && length < 0 && await HasMoreAsync(response.ResponseStream, ct).ConfigureAwait(false))
-                throw new ShuruStoreException(ShuruErrorKind.RemoteInvalid, $"GET {path}: the object is more than the {destination.Length} bytes expected", path);
-            if (length >= 0 && n != length)
-                throw new IOException($"the answer ended after {n} of {length} bytes");
-            return n;
+            // Asked as the range [0, buffer length): the SDK then hands over the body as it comes
+            // instead of through an MD5 of the whole object checked against its ETag, which costs
+            // several times the CPU of the transfer itself. Content-Range tells the object's size.
+            var request = new GetObjectRequest { BucketName = Location.Bucket, Key = fullKey };
+            if (destination.Length > 0) request.ByteRange = new ByteRange(0, destination.Length - 1);
+            GetObjectResponse response;
+            try
+            {
+                response = await _client.GetObjectAsync(request, ct).ConfigureAwait(false);
+            }
+            catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable)
+            {
+                return 0; // an existing object with no byte 0: it is empty
+            }
+            using (response)
+            {
+                long length = response.ContentLength;
+                if (response.HttpStatusCode == HttpStatusCode.PartialContent)
+                {
+                    var (start, total) = ParseContentRange(response.ContentRange);
+                    if (start is not 0 || total is null)
+                        throw new ShuruStoreException(ShuruErrorKind.RemoteInvalid, $"GET {path}: unexpected Content-Range '{response.ContentRange}'", path);
+                    length = total.Value;
+                }
+                if (length > destination.Length)
+                    throw new ShuruStoreException(ShuruErrorKind.RemoteInvalid,
+                        $"GET {path}: the object is {length} bytes, more than the {destination.Length} expected", path);
+                int n = await ReadFullyAsync(response.ResponseStream, destination, ct).ConfigureAwait(false);
+                if (length < 0 && n == destination.Length && await HasMoreAsync(response.ResponseStream, ct).ConfigureAwait(false))
+                    throw new ShuruStoreException(ShuruErrorKind.RemoteInvalid, $"GET {path}: the object is more than the {destination.Length} bytes expected", path);
+                if (length >= 0 && n != length)
+                    throw new IOException($"the answer ended after {n} of {length} bytes");
+                return n;
+            }
         }, Classify, $"GET {path}", path, cancellationToken);
     }
 
@@ -165,7 +191,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
                 var stream = response.ResponseStream;
                 if (response.HttpStatusCode == HttpStatusCode.PartialContent)
                 {
-                    if (RangeStart(response.ContentRange) is { } start && start != offset)
+                    if (ParseContentRange(response.ContentRange).Start is { } start && start != offset)
                         throw new ShuruStoreException(ShuruErrorKind.RemoteInvalid, $"{describe}: the answer starts at byte {start}", path);
                 }
                 else if (offset > 0)
@@ -354,12 +380,15 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
 
     private string Uri(string fullKey) => fullKey.Length == 0 ? S3Location.Scheme + Location.Bucket : S3Location.Scheme + Location.Bucket + "/" + fullKey;
 
-    private static long? RangeStart(string? contentRange)
+    /// <summary>Start and total size from "bytes START-END/TOTAL" (TOTAL may be "*": unknown).</summary>
+    private static (long? Start, long? Total) ParseContentRange(string? contentRange)
     {
-        // "bytes START-END/TOTAL"
-        if (contentRange is null || !contentRange.StartsWith("bytes ", StringComparison.OrdinalIgnoreCase)) return null;
-        var dash = contentRange.IndexOf('-', 6);
-        return dash > 6 && long.TryParse(contentRange.AsSpan(6, dash - 6), out var start) ? start : null;
+        if (contentRange is null || !contentRange.StartsWith("bytes ", StringComparison.OrdinalIgnoreCase)) return (null, null);
+        var span = contentRange.AsSpan(6);
+        int dash = span.IndexOf('-'), slash = span.IndexOf('/');
+        long? start = dash > 0 && long.TryParse(span[..dash], out var s) ? s : null;
+        long? total = slash > 0 && long.TryParse(span[(slash + 1)..], out var t) ? t : null;
+        return (start, total);
     }
 
     private static async Task<int> ReadFullyAsync(Stream stream, Memory<byte> destination, CancellationToken ct)
