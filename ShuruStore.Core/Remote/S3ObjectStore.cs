@@ -21,6 +21,9 @@ namespace ShuruStore.Core.Remote;
 /// depend on it: over http the SDK signs the payload's SHA-256, which the server verifies, and
 /// the chunk tier checks every chunk against its BLAKE3 name.</item>
 /// <item>Path-style addressing for a custom endpoint (see <see cref="S3ClientSettings"/>).</item>
+/// <item>Over https a PUT's payload is not signed (UNSIGNED-PAYLOAD): TLS protects it, and
+/// hashing every byte with SHA-256 for the signature would only cost CPU. Over http the payload
+/// is signed, which is also the only integrity check of the body on the way.</item>
 /// <item>Whole-object GETs are sent as the range [0, buffer length): for a GET without a range
 /// the SDK computes the MD5 of the body to compare with the ETag, which costs several times the
 /// CPU of the transfer; ranged answers are passed through as they come.</item>
@@ -47,6 +50,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     private readonly BoundedCalls _calls;
     private readonly S3ClientSettings _settings;
     private readonly string _endpointText;
+    private readonly bool _https;
 
     /// <summary>A store at <paramref name="location"/> with the given settings and limits.</summary>
     public S3ObjectStore(S3Location location, S3ClientSettings settings, ObjectStoreOptions? options = null)
@@ -57,6 +61,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         Location = location;
         _settings = settings;
         _calls = new BoundedCalls(options);
+        _https = settings.Endpoint is null || settings.Endpoint.Scheme == System.Uri.UriSchemeHttps;
         _endpointText = settings.Endpoint is null ? $"AWS S3 ({settings.Region})" : settings.Endpoint.GetLeftPart(UriPartial.Authority);
         _client = new AmazonS3Client(settings.Credentials.Sdk, BuildConfig(settings, options));
     }
@@ -221,6 +226,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
                 InputStream = body,
                 AutoCloseStream = false,
                 ContentType = "application/octet-stream",
+                DisablePayloadSigning = _https,
             }, ct).ConfigureAwait(false);
             return true;
         }, Classify, $"PUT {path}", path, cancellationToken).ConfigureAwait(false);
@@ -331,6 +337,9 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
                 return (KindOf(s.ErrorCode, status), detail);
             }
         }
+        for (var x = e; x is not null; x = x.InnerException)
+            if (x is System.Security.Authentication.AuthenticationException)
+                return (ShuruErrorKind.RemoteInvalid, $"TLS with {_endpointText} failed ({x.Message}); a private CA's certificate can be given in AWS_CA_BUNDLE");
         for (var x = e; x is not null; x = x.InnerException)
         {
             if (x is HttpRequestException or System.Net.Sockets.SocketException or IOException or TimeoutException or OperationCanceledException)

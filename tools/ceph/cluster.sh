@@ -6,7 +6,8 @@
 #   cluster.sh start       install if needed, start mon + osd + radosgw, create the test user and
 #                          bucket, wait until S3 answers; a no-op when already running
 #   cluster.sh status      "running", "rgw-stopped", "rgw-paused" or "stopped" (exit 0 only when running)
-#   cluster.sh env         export lines for the AWS SDKs (credentials, region, endpoint) and the bucket
+#   cluster.sh env         export lines for the AWS SDKs (credentials, region, endpoint), the bucket,
+#                          the https endpoint and a CA bundle that trusts it (for AWS_CA_BUNDLE)
 #   cluster.sh stop        kill every daemon this script started and remove the state directory
 #   cluster.sh rgw-stop    stop only radosgw (the object store goes away; mon and osd keep the data)
 #   cluster.sh rgw-start   start radosgw again and wait until S3 answers
@@ -15,7 +16,8 @@
 #
 # Environment (all optional):
 #   SHURU_CEPH_DIR       state directory, everything lives under it   (/var/tmp/shurustore-ceph)
-#   SHURU_CEPH_RGW_PORT  S3 port on 127.0.0.1                           (7480)
+#   SHURU_CEPH_RGW_PORT  S3 port on 127.0.0.1 (http)                    (7480)
+#   SHURU_CEPH_TLS_PORT  S3 port on 127.0.0.1 (https, self-signed)      (7443)
 #   SHURU_CEPH_MON_PORT  monitor port (msgr2) on 127.0.0.1              (3300)
 #
 # Why it is built this way:
@@ -27,16 +29,20 @@
 # - one OSD, so pools have size 1 and CRUSH places replicas across OSDs (type 0), and pools are
 #   created with few placement groups so radosgw's pools stay under the per-OSD PG limit.
 # - no ceph-mgr: radosgw and rados do not need one; it only costs memory and start time.
+# - radosgw also serves https with a self-signed certificate for 127.0.0.1 (tls/ca.crt; tls/bundle.crt
+#   is it plus the system's CAs, for AWS_CA_BUNDLE): clients sign and checksum requests
+#   differently over https, and that path has to be tested too.
 # - daemons fork themselves; their pids are in $DIR/run and only those are ever signalled,
 #   after checking that the process is the one started with this directory's config.
 set -euo pipefail
 
 DIR=${SHURU_CEPH_DIR:-/var/tmp/shurustore-ceph}
 RGW_PORT=${SHURU_CEPH_RGW_PORT:-7480}
+TLS_PORT=${SHURU_CEPH_TLS_PORT:-7443}
 MON_PORT=${SHURU_CEPH_MON_PORT:-3300}
 CONF=$DIR/ceph.conf
 RGW_NAME=client.rgw.shuru
-PKGS=(ceph-mon ceph-osd radosgw ceph-common)
+PKGS=(ceph-mon ceph-osd radosgw ceph-common openssl)
 # Fixed credentials of the local test user: they only open this throwaway cluster on 127.0.0.1.
 ACCESS_KEY=SHURUSTORETESTKEY000
 SECRET_KEY=shurustore-local-test-secret-0000000000
@@ -115,7 +121,11 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 write_conf() {
   local fsid=$1
-  mkdir -p "$DIR"/{run,log,mon,osd,rgw}
+  mkdir -p "$DIR"/{run,log,mon,osd,rgw,tls}
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=shurustore test radosgw" \
+    -addext "subjectAltName=IP:127.0.0.1" -keyout "$DIR/tls/rgw.key" -out "$DIR/tls/ca.crt" 2>/dev/null \
+    || die "openssl could not make the test certificate"
+  cat /etc/ssl/certs/ca-certificates.crt "$DIR/tls/ca.crt" >"$DIR/tls/bundle.crt" 2>/dev/null || cp "$DIR/tls/ca.crt" "$DIR/tls/bundle.crt"
   cat >"$CONF" <<EOF
 [global]
 fsid = $fsid
@@ -150,7 +160,7 @@ mon data avail crit = 0
 mon max pg per osd = 1000
 osd max object size = 134217728
 [$RGW_NAME]
-rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT
+rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT ssl_endpoint=127.0.0.1:$TLS_PORT ssl_certificate=$DIR/tls/ca.crt ssl_private_key=$DIR/tls/rgw.key
 rgw thread pool size = 128
 EOF
 }
@@ -173,7 +183,11 @@ wait_for() {
 osd_up() { ceph -c "$CONF" --connect-timeout 5 osd dump 2>/dev/null | grep -q '^osd\.0 up'; }
 
 start_rgw() {
-  alive radosgw || { rm -f "$DIR/run/radosgw.pid"; port_free "$RGW_PORT" || die "port $RGW_PORT is in use by another program (set SHURU_CEPH_RGW_PORT)"; }
+  if ! alive radosgw; then
+    rm -f "$DIR/run/radosgw.pid"
+    port_free "$RGW_PORT" || die "port $RGW_PORT is in use by another program (set SHURU_CEPH_RGW_PORT)"
+    port_free "$TLS_PORT" || die "port $TLS_PORT is in use by another program (set SHURU_CEPH_TLS_PORT)"
+  fi
   if ! alive radosgw; then
     launch radosgw radosgw -n "$RGW_NAME" --pid-file "$DIR/run/radosgw.pid"
   fi
@@ -215,6 +229,7 @@ cmd_start() {
   teardown
   port_free "$MON_PORT" || die "port $MON_PORT is in use by another program (set SHURU_CEPH_MON_PORT)"
   port_free "$RGW_PORT" || die "port $RGW_PORT is in use by another program (set SHURU_CEPH_RGW_PORT)"
+  port_free "$TLS_PORT" || die "port $TLS_PORT is in use by another program (set SHURU_CEPH_TLS_PORT)"
   local fsid osd_uuid
   fsid=$(cat /proc/sys/kernel/random/uuid)
   osd_uuid=$(cat /proc/sys/kernel/random/uuid)
@@ -266,6 +281,8 @@ export AWS_SECRET_ACCESS_KEY=$SECRET_KEY
 export AWS_REGION=$REGION
 export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$RGW_PORT
 export SHURU_TEST_BUCKET=$BUCKET
+export SHURU_TEST_ENDPOINT_TLS=https://127.0.0.1:$TLS_PORT
+export SHURU_TEST_CA_BUNDLE=$DIR/tls/bundle.crt
 EOF
 }
 

@@ -25,11 +25,14 @@ public sealed class CephCluster
             var eq = line.IndexOf('=');
             Environment[line[7..eq]] = line[(eq + 1)..];
         }
-        foreach (var name in new[] { "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL_S3", "SHURU_TEST_BUCKET" })
+        foreach (var name in new[] { "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL_S3", "SHURU_TEST_BUCKET",
+                     "SHURU_TEST_ENDPOINT_TLS", "SHURU_TEST_CA_BUNDLE" })
         {
             if (!Environment.ContainsKey(name)) throw new InvalidOperationException($"cluster.sh env printed no {name}: {env}");
             System.Environment.SetEnvironmentVariable(name, Environment[name]);
         }
+        // The AWS SDK trusts the CAs of this bundle (the system's plus the cluster's self-signed one).
+        System.Environment.SetEnvironmentVariable("AWS_CA_BUNDLE", Environment["SHURU_TEST_CA_BUNDLE"]);
     }
 
     public string Script { get; }
@@ -41,6 +44,8 @@ public sealed class CephCluster
     public string AccessKey => Environment["AWS_ACCESS_KEY_ID"];
     public string SecretKey => Environment["AWS_SECRET_ACCESS_KEY"];
     public Uri Endpoint => new(Environment["AWS_ENDPOINT_URL_S3"]);
+    /// <summary>The same radosgw over https (a self-signed certificate for 127.0.0.1).</summary>
+    public string TlsEndpoint => Environment["SHURU_TEST_ENDPOINT_TLS"];
 
     /// <summary>Settings resolved from the cluster's variables only (not the process environment
     /// nor a profile), optionally with other credentials or endpoint.</summary>

@@ -164,6 +164,35 @@ public sealed class S3ObjectStoreTests(CephCluster cluster) : IDisposable
     }
 
     [Fact]
+    public async Task HttpsWorksWithUnsignedPayloadsAndAnUntrustedCertificateIsInvalid()
+    {
+        using var store = new S3ObjectStore(cluster.NewLocation("https"), cluster.Settings(endpoint: cluster.TlsEndpoint));
+        Assert.StartsWith("https://", store.Endpoint);
+        var pack = TempDir.Pattern(4 << 20, 9);
+        await store.PutAsync("pack", pack);
+        await store.PutAsync("small", pack.AsMemory(5, 65536));
+        var buffer = new byte[4 << 20];
+        Assert.Equal(4 << 20, await store.GetAsync("pack", buffer));
+        Assert.True(buffer.AsSpan().SequenceEqual(pack));
+        Assert.Equal(65536, await store.GetRangeAsync("pack", 65536, buffer.AsMemory(0, 65536)));
+        Assert.True(buffer.AsSpan(0, 65536).SequenceEqual(pack.AsSpan(65536, 65536)));
+        Assert.Equal(65536, await store.GetAsync("small", buffer));
+        Assert.True(buffer.AsSpan(0, 65536).SequenceEqual(pack.AsSpan(5, 65536)));
+        Assert.Equal(["pack", "small"], (await store.ListAllAsync("").ToListAsync()).Select(o => o.Key));
+        await store.DeleteAsync(["pack", "small"]);
+        Assert.Null(await store.HeadAsync("pack"));
+
+        // The certificate names 127.0.0.1 only: "localhost" does not match it. Not retried.
+        var byName = cluster.TlsEndpoint.Replace("127.0.0.1", "localhost");
+        using var untrusted = new S3ObjectStore(cluster.NewLocation("https"), cluster.Settings(endpoint: byName));
+        var sw = Stopwatch.StartNew();
+        var e = await Assert.ThrowsAsync<ShuruStoreException>(() => untrusted.HeadAsync("x"));
+        Bound.Kind(ShuruErrorKind.RemoteInvalid, e);
+        Bound.Says("TLS with https://localhost", e);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"a certificate problem is final: {sw.Elapsed}");
+    }
+
+    [Fact]
     public async Task ARejectedPutDoesNotBreakTheNextRequestOnItsConnection()
     {
         // radosgw 16 answers a PUT it rejects before reading the body (no such bucket, bad
