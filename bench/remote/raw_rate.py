@@ -8,6 +8,7 @@ Phases, each with --threads requests in flight (default 32), each run --reps tim
   range-64k GET of a 64 KiB range of a 4 MiB object (random 64 KiB-aligned offset)
   range-1m  GET of a 1 MiB range of a 4 MiB object (random 1 MiB-aligned offset)
   latency-64k  one GET of a 64 KiB object at a time (per-request latency, no queueing)
+  latency-put-64k  one PUT of a 64 KiB object at a time
 Reports MiB/s, objects/s and per-request latency percentiles as JSON (stdout, and --out FILE).
 
 Endpoint, keys and region come from the environment as tools/ceph/cluster.sh env prints them:
@@ -139,7 +140,7 @@ def main():
                     r["rep"] = rep + 1
                     results.append(r)
                     print(json.dumps(r), file=sys.stderr)
-                if wanted and "latency-64k" not in wanted:
+                if wanted and not wanted & {"latency-64k", "latency-put-64k"}:
                     continue
                 lat = []
                 cpu0 = time.process_time()
@@ -151,6 +152,19 @@ def main():
                 seconds = time.perf_counter() - t0
                 last_cpu = time.process_time() - cpu0
                 r = summarize("latency-64k", seconds, lat, 64 * KIB)
+                r["rep"] = rep + 1
+                results.append(r)
+                print(json.dumps(r), file=sys.stderr)
+                lat = []
+                cpu0 = time.process_time()
+                t0 = time.perf_counter()
+                for i in range(args.latency_count):
+                    t = time.perf_counter()
+                    put(small_keys[i % args.small_count], small)
+                    lat.append(time.perf_counter() - t)
+                seconds = time.perf_counter() - t0
+                last_cpu = time.process_time() - cpu0
+                r = summarize("latency-put-64k", seconds, lat, 64 * KIB)
                 r["rep"] = rep + 1
                 results.append(r)
                 print(json.dumps(r), file=sys.stderr)

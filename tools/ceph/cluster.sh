@@ -19,13 +19,14 @@
 #   SHURU_CEPH_RGW_PORT  S3 port on 127.0.0.1 (http)                    (7480)
 #   SHURU_CEPH_TLS_PORT  S3 port on 127.0.0.1 (https, self-signed)      (7443)
 #   SHURU_CEPH_MON_PORT  monitor port (msgr2) on 127.0.0.1              (3300)
+#   SHURU_CEPH_OBJECTSTORE  bluestore (a sparse 20 GiB file) or memstore (bluestore)
 #
 # Why it is built this way:
 # - cephx is off (auth ... = none): no keyrings to create or distribute. With auth none, a client
 #   that talks msgr2 to the monitor must use crc mode ("ms mon client mode = crc"), otherwise
 #   radosgw fails with "get_initial_auth_request returned -13".
-# - memstore keeps objects in the OSD's memory: no disk to prepare, fast, gone when the OSD stops.
-#   That is what a test cluster wants; it is not a durable store.
+# - the OSD is bluestore on a sparse file under $DIR (see store_conf for why not memstore), with
+#   a small fixed cache so the cluster stays a few hundred MiB.
 # - one OSD, so pools have size 1 and CRUSH places replicas across OSDs (type 0), and pools are
 #   created with few placement groups so radosgw's pools stay under the per-OSD PG limit.
 # - no ceph-mgr: radosgw and rados do not need one; it only costs memory and start time.
@@ -39,6 +40,7 @@ set -euo pipefail
 DIR=${SHURU_CEPH_DIR:-/var/tmp/shurustore-ceph}
 RGW_PORT=${SHURU_CEPH_RGW_PORT:-7480}
 TLS_PORT=${SHURU_CEPH_TLS_PORT:-7443}
+OBJECTSTORE=${SHURU_CEPH_OBJECTSTORE:-bluestore}
 MON_PORT=${SHURU_CEPH_MON_PORT:-3300}
 CONF=$DIR/ceph.conf
 RGW_NAME=client.rgw.shuru
@@ -119,6 +121,34 @@ EOF
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# The OSD's object store. bluestore on a sparse file is what a real cluster runs. memstore (in
+# the OSD's memory) starts faster but its used-bytes counter can wrap below zero under
+# overwrites, after which the OSD reports itself full and blocks every write.
+store_conf() {
+  case "$OBJECTSTORE" in
+    bluestore) cat <<EOF
+osd objectstore = bluestore
+bluestore block path = $DIR/osd/block
+bluestore block create = true
+bluestore block size = 21474836480
+bluestore block db create = false
+bluestore block wal create = false
+bluestore fsck on mkfs = false
+bluestore fsck on mount = false
+bluestore cache autotune = false
+bluestore cache size = 134217728
+osd memory target = 939524096
+EOF
+    ;;
+    memstore) cat <<EOF
+osd objectstore = memstore
+memstore device bytes = 8589934592
+EOF
+    ;;
+    *) die "SHURU_CEPH_OBJECTSTORE must be bluestore or memstore" ;;
+  esac
+}
+
 write_conf() {
   local fsid=$1
   mkdir -p "$DIR"/{run,log,mon,osd,rgw,tls}
@@ -143,8 +173,7 @@ log file = $DIR/log/\$name.log
 mon data = $DIR/mon/\$cluster-\$id
 osd data = $DIR/osd/\$cluster-\$id
 rgw data = $DIR/rgw/\$cluster-\$id
-osd objectstore = memstore
-memstore device bytes = 8589934592
+$(store_conf)
 osd pool default size = 1
 osd pool default min size = 1
 osd pool default pg num = 8
@@ -225,7 +254,7 @@ cmd_start() {
     log "running (state in $DIR, S3 on http://127.0.0.1:$RGW_PORT)"
     return 0
   fi
-  # A half-running cluster (memstore lost its objects with its OSD) is rebuilt from nothing.
+  # A half-running cluster is rebuilt from nothing: it is a test cluster, its data is disposable.
   teardown
   port_free "$MON_PORT" || die "port $MON_PORT is in use by another program (set SHURU_CEPH_MON_PORT)"
   port_free "$RGW_PORT" || die "port $RGW_PORT is in use by another program (set SHURU_CEPH_RGW_PORT)"
