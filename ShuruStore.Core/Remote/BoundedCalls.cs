@@ -76,6 +76,12 @@ internal sealed class BoundedCalls : IDisposable
             {
                 return await attempt(attemptCts.Token).ConfigureAwait(false);
             }
+            catch (Exception e) when (cancellationToken.IsCancellationRequested && e is not OperationCanceledException)
+            {
+                // The caller gave up: whatever the attempt failed with on the way out, the
+                // answer is a cancellation, as the contract says.
+                throw new OperationCanceledException(cancellationToken);
+            }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
                 if (e is ShuruStoreException own && own.Kind != ShuruErrorKind.RemoteUnavailable) throw;
@@ -101,8 +107,12 @@ internal sealed class BoundedCalls : IDisposable
                 _slots.Release();
             }
             cancellationToken.ThrowIfCancellationRequested();
-            var backoff = Backoff(attempts);
-            if (Stopwatch.GetElapsedTime(started) + backoff >= _options.Deadline) break;
+            // The last sleep is cut short so that one more attempt fits before the deadline:
+            // a store that comes back late is still seen, and a store that stays away fails at
+            // the deadline, not some backoff before it.
+            var left = _options.Deadline - Stopwatch.GetElapsedTime(started);
+            if (left < LastAttemptMinimum) break;
+            var backoff = Min(Backoff(attempts), left - LastAttemptMinimum);
             try
             {
                 await Task.Delay(backoff, deadline.Token).ConfigureAwait(false);
@@ -144,6 +154,9 @@ internal sealed class BoundedCalls : IDisposable
         int peak;
         while (now > (peak = Volatile.Read(ref _peakInFlight)) && Interlocked.CompareExchange(ref _peakInFlight, now, peak) != peak) { }
     }
+
+    /// <summary>The least time worth starting an attempt with.</summary>
+    private static readonly TimeSpan LastAttemptMinimum = TimeSpan.FromMilliseconds(50);
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 

@@ -15,7 +15,7 @@ namespace ShuruStore.Core.Remote;
 /// retried on a fresh one well before the deadline.</item>
 /// <item>Backoff doubles from <see cref="InitialBackoff"/> up to <see cref="MaxBackoff"/>, each
 /// sleep drawn at random between half and all of it so that many waiting requests do not come
-/// back all at once; no sleep is started that would end past the deadline.</item>
+/// back all at once; the last sleep is shortened so that a final attempt fits before the deadline.</item>
 /// <item><see cref="MaxConcurrency"/> requests are in flight at most; the connection pool is
 /// sized to match so no request waits for a connection it cannot get. Others wait in line, and
 /// that wait counts against their deadline: there is no unbounded queue of work.</item>

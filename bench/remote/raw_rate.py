@@ -186,6 +186,7 @@ def main():
         "client": f"boto3 {boto3.__version__}",
         "endpoint": args.endpoint,
         "threads": args.threads,
+        "loadavg_at_end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "reps": args.reps,
         "median": medians,
         "runs": results,

@@ -134,7 +134,9 @@ foreach (var name in results.Select(r => (string)r["phase"]!).Distinct())
 }
 var report = new JsonObject
 {
-    ["client"] = "ShuruStore S3ObjectStore (AWSSDK.S3 " + typeof(Amazon.S3.AmazonS3Client).Assembly.GetName().Version + ")",
+    ["client"] = "ShuruStore S3ObjectStore (AWSSDK.S3 " + System.Reflection.CustomAttributeExtensions
+        .GetCustomAttribute<System.Reflection.AssemblyFileVersionAttribute>(typeof(Amazon.S3.AmazonS3Client).Assembly)?.Version + ")",
+    ["loadavg_at_end"] = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "",
     ["endpoint"] = store.Endpoint,
     ["threads"] = threads,
     ["max_concurrency"] = maxConcurrency,
