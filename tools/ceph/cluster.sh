@@ -44,7 +44,7 @@ OBJECTSTORE=${SHURU_CEPH_OBJECTSTORE:-bluestore}
 MON_PORT=${SHURU_CEPH_MON_PORT:-3300}
 CONF=$DIR/ceph.conf
 RGW_NAME=client.rgw.shuru
-PKGS=(ceph-mon ceph-osd radosgw ceph-common openssl)
+PKGS=(ceph-mon ceph-osd radosgw ceph-common openssl python3)
 # Fixed credentials of the local test user: they only open this throwaway cluster on 127.0.0.1.
 ACCESS_KEY=SHURUSTORETESTKEY000
 SECRET_KEY=shurustore-local-test-secret-0000000000
