@@ -88,9 +88,16 @@ function Get-PesterModulePath {
 
 function Invoke-Deps {
     Invoke-Native bash (Join-Path $Root 'tools/install-deps.sh')
+    Invoke-CephCluster
     if (-not (Test-Path (Get-PesterModulePath))) {
         Invoke-Native dotnet restore (Join-Path $Root 'tools/PesterRestore/PesterRestore.csproj')
     }
+}
+
+# The one-node Ceph cluster (S3 on 127.0.0.1) of the remote tier's tests: installed and started
+# when missing, a no-op when already running; left running (tools/ceph/cluster.sh stop removes it).
+function Invoke-CephCluster {
+    Invoke-Native bash (Join-Path $Root 'tools/ceph/cluster.sh') start
 }
 
 function Invoke-Build {

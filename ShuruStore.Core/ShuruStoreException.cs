@@ -43,6 +43,17 @@ public enum ShuruErrorKind
     IOError,
     /// <summary>The live-state file is locked by another running disk.</summary>
     StateInUse,
+    /// <summary>The object store did not answer in time, refused or dropped the connection, or
+    /// kept failing with server errors or throttling until the deadline; retrying later may work.</summary>
+    RemoteUnavailable,
+    /// <summary>An object (or the bucket holding it) does not exist in the object store.</summary>
+    RemoteObjectMissing,
+    /// <summary>The object store rejected the credentials or the request's permissions, or no
+    /// credentials were found.</summary>
+    RemoteAccessDenied,
+    /// <summary>A remote location, endpoint or request is malformed, or the object store's answer
+    /// cannot be right (wrong length, object larger than expected); retrying does not help.</summary>
+    RemoteInvalid,
 }
 
 /// <summary>An engine failure with a kind the caller can branch on and a message that names the

@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is present. Needs root (or sudo) on Debian 12.
 set -euo pipefail
 pkgs=(qemu-utils libnbd-bin python3-libnbd nbdkit fio qemu-system-x86 e2fsprogs b3sum fuse3 libfuse3-dev g++
-      busybox-static linux-image-amd64 cpio tmux)
+      busybox-static linux-image-amd64 cpio tmux python3-boto3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

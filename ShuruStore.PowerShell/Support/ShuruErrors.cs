@@ -40,6 +40,10 @@ internal static class ShuruErrors
         ShuruErrorKind.SocketPathInvalid => ErrorCategory.InvalidArgument,
         ShuruErrorKind.ImageNotFound => ErrorCategory.ObjectNotFound,
         ShuruErrorKind.NoSpace => ErrorCategory.WriteError,
+        ShuruErrorKind.RemoteUnavailable => ErrorCategory.ConnectionError,
+        ShuruErrorKind.RemoteObjectMissing => ErrorCategory.ObjectNotFound,
+        ShuruErrorKind.RemoteAccessDenied => ErrorCategory.PermissionDenied,
+        ShuruErrorKind.RemoteInvalid => ErrorCategory.InvalidArgument,
         _ => ErrorCategory.DeviceError,
     };
 
