@@ -75,34 +75,47 @@ def request(rng):
     return hdr, False
 
 
-def mutate(rng, data):
+def mutate(rng, data, protected=()):
+    """Flips, overwrites, deletes and inserts bytes, but never changes a byte in `protected`
+    (the type and offset fields of the requests): one flipped bit there turned a write below the
+    canary range into a write inside it (offset + 8 MiB), and the canary saw the fuzzer's bytes.
+    Deletions and insertions still shift everything after them; a header then read from shifted
+    bytes has a random offset, which lands in the canary range with negligible probability."""
     data = bytearray(data)
+    guarded = set()
+    for a, b in protected: guarded.update(range(a, b))
     for _ in range(rng.choice((1, 1, 2, 4, 16))):
         if not data: break
         i = rng.randrange(len(data))
         r = rng.random()
+        width = 4 if 0.6 <= r < 0.75 else 1
+        if r < 0.85 and any(j in guarded for j in range(i, i + width)): continue
         if r < 0.4: data[i] ^= 1 << rng.randrange(8)
         elif r < 0.6: data[i] = rng.choice((0, 0xff, 0x7f, 0x80))
         elif r < 0.75: data[i:i + 4] = struct.pack('>I', pick(rng, U32, 32))
-        elif r < 0.85: del data[i:i + rng.randrange(1, 16)]
-        else: data[i:i] = rng.randbytes(rng.randrange(1, 16))
+        else:
+            if r < 0.85: del data[i:i + rng.randrange(1, 16)]
+            else: data[i:i] = rng.randbytes(rng.randrange(1, 16))
+            guarded = {j for j in guarded if j < i}   # what follows is shifted: its fields are random now
     return bytes(data)
 
 
 def make_input(rng):
     kind = rng.random()
+    protected = []
     if kind < 0.3:                     # handshake only
         d = handshake(rng, go=rng.random() < 0.5)
     elif kind < 0.9:                   # handshake + requests
         d = handshake(rng)
         for _ in range(rng.choice((1, 2, 5, 20))):
             r, short = request(rng)
+            protected += [(len(d) + 6, len(d) + 8), (len(d) + 16, len(d) + 24)]   # type, offset
             d += r
             if short: break
     else:                              # raw noise
         d = rng.randbytes(rng.choice((1, 4, 8, 100, 5000)))
     if rng.random() < 0.5:
-        d = mutate(rng, d)
+        d = mutate(rng, d, protected)
     if rng.random() < 0.15:
         d = d[:rng.randrange(len(d) + 1)]           # truncated
     return d
@@ -148,10 +161,13 @@ def run_input(path, data, eof_wait):
 
 
 def hog(path, kind):
-    """A stalled client: after GO it either pipelines 64 READs of 32 MiB and never reads a reply,
-    or sends a 32 MiB WRITE header and only half its payload. Returns the socket (kept open)."""
+    """A stalled client: after GO it either pipelines 64 READs of 32 MiB and never reads a reply
+    ('read'), or sends a 32 MiB WRITE header and only half its payload ('write'); or it connects and
+    never says anything ('silent'). Returns the socket (kept open)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
+    if kind == 'silent':
+        return s
     s.settimeout(10)
     s.recv(18)
     s.sendall(struct.pack('>I', 3) + struct.pack('>QII', IHAVEOPT, 7, 12) + struct.pack('>I', 6) + b'export' + struct.pack('>H', 0))
@@ -185,7 +201,9 @@ def canary(uri, stop, st, problems, rng):
             if bytes(h.pread(4096, o)) != model[o]:
                 problems.append('canary read a wrong block at %d' % o)
             st['canary_ops'] += 1
-            st['canary_last'] = time.time()
+            now = time.time()
+            st['canary_max_ms'] = max(st['canary_max_ms'], round((now - st['canary_last']) * 1000))
+            st['canary_last'] = now
         # Final full verification of the canary range.
         for o, d in model.items():
             if bytes(h.pread(4096, o)) != d:
@@ -200,10 +218,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--seconds', type=float, default=60)
     ap.add_argument('--seed', type=int, default=1)
-    ap.add_argument('--max-rss-mib', type=int, default=512)
+    ap.add_argument('--max-rss-mib', type=int, default=512, help='bound on the server RSS growth over its RSS before the stalled clients')
     ap.add_argument('--eof-wait', type=float, default=3.0, help='how long the server may keep a fuzz connection after EOF')
     ap.add_argument('--parallel', type=int, default=2, help='fuzzing connections at a time')
-    ap.add_argument('--hogs', type=int, default=4, help='stalled clients held open during the run (half reads, half writes)')
+    ap.add_argument('--hogs', type=int, default=4, help='stalled clients held open during the run (reads, writes and silent ones in turn)')
     ap.add_argument('--json')
     a = ap.parse_args()
     rng = random.Random(a.seed)
@@ -213,12 +231,15 @@ def main():
     sock = os.path.join(work, 'f.sock')
     srv = Server(sock, os.path.join(work, 'cas'), rootfs=base)
     problems = []
-    st = dict(inputs=0, transmission_replies=0, closed=0, still_open=0, refused=0, canary_ops=0, canary_last=time.time(), max_rss_mib=0)
+    st = dict(inputs=0, transmission_replies=0, closed=0, still_open=0, refused=0, canary_ops=0, canary_last=time.time(), max_rss_mib=0,
+              canary_max_ms=0)
     stop = threading.Event()
     ct = threading.Thread(target=canary, args=(srv.uri, stop, st, problems, random.Random(a.seed + 1)))
     ct.start()
     log('fuzz: seed %d, %d s, server pid %d' % (a.seed, a.seconds, srv.pid))
-    hogs = [hog(sock, 'read' if i % 2 == 0 else 'write') for i in range(a.hogs)]
+    time.sleep(1)
+    st['rss_start_mib'] = srv.rss_kib() // 1024
+    hogs = [hog(sock, ('read', 'write', 'silent')[i % 3] if a.hogs > 4 else ('read', 'write')[i % 2]) for i in range(a.hogs)]
     time.sleep(1)
     st['rss_with_hogs_mib'] = srv.rss_kib() // 1024
     t_end = time.time() + a.seconds
@@ -245,8 +266,8 @@ def main():
         st['max_rss_mib'] = max(st['max_rss_mib'], rss)
         if not srv.alive():
             problems.append('server died'); break
-        if rss > a.max_rss_mib:
-            problems.append('server RSS %d MiB > %d MiB' % (rss, a.max_rss_mib)); break
+        if rss - st['rss_start_mib'] > a.max_rss_mib:
+            problems.append('server RSS grew %d MiB > %d MiB' % (rss - st['rss_start_mib'], a.max_rss_mib)); break
         if time.time() - st['canary_last'] > 30:
             problems.append('canary stalled for 30 s'); break
     for t in fz: t.join(a.eof_wait + 60)
