@@ -279,6 +279,14 @@ w_seqwrite() {   # wl conns key server
         "${secs}s disk: $((w1 - w0)) writes $(( (s1 - s0) / 2048 )) MiB"
 }
 
+w_readafterwrite() {   # wl conns key server: a fresh target written whole (+ flush), then read back; MiB/s of the read
+    local wl="$1" c="$2" key="$3" srv="$4" secs
+    note_cmd "$wl" "nbdcopy -C $c --flush \$WSRC \"\$URI\"; nbdcopy -C $c \"\$URI\" null:   # fresh target; the read is measured"
+    nbdcopy -C "$c" --flush "$WSRC" "${URI[$key]}" || return 1
+    secs="$(nbdcopy_run "$wl" "$srv" "$SIZE_MIB" "${URI[$key]}" null: -C "$c")" || return 1
+    record "$wl" "$srv" "$(awk -v m="$SIZE_MIB" -v s="$secs" 'BEGIN{printf "%.1f", m/s}')" MiB/s "${secs}s"
+}
+
 w_sparse() {     # key server: whole sparse disk to null:, block status + zero handling; ms
     local key="$1" srv="$2" secs
     note_cmd sparse-copy "nbdcopy \"\$URI\" null:   # sparse disk: $(( SIZE_MIB / 32 )) MiB of data in ${SIZE_MIB} MiB"
@@ -515,7 +523,7 @@ for REP in $(seq 1 "$REPS"); do
     fi
 
     for wl in seq-read-c1 seq-read-c4 randread-qd32 randread-qd1 ttfb sparse-copy \
-              seq-write-c1 seq-write-c4 randwrite-qd32; do
+              seq-write-c1 seq-write-c4 randwrite-qd32 read-after-write-c1 read-after-write-c4; do
         if [ -n "$WORKLOADS" ] && [[ ",$WORKLOADS," != *",$wl,"* ]]; then continue; fi
         for ROUND in $(seq 1 "$ROUNDS"); do
             case "$wl" in
@@ -537,6 +545,8 @@ for REP in $(seq 1 "$REPS"); do
                 seq-write-c1)  for key in $(rotated "${W_KEYS[@]}"); do fresh_write_target "$key" "$wl"; on "$key" w_seqwrite "$wl" 1 "$key" "$(name "$key")"; done ;;
                 seq-write-c4)  for key in $(rotated "${W_KEYS[@]}"); do fresh_write_target "$key" "$wl"; on "$key" w_seqwrite "$wl" 4 "$key" "$(name "$key")"; done ;;
                 randwrite-qd32) for key in $(rotated "${W_KEYS[@]}"); do fresh_write_target "$key" "$wl"; on "$key" w_fio "$wl" randwrite 32 "$key" "$(name "$key")"; done ;;
+                read-after-write-c1) for key in $(rotated "${W_KEYS[@]}"); do fresh_write_target "$key" "$wl"; on "$key" w_readafterwrite "$wl" 1 "$key" "$(name "$key")"; done ;;
+                read-after-write-c4) for key in $(rotated "${W_KEYS[@]}"); do fresh_write_target "$key" "$wl"; on "$key" w_readafterwrite "$wl" 4 "$key" "$(name "$key")"; done ;;
             esac
         done
     done
