@@ -4,8 +4,8 @@ namespace ShuruStore.Core.Storage;
 
 /// <summary>A path stored in an index, made absolute.</summary>
 /// <param name="Path">The absolute path to use.</param>
-/// <param name="OtherCandidate">For a relative stored path, the candidate not chosen (it does not
-/// exist, or names the same file); null for an absolute one.</param>
+/// <param name="OtherCandidate">For a relative stored path, the candidate not chosen; null for an
+/// absolute one. When neither exists, <paramref name="Path"/> is shuru's reading.</param>
 /// <param name="Warning">Set when both candidates exist and are different files.</param>
 public readonly record struct ResolvedIndexPath(string Path, string? OtherCandidate, string? Warning);
 
@@ -16,7 +16,8 @@ public readonly record struct ResolvedIndexPath(string Path, string? OtherCandid
 /// it names an existing file. Otherwise the path is taken relative to the folder of the index
 /// that names it, which keeps a data directory readable from anywhere once it is moved or opened
 /// from elsewhere. When both readings name existing, different files the working directory wins
-/// (as in shuru) and the caller gets a warning to pass on. Absolute paths are used as they are.
+/// (as in shuru) and the caller gets a warning to pass on; when neither exists, shuru's reading is
+/// the path reported missing. Absolute paths are used as they are.
 /// </summary>
 public sealed class IndexPathResolver
 {
@@ -42,7 +43,11 @@ public sealed class IndexPathResolver
         string asShuru = System.IO.Path.GetFullPath(stored, WorkingDirectory);
         string besideIndex = System.IO.Path.GetFullPath(stored, System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(namingIndexPath))!);
         if (string.Equals(asShuru, besideIndex, StringComparison.Ordinal)) return new(asShuru, null, null);
-        if (!File.Exists(asShuru)) return new(besideIndex, asShuru, null);
+        if (!File.Exists(asShuru))
+        {
+            // Neither exists: shuru's reading is the one to report, with the other beside it.
+            return File.Exists(besideIndex) ? new(besideIndex, asShuru, null) : new(asShuru, besideIndex, null);
+        }
         string? warning = File.Exists(besideIndex) && !SameFile(asShuru, besideIndex)
             ? $"index '{namingIndexPath}' names its {field} '{stored}' relatively: '{asShuru}' (relative to the working directory " +
               $"'{WorkingDirectory}', as shuru reads it) is used, but '{besideIndex}' beside the index is a different file"

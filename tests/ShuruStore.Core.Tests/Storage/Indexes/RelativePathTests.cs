@@ -43,8 +43,8 @@ public class RelativePathTests
 
         // From elsewhere neither reading finds the parent: the chain stops there, naming both places.
         var lost = IndexChain.Load(b, new IndexPathResolver("/"));
-        Assert.Equal("/data/checkpoints/a.idx", lost.MissingParent!.OtherCandidate);
-        Assert.Equal(Path.Combine(data, "checkpoints", "data", "checkpoints", "a.idx"), lost.MissingParent.MissingPath);
+        Assert.Equal("/data/checkpoints/a.idx", lost.MissingParent!.MissingPath);
+        Assert.Equal(Path.Combine(data, "checkpoints", "data", "checkpoints", "a.idx"), lost.MissingParent.OtherCandidate);
     }
 
     [Fact]
