@@ -46,6 +46,11 @@ BeforeAll {
         } finally { $s | Stop-ShuruNbdServer -Confirm:$false }
     }
     function Get-Sum([string] $Path) { (Get-FileHash -Algorithm SHA256 $Path).Hash }
+    # The parent and fallback paths exactly as an index file stores them.
+    function Get-StoredPaths([string] $Path) {
+        $raw = [IO.File]::ReadAllBytes($Path); $n = [BitConverter]::ToUInt32($raw, 16)
+        [Text.Encoding]::UTF8.GetString($raw, 20, $n), [Text.Encoding]::UTF8.GetString($raw, 24 + $n, [BitConverter]::ToUInt32($raw, 20 + $n))
+    }
     function Get-ChunkName([byte] $Byte, [int] $Length = 64KB) {
         $f = Join-Path $Dir 'piece.bin'
         $bytes = [byte[]]::new($Length); [Array]::Fill($bytes, $Byte)
@@ -83,9 +88,8 @@ Describe 'A shuru data directory, from the folder shuru ran in' {
     AfterEach { Pop-Location }
 
     It 'the model wrote what shuru writes: relative paths, a grown disk, a short tail chunk, a half-ingested live index' {
-        $raw = [IO.File]::ReadAllBytes($Indexes.grown)
-        [Text.Encoding]::UTF8.GetString($raw, 20, [BitConverter]::ToUInt32($raw, 16)) | Should -Be 'data/checkpoints/base.idx'
-        [BitConverter]::ToUInt64($raw, 0) | Should -Be 24MB
+        Get-StoredPaths $Indexes.grown | Should -Be @('data/checkpoints/base.idx', 'data/rootfs.ext4')
+        [BitConverter]::ToUInt64([IO.File]::ReadAllBytes($Indexes.grown), 0) | Should -Be 24MB
         (Get-Item (Join-Path $Cas "chunks/$(Get-ChunkName 0xb2 -Length 1000)")).Length | Should -Be 1000
         Test-Path (Join-Path $Cp 'mid.idx') | Should -BeFalse
     }
@@ -177,10 +181,7 @@ Describe 'A shuru data directory, from the folder shuru ran in' {
         } finally { $s | Stop-ShuruNbdServer -Confirm:$false }
         $cp.Path | Should -Be (Join-Path $Data 'new/deeper/next.idx')
         $cp.ParentPath | Should -Be $Indexes.grown
-        $raw = [IO.File]::ReadAllBytes($cp.Path)
-        $parentLength = [BitConverter]::ToUInt32($raw, 16)
-        [Text.Encoding]::UTF8.GetString($raw, 20, $parentLength) | Should -Be $Indexes.grown
-        [Text.Encoding]::UTF8.GetString($raw, 24 + $parentLength, [BitConverter]::ToUInt32($raw, 20 + $parentLength)) | Should -Be $Rootfs
+        Get-StoredPaths $cp.Path | Should -Be @($Indexes.grown, $Rootfs)
         # shuru, from anywhere, reads the checkpoint as the server served it.
         Push-Location /
         try { Invoke-Client /usr/bin/python3 $Model read $cp.Path $Cas (Join-Path $Dir 'next-model.img') | Out-Null } finally { Pop-Location }
@@ -249,6 +250,13 @@ Describe 'Where ShuruStore deliberately reads shuru files differently from shuru
         $shuru | Should -Not -Be $Expected.base -Because 'shuru 0.1.2 never opens a parent''s fallback: unset chunks are zeros'
         (Get-ShuruChunkIndex data/diff/nofallback.idx).ChunksUnset | Should -Be 0 -Because 'the parent''s base image covers every chunk'
         Get-Sum (Read-Served data/diff/nofallback.idx) | Should -Be $Expected.base -Because 'ShuruStore reads the parent''s base image, the data the checkpoint was taken over'
+        # A checkpoint of such a disk records the base image it reads; shuru's records none.
+        Invoke-Model session '' data/cas data/diff/nofallback.idx 0 checkpoint:data/diff/nofallback-shuru.idx | Out-Null
+        $s = Start-ShuruNbdServer -CasPath $Cas -IndexPath data/diff/nofallback.idx -SocketPath (Join-Path $Dir 'nf.sock')
+        try { $cp = $s | Save-ShuruCheckpoint data/diff/nofallback-ours.idx } finally { $s | Stop-ShuruNbdServer -Confirm:$false }
+        $cp.BaseImagePath | Should -Be $Rootfs
+        Get-StoredPaths (Join-Path $Diff 'nofallback-shuru.idx') | Should -Be @('data/diff/nofallback.idx', '')
+        Get-StoredPaths $cp.Path | Should -Be @((Join-Path $Diff 'nofallback.idx'), $Rootfs)
     }
 
     It 'an entry count that does not match disk_size: shuru 0.1.2 reads it, ShuruStore refuses it (IndexInvalid, as shuru 0.1.3 does)' {
@@ -289,10 +297,6 @@ Describe 'Where ShuruStore deliberately reads shuru files differently from shuru
         Invoke-Model session '' data/cas data/checkpoints/base.idx 0 checkpoint:data/diff/by-shuru.idx | Out-Null
         $s = Start-ShuruNbdServer -CasPath $Cas -IndexPath data/checkpoints/base.idx -SocketPath (Join-Path $Dir 'a.sock')
         try { $null = $s | Save-ShuruCheckpoint data/diff/by-shurustore.idx } finally { $s | Stop-ShuruNbdServer -Confirm:$false }
-        function Get-StoredPaths([string] $Path) {
-            $raw = [IO.File]::ReadAllBytes($Path); $n = [BitConverter]::ToUInt32($raw, 16)
-            [Text.Encoding]::UTF8.GetString($raw, 20, $n), [Text.Encoding]::UTF8.GetString($raw, 24 + $n, [BitConverter]::ToUInt32($raw, 20 + $n))
-        }
         Get-StoredPaths (Join-Path $Diff 'by-shuru.idx') | Should -Be @('data/checkpoints/base.idx', 'data/rootfs.ext4')
         Get-StoredPaths (Join-Path $Diff 'by-shurustore.idx') | Should -Be @($Indexes.base, $Rootfs)
     }
