@@ -64,6 +64,8 @@ public sealed class DiskServer : IDisposable
                 DirtyBudgetBytes = options.DirtyBudgetBytes,
                 Durability = options.Durability,
                 Holder = new StoreHolder("server", options.Name, Path.GetFullPath(options.SocketPath)),
+                WorkingDirectory = options.WorkingDirectory,
+                AllowMissingParent = options.AllowMissingParent,
             });
             device = disk;
         }

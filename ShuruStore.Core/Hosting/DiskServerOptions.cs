@@ -52,6 +52,14 @@ public sealed class DiskServerOptions
     /// <summary>Rounds of the process's warm-up rehearsal when this is its first disk (0: none).</summary>
     public int WarmUpRounds { get; init; } = EngineEnvironment.WarmUpRounds;
 
+    /// <summary>Chunk store: the directory relative paths stored in the index chain are first
+    /// resolved against (<see cref="CowDiskOptions.WorkingDirectory"/>); null: the process's.</summary>
+    public string? WorkingDirectory { get; init; }
+
+    /// <summary>Chunk store: serve an index whose chain stops at a missing parent
+    /// (<see cref="CowDiskOptions.AllowMissingParent"/>).</summary>
+    public bool AllowMissingParent { get; init; }
+
     /// <summary>True when the options describe a flat image rather than a chunk-store disk.</summary>
     public bool IsFlat => ImagePath is not null;
 }

@@ -4,7 +4,8 @@ using ShuruStore.Core.Maintenance;
 
 namespace ShuruStore.Commands;
 
-/// <summary>Materialises an index (with its whole chain) into a sparse raw image file.</summary>
+/// <summary>Materialises an index (with its whole chain) into a sparse raw image file. A chain
+/// that stops at a missing parent is refused (ParentIndexMissing) unless -AllowMissingParent.</summary>
 [Cmdlet(VerbsData.Export, "ShuruDisk", SupportsShouldProcess = true)]
 [OutputType(typeof(ShuruExportResult))]
 public sealed class ExportShuruDiskCommand : MaintenanceCmdlet
@@ -31,6 +32,12 @@ public sealed class ExportShuruDiskCommand : MaintenanceCmdlet
     /// <summary>Replace an existing file.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
+
+    /// <summary>Export an index whose chain stops at a parent index that does not exist, as the
+    /// rest of the chain reads (as shuru would serve it): chunks set only in the missing parent
+    /// come from the base image or are zeros.</summary>
+    [Parameter]
+    public SwitchParameter AllowMissingParent { get; set; }
 
     /// <inheritdoc />
     protected override void ProcessRecord()
@@ -61,8 +68,19 @@ public sealed class ExportShuruDiskCommand : MaintenanceCmdlet
             if (!ShouldProcess(dest, $"Export index '{index}' from chunk store '{cas}' to a raw image"))
                 continue;
             DiskExportResult? r = null;
-            if (!Run(index, () => r = DiskExporter.Export(index, cas, dest, Force, Progress(2), Cancel))) continue;
-            WriteVerbose($"Exported '{index}' to '{dest}' ({ByteSize.Format(r!.DiskSize)}, {ByteSize.Format(r.BytesWritten)} of data) in {r.Elapsed.TotalSeconds:0.##} s.");
+            var options = new DiskExportOptions
+            {
+                IndexPath = index, CasPath = cas, Destination = dest, Overwrite = Force,
+                AllowMissingParent = AllowMissingParent, WorkingDirectory = PathResolver.WorkingDirectory(this),
+            };
+            if (!Run(index, () => r = DiskExporter.Export(options, Progress(2), Cancel))) continue;
+            ChainWarnings.WritePathWarnings(this, r!.Warnings);
+            if (r.MissingParent is { } missing)
+            {
+                ChainWarnings.WriteMissingParent(this, missing,
+                    $"'{dest}' holds what the rest of the chain reads (-AllowMissingParent): chunks set only in the missing parent are the base image's or zeros.");
+            }
+            WriteVerbose($"Exported '{index}' to '{dest}' ({ByteSize.Format(r.DiskSize)}, {ByteSize.Format(r.BytesWritten)} of data) in {r.Elapsed.TotalSeconds:0.##} s.");
             WriteObject(new ShuruExportResult
             {
                 Destination = r.Destination, IndexPath = r.IndexPath, DiskSize = r.DiskSize, ChunkCount = r.ChunkCount,

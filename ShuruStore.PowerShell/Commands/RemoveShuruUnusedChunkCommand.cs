@@ -84,11 +84,18 @@ public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
             StatePaths = states,
             LiveReferences = live,
             GracePeriod = GracePeriod,
+            WorkingDirectory = PathResolver.WorkingDirectory(this),
         };
         GarbageCollectionPlan? plan = null;
         if (!Run(cas, () => plan = GarbageCollector.Plan(options, Progress(4), Cancel))) return;
+        ChainWarnings.WritePathWarnings(this, plan!.Warnings);
+        foreach (var missing in plan.MissingParents)
+        {
+            ChainWarnings.WriteMissingParent(this, missing,
+                "Every chunk the rest of that chain names is kept; chunks only the missing parent named are kept only if something else names them.");
+        }
         string[] names = [.. servers.Select(s => s.Name)];
-        WriteVerbose($"{plan!.ChunksScanned} chunks in '{cas}': {plan.ChunksReferenced} referenced by {options.IndexPaths.Count} indexes, " +
+        WriteVerbose($"{plan.ChunksScanned} chunks in '{cas}': {plan.ChunksReferenced} referenced by {options.IndexPaths.Count} indexes, " +
                      $"{states.Count} state files and {servers.Count} running servers; {plan.ChunksSpared} unreferenced but younger than {GracePeriod}; " +
                      $"{plan.Unused.Count} unused ({ByteSize.Format(plan.BytesUnused)}).");
         GarbageCollectionResult? result = plan.ToResult();
@@ -104,6 +111,7 @@ public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
             ChunksSpared = result.ChunksSpared, ChunksUnused = result.ChunksUnused, BytesUnused = result.BytesUnused,
             ChunksRemoved = result.ChunksRemoved, BytesRemoved = result.BytesRemoved, ChunksRescued = result.ChunksRescued,
             LiveServers = names, Users = [.. result.Registrations.Where(r => r.IsRoot).Select(ShuruStoreUser.From)], Duration = result.Elapsed,
+            MissingParents = [.. result.MissingParents.Select(m => m.MissingPath).Distinct()],
         });
     }
 }

@@ -78,6 +78,12 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
     [ValidateRange(1L * 1024 * 1024, long.MaxValue)]
     public long DirtyMemoryLimit { get; set; } = 256L * 1024 * 1024;
 
+    /// <summary>Serve an index whose chain stops at a parent index that does not exist (shuru's
+    /// checkpoint delete leaves such children), as shuru does: chunks set only in the missing
+    /// parent read from the base image or as zeros. Without it such an index is refused.</summary>
+    [Parameter(ParameterSetName = ChunkStoreSet)]
+    public SwitchParameter AllowMissingParent { get; set; }
+
     /// <summary>Refuse writes (clients get EPERM).</summary>
     [Parameter]
     public SwitchParameter ReadOnly { get; set; }
@@ -156,6 +162,15 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
                 WriteWarning($"Server '{handle.Name}' keeps its live disk map in memory only: writes not saved with Save-ShuruCheckpoint " +
                              "are lost when it stops or crashes, even after the guest's FLUSH. Use -StatePath to keep them durable.");
             }
+            if (handle.Engine.Disk is { } disk)
+            {
+                ChainWarnings.WritePathWarnings(this, disk.ChainWarnings);
+                if (disk.MissingParent is { } missing)
+                {
+                    ChainWarnings.WriteMissingParent(this, missing,
+                        $"Server '{handle.Name}' serves the rest of the chain (-AllowMissingParent): chunks set only in the missing parent read from the base image or as zeros.");
+                }
+            }
             WriteVerbose($"Server '{handle.Name}' serves {request.What} ({ByteSize.Format(handle.DiskSize)}) at {handle.Uri}");
             WriteObject(handle);
         }
@@ -223,6 +238,8 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
             Name = name,
             MaxPayloadMemory = MaxRequestMemory,
             Description = "ShuruStore chunk-store disk",
+            WorkingDirectory = PathResolver.WorkingDirectory(this),
+            AllowMissingParent = AllowMissingParent,
         });
     }
 

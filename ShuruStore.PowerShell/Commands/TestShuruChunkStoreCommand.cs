@@ -66,6 +66,7 @@ public sealed class TestShuruChunkStoreCommand : MaintenanceCmdlet
             IndexPaths = [.. indexes],
             Repair = Repair,
             GracePeriod = GracePeriod,
+            WorkingDirectory = PathResolver.WorkingDirectory(this),
             ConfirmRepair = p => ShouldProcess(p.Path, p.Kind switch
             {
                 StoreProblemKind.QuarantinedChunk => $"Restore chunk {p.Hash} set aside by an interrupted collection",
@@ -82,8 +83,9 @@ public sealed class TestShuruChunkStoreCommand : MaintenanceCmdlet
             WriteVerbose($"{problem.Kind}: {problem.Path} ({problem.Detail}){(problem.Repaired ? ", repaired" : "")}");
         }, Progress(3), Cancel));
         if (!ok) return;
-        WriteVerbose($"Checked {r!.ChunksChecked} chunks ({ByteSize.Format(r.BytesChecked)}) in {r.Elapsed.TotalSeconds:0.##} s: " +
-                     $"{r.Missing} missing, {r.Corrupt} corrupt, {r.TempFiles} temporary files, {r.Repaired} repaired.");
+        ChainWarnings.WritePathWarnings(this, r!.Warnings);
+        WriteVerbose($"Checked {r.ChunksChecked} chunks ({ByteSize.Format(r.BytesChecked)}) in {r.Elapsed.TotalSeconds:0.##} s: " +
+                     $"{r.Missing} missing, {r.Corrupt} corrupt, {r.MissingParents} missing parent indexes, {r.TempFiles} temporary files, {r.Repaired} repaired.");
         if (Quiet)
         {
             WriteObject(r.IsHealthy);
@@ -93,7 +95,7 @@ public sealed class TestShuruChunkStoreCommand : MaintenanceCmdlet
         {
             CasPath = cas, IsHealthy = r.IsHealthy, ChunksChecked = r.ChunksChecked, BytesChecked = r.BytesChecked,
             Missing = r.Missing, Corrupt = r.Corrupt, TempFiles = r.TempFiles, QuarantinedChunks = r.QuarantinedChunks,
-            UnknownFiles = r.UnknownFiles, EndedRegistrations = r.EndedRegistrations, Repaired = r.Repaired, Problems = [.. problems], Duration = r.Elapsed,
+            UnknownFiles = r.UnknownFiles, EndedRegistrations = r.EndedRegistrations, MissingParents = r.MissingParents, Repaired = r.Repaired, Problems = [.. problems], Duration = r.Elapsed,
         });
     }
 

@@ -27,18 +27,30 @@ public sealed class ShuruChunkIndex
     /// <summary>Entries no layer provides: they read as zeros.</summary>
     public required long ChunksUnset { get; init; }
 
-    /// <summary>The index this checkpoint was taken from, if any.</summary>
+    /// <summary>The index this checkpoint was taken from, if any, as an absolute path (a relative
+    /// one stored in the file resolved as the module resolves it; see about_ShuruStore).</summary>
     public string? ParentPath { get; init; }
 
     /// <summary>The file name of the parent index, as tables show it; null without a parent.</summary>
     public string? Parent => ParentPath is null ? null : System.IO.Path.GetFileName(ParentPath);
 
-    /// <summary>The base image at the bottom of the chain, if any (the index file's "fallback";
-    /// alias property FallbackPath).</summary>
+    /// <summary>The base image the index names (the index file's "fallback"; alias property
+    /// FallbackPath), as an absolute path; null when the index names none.</summary>
     public string? BaseImagePath { get; init; }
 
-    /// <summary>The chain of index files, this one first, then parents nearest first.</summary>
+    /// <summary>The chain of index files, this one first, then parents nearest first, up to a
+    /// missing parent.</summary>
     public required string[] Chain { get; init; }
+
+    /// <summary>The parent index the chain names but that does not exist, where the chain stops
+    /// (shuru's checkpoint delete leaves such children); null when the chain is whole.</summary>
+    public string? MissingParentPath { get; init; }
+
+    /// <summary>The index of the chain that names <see cref="MissingParentPath"/>.</summary>
+    public string? MissingParentNamedBy { get; init; }
+
+    /// <summary>True when every parent the chain names exists.</summary>
+    public bool IsChainComplete => MissingParentPath is null;
 
     /// <summary>How many index files the chain has (this one included).</summary>
     public int Depth => Chain.Length;

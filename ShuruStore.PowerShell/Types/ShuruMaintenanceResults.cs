@@ -76,6 +76,10 @@ public enum ShuruStoreProblemKind
     /// <summary>A registration whose process ended: its state file keeps its chunks while it
     /// exists; -Repair removes the registration once it keeps nothing.</summary>
     EndedRegistration,
+    /// <summary>An index given (or one of its parents) names a parent index that does not exist:
+    /// its chain stops there, and chunks set only in that parent are lost to it. Path is the
+    /// missing index, ReferencedBy the index naming it. Nothing to repair in the store.</summary>
+    ParentIndexMissing,
 }
 
 /// <summary>One problem Test-ShuruChunkStore found.</summary>
@@ -89,7 +93,8 @@ public sealed class ShuruStoreProblem
     public required string Path { get; init; }
     /// <summary>Size of the file (0 when missing).</summary>
     public long Length { get; init; }
-    /// <summary>An index naming the chunk, when indexes were given.</summary>
+    /// <summary>An index naming the chunk, when indexes were given (for a missing parent index:
+    /// the index naming it).</summary>
     public string? ReferencedBy { get; init; }
     /// <summary>What was found.</summary>
     public required string Detail { get; init; }
@@ -102,7 +107,8 @@ public sealed class ShuruStoreTestResult
 {
     /// <summary>The chunk store.</summary>
     public required string CasPath { get; init; }
-    /// <summary>No missing and no corrupt chunk.</summary>
+    /// <summary>No missing and no corrupt chunk, and no given index whose chain names a parent
+    /// index that does not exist.</summary>
     public bool IsHealthy { get; init; }
     /// <summary>Chunks verified.</summary>
     public long ChunksChecked { get; init; }
@@ -120,6 +126,9 @@ public sealed class ShuruStoreTestResult
     public long UnknownFiles { get; init; }
     /// <summary>Registrations whose process has ended (reported under Problems as EndedRegistration).</summary>
     public long EndedRegistrations { get; init; }
+    /// <summary>Parent indexes named by the given chains that do not exist (reported under
+    /// Problems as ParentIndexMissing).</summary>
+    public long MissingParents { get; init; }
     /// <summary>Files -Repair removed or restored.</summary>
     public long Repaired { get; init; }
     /// <summary>The problems, as the cmdlet emits them without -Summary.</summary>
@@ -156,6 +165,9 @@ public sealed class ShuruCollectionResult
     /// <summary>Registrations in the store (servers and imports of any process, ended ones with a
     /// resumable state file) whose chunks were kept.</summary>
     public ShuruStoreUser[] Users { get; init; } = [];
+    /// <summary>Parent indexes named by the kept chains that do not exist: what the rest of each
+    /// such chain names was kept.</summary>
+    public string[] MissingParents { get; init; } = [];
     /// <summary>How long the collection took.</summary>
     public TimeSpan Duration { get; init; }
 }

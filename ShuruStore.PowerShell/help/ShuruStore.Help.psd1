@@ -9,6 +9,7 @@
             'Position 0 is the image in both forms: Start-ShuruNbdServer ./disk.raw /tmp/flat.sock serves a flat image; Start-ShuruNbdServer ./base.raw ./cas -SocketPath /tmp/vm.sock serves a chunk-store disk over base.raw.'
             'Checkpoints can come down the pipeline (index paths, Get-ChildItem, Get-ShuruChunkIndex): each starts a server of its own, and with several of them -SocketPath must be a directory, written with a trailing / (each server listens on <directory>/<name>.sock). Every input is checked first and the servers start together: if one cannot start, the others are stopped again and nothing is returned. A checkpoint from the pipeline must exist.'
             'Clients connect to the Uri of the handle, nbd+unix:///export?socket=PATH: qemu (-drive file=URI,format=raw), nbdinfo, nbdcopy, qemu-img, fio or any NBD client. Several clients may connect at once and reconnect at will.'
+            'An index whose chain names a parent index that does not exist (shuru''s checkpoint delete removes a parent without looking at its children) is refused with ParentIndexMissing, which names the missing parent: served without it, every chunk set only in that parent would read from the base image or as zeros, which is what shuru does without a word. -AllowMissingParent serves it anyway, with a warning. Relative parent and fallback paths stored in an index are read as shuru reads them, against the working directory (here the current location, $PWD) when that names an existing file, otherwise against the index''s folder; when both name different files the current location wins and the cmdlet warns (about_ShuruStore, COMPATIBILITY WITH SHURU).'
             'A server belongs to the runspace that started it. In a thread job (Start-ThreadJob) or a ForEach-Object -Parallel script the runspace closes when the script block ends, and the server stops with it: the cmdlet warns there; end the script block with Wait-ShuruNbdServer to keep serving.'
         )
         Parameters  = @{
@@ -23,6 +24,7 @@
             MaxRequestMemory = 'Payload memory the server may hold for requests in flight across all its clients (WRITE payloads received, READ replies being sent). A client whose next request would pass it waits, while the server keeps answering; each client has a 2 MiB allowance of its own, so a client with small requests is served even while stalled clients hold the rest. 0 or omitted: an eighth of the machine memory, between 64 MiB and 256 MiB. A client that does not read its replies for 60 seconds is disconnected.'
             ReadOnly         = 'Refuse writes: clients get EPERM. Guests must mount the disk read-only.'
             Name             = 'A name for the server in this session.'
+            AllowMissingParent = 'Serve an index whose chain stops at a parent index that does not exist, as shuru does: chunks set only in the missing parent read from the base image or as zeros, so the disk may not be the one that was checkpointed. The cmdlet warns with the missing path. Without it such an index is refused (ParentIndexMissing).'
         }
         Defaults    = @{
             Name     = 'shuru1, shuru2, ... (the first free one)'
@@ -35,6 +37,7 @@
             @{ Code = 'Start-ShuruNbdServer ./disk.raw /tmp/flat.sock -ReadOnly'; Remarks = 'Serves a raw image as it is, read-only.' }
             @{ Code = 'Get-ChildItem ./checkpoints/*.idx | Start-ShuruNbdServer -CasPath ./cas -SocketPath /tmp/vms/'; Remarks = 'Starts one server per checkpoint, each on its own socket in /tmp/vms (which must exist), or none if one of them cannot start.' }
             @{ Code = 'Start-ShuruNbdServer ./rootfs.ext4 ./cas -IndexPath ./vm.idx -SocketPath /tmp/vm.sock -DiskSize 4GB -StatePath ./vm.state -Name vm1'; Remarks = 'shuru''s start(rootfs, cas, index, socket, size): boots from vm.idx if it exists, grows the disk to 4 GiB and keeps the live map durable in vm.state.' }
+            @{ Code = "Set-Location ~/shuru`nStart-ShuruNbdServer -CasPath data/cas -IndexPath data/checkpoints/work.idx -SocketPath /tmp/work.sock -AllowMissingParent -ReadOnly"; Remarks = 'Serves a checkpoint of a shuru data directory from the folder shuru ran in (its relative paths resolve there) although its parent checkpoint was deleted, read-only, to copy off what is left.' }
         )
         Links       = @('Stop-ShuruNbdServer', 'Wait-ShuruNbdServer', 'Save-ShuruCheckpoint', 'about_ShuruStore')
     }
@@ -97,12 +100,13 @@
         Synopsis    = 'Saves a checkpoint of a running chunk-store disk to an index file.'
         Description = @(
             'Takes a consistent cut of the live disk while clients keep writing: every write answered before the checkpoint is in it, none is half in. Unsaved chunks are written to the store, then the whole live index is written atomically to -Path, with the index the server booted from as its parent and the base image as its fallback, exactly as shuru does.'
+            'A folder in -Path that does not exist is created, with its missing parents, as shuru does; the new folders are made durable before the checkpoint is. The parent and fallback paths written are absolute, whatever the server was started with.'
             'The checkpoint can be booted (Start-ShuruNbdServer -IndexPath), forked (several servers from one checkpoint) and compared (Compare-ShuruChunkIndex). It never overwrites the booted index or an index of its chain (CheckpointOverwritesChain), and never an existing file without -Force (CheckpointExists).'
         )
         Parameters  = @{
             Server = 'The server whose disk to checkpoint, typically from the pipeline.'
             Name   = 'The name of the server whose disk to checkpoint.'
-            Path   = 'The index file to write.'
+            Path   = 'The index file to write. Missing folders are created.'
             Force  = 'Replace an existing file (never the booted index or its chain).'
         }
         Inputs      = @(@{ Type = 'ShuruStore.Commands.ShuruNbdServer'; Description = 'A server handle.' })
@@ -118,6 +122,7 @@
         Description = @(
             'Reads index files in shuru''s format and validates them (entry count, hash syntax, parent chain). For each index it returns the disk size, the chunk count, how many chunks the index sets itself, how many it inherits from parents or the base image, how many no layer provides (zeros), the parent and fallback paths and the whole chain.'
             'With -Chunk or -AllChunks it enumerates entries instead: chunk number, offset, hash and the layer that provides it (the index, a parent, the base image, or zeros).'
+            'A chain that names a parent index that does not exist (shuru''s checkpoint delete leaves such children) is read as far as it goes: the counts and entries are what the rest of the chain provides, MissingParentPath names the missing index (MissingParentNamedBy the index that names it, IsChainComplete is $false), and a warning says so. ParentPath and BaseImagePath are absolute: relative paths stored in the file are resolved against the current location first, as shuru resolves them against its working directory, then against the index''s folder.'
         )
         Parameters  = @{
             Path        = 'Index files to read. Wildcards are permitted. Accepts FullName from Get-ChildItem.'
@@ -134,12 +139,16 @@
             @{ Code = 'Get-ChildItem ./checkpoints/*.idx | Get-ShuruChunkIndex'; Remarks = 'Summarises every checkpoint in a folder.' }
             @{ Code = 'Get-ShuruChunkIndex ./vm.idx -Chunk (0..15) | Where-Object Layer -ne Zero'; Remarks = 'Shows which layer provides each of the first 16 chunks (the first MiB).' }
             @{ Code = '(Get-ShuruChunkIndex ./vm.idx).Chain'; Remarks = 'Lists the chain: the index, then its parents nearest first.' }
+            @{ Code = 'Get-ChildItem ./data -Recurse -Filter *.idx | Get-ShuruChunkIndex -WarningAction SilentlyContinue | Where-Object { -not $_.IsChainComplete } | Select-Object Name, MissingParentPath'; Remarks = 'Lists the checkpoints of a data directory whose parent was deleted.' }
         )
         Links       = @('Compare-ShuruChunkIndex', 'Save-ShuruCheckpoint')
     }
     'Compare-ShuruChunkIndex' = @{
         Synopsis    = 'Shows where two checkpoints differ, as contiguous byte ranges.'
-        Description = @('Resolves both indexes through their chains and compares what each chunk resolves to. Returns one object per contiguous range of differing chunks (offset, length, first chunk, chunk count), or with -Summary one object with the totals and the ranges.')
+        Description = @(
+            'Resolves both indexes through their chains and compares what each chunk resolves to. Returns one object per contiguous range of differing chunks (offset, length, first chunk, chunk count), or with -Summary one object with the totals and the ranges.'
+            'A chain that stops at a parent index that does not exist is compared as the rest of it reads, with a warning that names the missing parent.'
+        )
         Parameters  = @{
             ReferencePath  = 'The first index.'
             DifferencePath = 'The second index.'
@@ -211,6 +220,7 @@
         Synopsis    = 'Writes the disk an index describes to a raw image file.'
         Description = @(
             'Resolves every chunk of the index through its chain exactly as a server started on the index reads it (the index, its parents nearest first, the base image, zeros) and writes the result to a raw image: qemu-img compare finds it identical to what clients read from the server. Chunks are verified against their names; a missing or corrupt chunk is an error, never zeros.'
+            'An index whose chain names a parent index that does not exist is refused (ParentIndexMissing): the image would not be the disk that was checkpointed. -AllowMissingParent exports what the rest of the chain holds, as shuru would serve it, with a warning.'
             'Ranges that read as zeros are left as holes, so the image is sparse. The image is built in a temporary file next to the destination and renamed into place at the end; Ctrl+C or a failure leaves no partial image.'
         )
         Parameters  = @{
@@ -218,6 +228,7 @@
             CasPath     = 'The chunk-store directory the indexes name chunks in.'
             Destination = 'The raw image to write, or an existing directory to write <index name>.raw into. Default: <index name>.raw next to the index.'
             Force       = 'Replace an existing destination file (never an index of the chain or the base image).'
+            AllowMissingParent = 'Export an index whose chain stops at a parent index that does not exist: chunks set only in the missing parent come from the base image or are zeros, as shuru would serve them. Without it such an index is refused (ParentIndexMissing).'
         }
         Defaults    = @{ Destination = '<index name>.raw next to the index' }
         Inputs      = @(@{ Type = 'System.String'; Description = 'Index paths, by value or by property name (FullName).' })
@@ -231,7 +242,7 @@
     'Test-ShuruChunkStore' = @{
         Synopsis    = 'Verifies a chunk store: missing and corrupt chunks, leftover files.'
         Description = @(
-            'Re-hashes every chunk of the store (or, with -IndexPath, every chunk the indexes and their chains name) and returns one result per store: IsHealthy (no missing and no corrupt chunk), the counts, and Problems, one object per problem: Missing (an index names a chunk the store lacks), Corrupt (the content does not hash to the name, or is longer than 64 KiB), TempFile (a leftover of an interrupted write), QuarantinedChunk (set aside by an interrupted Remove-ShuruUnusedChunk) and UnknownFile, and EndedRegistration (a server or import that registered in the store and whose process ended: killed, or stopped with a -StatePath that keeps its disk resumable). With -Quiet it returns only $true (healthy) or $false, as Test-Path and Test-Connection -Quiet do. -Verbose lists each problem as it is found.'
+            'Re-hashes every chunk of the store (or, with -IndexPath, every chunk the indexes and their chains name) and returns one result per store: IsHealthy (no missing and no corrupt chunk), the counts, and Problems, one object per problem: Missing (an index names a chunk the store lacks), Corrupt (the content does not hash to the name, or is longer than 64 KiB), TempFile (a leftover of an interrupted write), QuarantinedChunk (set aside by an interrupted Remove-ShuruUnusedChunk) and UnknownFile, EndedRegistration (a server or import that registered in the store and whose process ended: killed, or stopped with a -StatePath that keeps its disk resumable), and ParentIndexMissing (a given index, or one of its parents, names a parent index that does not exist: Path is the missing index, ReferencedBy the one naming it; the chunks of the rest of the chain are still checked, and the store is not healthy, since that checkpoint has lost what only the missing parent held). With -Quiet it returns only $true (healthy) or $false, as Test-Path and Test-Connection -Quiet do. -Verbose lists each problem as it is found.'
             'Stores can come down the pipeline (CasPath from Get-ShuruChunkStore), and so can indexes (strings, FullName or PSPath from Get-ChildItem, IndexPath from Get-ShuruChunkIndex): all indexes of one store are verified together, after the pipeline ends, so every chunk is hashed once. -IndexPath takes wildcards; -LiteralIndexPath takes names as they are. An index name that matches no file stops the command (IndexNotFound).'
             'The store is not touched unless -Repair is given: then corrupt chunks are deleted (a server then reports them missing instead of reading wrong data; lazy ingestion or Import-ShuruDisk can store them again), temporary files older than -GracePeriod are deleted, set-aside chunks are put back, and ended registrations that keep nothing any more (their state file is gone) are removed. Each repair asks ShouldProcess, so -WhatIf shows what would be done and -Confirm asks for each file.'
         )
@@ -241,7 +252,7 @@
             LiteralIndexPath = 'Like -IndexPath, with no wildcard interpretation. Accepts FullName and PSPath from the pipeline: Get-ChildItem *.idx | Test-ShuruChunkStore -CasPath ./cas.'
             Repair           = 'Delete corrupt chunks and stale temporary files, restore set-aside chunks, remove ended registrations that keep nothing (with ShouldProcess).'
             GracePeriod      = 'Temporary files younger than this may belong to a write in progress: reported, never removed.'
-            Quiet            = 'Return one [bool] per store: $true when it has no missing and no corrupt chunk.'
+            Quiet            = 'Return one [bool] per store: $true when it has no missing and no corrupt chunk and no given chain misses a parent index.'
         }
         Inputs      = @(
             @{ Type = 'ShuruStore.Commands.ShuruChunkStore'; Description = 'Stores, by the CasPath property.' }
@@ -263,7 +274,7 @@
         Synopsis    = 'Removes chunks no index, state file or running server uses (garbage collection).'
         Description = @(
             'Marks every chunk named by the given indexes and their parent chains, by the given live-state files, by every running server of this session on the store (its live disk, including chunks flushed but not yet in any checkpoint), and by every user registered in the store by any process (Get-ShuruChunkStore shows them as Users): a running server or import keeps its booted chain, its state file and every chunk it stored or reused; a server that was killed, or stopped with a -StatePath, keeps its state file''s chunks while that file exists. Then it removes every other chunk file older than -GracePeriod. The well-known zero chunk is always kept. The grace period is for writers that do not register (other tools); ShuruStore servers and imports in any process are protected whatever it is.'
-            'Each chunk to remove is first set aside, every running server (of this and other processes) is asked again, and only then is it deleted, so a chunk a server starts to use during the collection stays; a server that reuses it after that finds it gone and writes it again. A reused chunk''s modification time is renewed, and a set-aside chunk whose file changed since the plan is put back. An index that cannot be read (missing parent, cycle) or an index name that matches no file (IndexNotFound) stops the collection before anything is removed. Without any index, state file or running server the cmdlet refuses to run unless -Force.'
+            'Each chunk to remove is first set aside, every running server (of this and other processes) is asked again, and only then is it deleted, so a chunk a server starts to use during the collection stays; a server that reuses it after that finds it gone and writes it again. A reused chunk''s modification time is renewed, and a set-aside chunk whose file changed since the plan is put back. An index that cannot be read (invalid, cycle) or an index name that matches no file (IndexNotFound) stops the collection before anything is removed. An index whose chain names a parent index that does not exist (shuru''s checkpoint delete leaves such children) does not: everything the rest of its chain names is kept, a warning names the missing parent, and the result lists it in MissingParents. Without any index, state file or running server the cmdlet refuses to run unless -Force.'
             'Its ConfirmImpact is High, as for Remove-VM: it asks before removing anything unless -Confirm:$false is given, also with -Force. With -WhatIf nothing is removed; the result object reports how many chunks and bytes would go. Ctrl+C stops between batches and leaves every remaining chunk in place.'
             'Stores can come down the pipeline (CasPath from Get-ShuruChunkStore), and so can indexes (strings, FullName or PSPath from Get-ChildItem, IndexPath from Get-ShuruChunkIndex): all indexes of one store are kept together in one collection after the pipeline ends. -IndexPath takes wildcards; -LiteralIndexPath takes names as they are.'
         )
