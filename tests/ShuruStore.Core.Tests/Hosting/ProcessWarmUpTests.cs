@@ -27,6 +27,20 @@ public class ProcessWarmUpTests
     }
 
     [Fact]
+    public void A_long_rehearsal_runs_in_bursts_on_fresh_disks_and_counts_every_request()
+    {
+        using var t = new TempDir();
+        int rounds = 2 * ProcessWarmUp.PhaseRounds + 3; // three bursts, the last one short
+        var result = ProcessWarmUp.Run(t.Path, chunkStore: true, rounds, clientsConnected: () => 0);
+        Assert.True(result.Completed, result.Problem);
+        Assert.Equal(rounds, result.Rounds);
+        Assert.Equal(rounds * 24, result.Requests["Read"]);
+        Assert.Equal(rounds * 9, result.Requests["Write"]);
+        Assert.Equal(rounds / 8, result.Requests["Flush"]);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(t.Path));
+    }
+
+    [Fact]
     public void A_client_that_comes_and_goes_pauses_the_rehearsal_and_one_that_stays_stops_it()
     {
         using var t = new TempDir();
