@@ -50,6 +50,9 @@ public static class ProcessWarmUp
     /// tier.</summary>
     internal const int PhaseRounds = 50;
 
+    /// <summary>Short connections (connect, handshake, one 4 KiB read) after each burst.</summary>
+    internal const int ConnectsPerPhase = 12;
+
     /// <summary>A pause ends once this long passed without a method compiled (a little longer than
     /// the runtime's own quiet period before it counts calls), or after <see cref="MaxSettle"/>.</summary>
     private static readonly TimeSpan QuietPeriod = TimeSpan.FromMilliseconds(150);
@@ -230,6 +233,15 @@ public static class ProcessWarmUp
                     Rehearse(client, done, data, random);
                 }
                 client.Disconnect();
+            }
+            // A connection's start (accept, handshake, first read) runs once per client: a
+            // burst of short connections lets the compiler see it often enough to optimise it.
+            for (int k = 0; k < ConnectsPerPhase && stoppedFor is null && !abandon.IsCancellationRequested; k++)
+            {
+                using var probe = NbdWarmUpClient.Connect(socketPath, "export");
+                probe.Send(NbdProtocol.CmdRead, 0, 4096);
+                probe.Receive(4096);
+                probe.Disconnect();
             }
             if (stoppedFor is null && settleAfter) WaitForCompilerToSettle(abandon);
             server.Stop(); // drains: every request of the burst is counted
