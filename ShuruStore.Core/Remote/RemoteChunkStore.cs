@@ -279,7 +279,13 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
             if (_inFlight.TryGetValue(ordinal, out var running)) return running;
             if ((_state[ordinal] & Cached) != 0) return null;
             sequential = ordinal > 0 && (_state[ordinal - 1] & Seen) != 0;
-            int end = sequential ? _locations.GroupEnd(_locations.GroupOf(ordinal)) : ordinal + 1;
+            int end = ordinal + 1;
+            if (sequential)
+            {
+                // The rest of the group, up to the first chunk another fetch brings or brought.
+                int groupEnd = _locations.GroupEnd(_locations.GroupOf(ordinal));
+                while (end < groupEnd && !_inFlight.ContainsKey(end) && (_state[end] & Cached) == 0) end++;
+            }
             fetch = Register(ordinal, end, prefetch: false);
         }
         Start(fetch);
