@@ -38,13 +38,21 @@ public sealed class ExportShuruDiskCommand : MaintenanceCmdlet
         string cas = Resolve(CasPath);
         foreach (string input in IndexPath)
         {
-            string index = Resolve(input);
+            // A published index (s3://…) is exported through the chunk store as its local cache.
+            bool published = Core.Remote.S3Location.IsS3Uri(input);
+            string index = published ? input : Resolve(input);
             string dest;
+            if (Destination is null && published)
+            {
+                WriteError(ShuruErrors.Create("DestinationRequired", ErrorCategory.InvalidArgument, input,
+                    $"A published index ({input}) has no folder to write next to: give -Destination."));
+                continue;
+            }
             if (Destination is null) dest = System.IO.Path.ChangeExtension(index, ".raw");
             else
             {
                 dest = Resolve(Destination);
-                if (Directory.Exists(dest)) dest = System.IO.Path.Combine(dest, System.IO.Path.GetFileNameWithoutExtension(index) + ".raw");
+                if (Directory.Exists(dest)) dest = System.IO.Path.Combine(dest, System.IO.Path.GetFileNameWithoutExtension(published ? index[(index.LastIndexOf('/') + 1)..] : index) + ".raw");
             }
             if (!_written.Add(dest))
             {
@@ -61,7 +69,9 @@ public sealed class ExportShuruDiskCommand : MaintenanceCmdlet
             if (!ShouldProcess(dest, $"Export index '{index}' from chunk store '{cas}' to a raw image"))
                 continue;
             DiskExportResult? r = null;
-            if (!Run(index, () => r = DiskExporter.Export(index, cas, dest, Force, Progress(2), Cancel))) continue;
+            if (!Run(index, () => r = published
+                    ? Core.Remote.PublishedIndexes.Export(index, cas, dest, Force, null, Progress(2), Cancel)
+                    : DiskExporter.Export(index, cas, dest, Force, Progress(2), Cancel))) continue;
             WriteVerbose($"Exported '{index}' to '{dest}' ({ByteSize.Format(r!.DiskSize)}, {ByteSize.Format(r.BytesWritten)} of data) in {r.Elapsed.TotalSeconds:0.##} s.");
             WriteObject(new ShuruExportResult
             {
