@@ -25,7 +25,8 @@ public sealed class ShuruPublishResult
     public int PacksSkipped { get; init; }
     /// <summary>Their bytes.</summary>
     public long BytesSkipped { get; init; }
-    /// <summary>The published chain, bottom first.</summary>
+    /// <summary>The indexes this run published (or found published), bottom first; the part of the
+    /// chain the destination already had below them is not listed.</summary>
     public string[] Chain { get; init; } = [];
     /// <summary>How long it took.</summary>
     public TimeSpan Duration { get; init; }
