@@ -102,7 +102,27 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
         _state = new byte[_locations.Count];
         _prefetchSlots = new SemaphoreSlim(options.MaxPrefetches, Math.Max(1, options.MaxPrefetches));
         if (options.CacheLimitBytes > 0) CountCachedChunks();
+        ReserveThreads(options);
     }
+
+    /// <summary>
+    /// Readers of uncached chunks block a thread (the block-device interface is synchronous) while
+    /// the fetch they wait for completes on pool threads. Many parallel readers (the NBD server
+    /// serves requests on the thread pool) would otherwise hold every pool thread, and the pool adds
+    /// threads only slowly, so fetch completions wait behind blocked readers: cold reads crawl.
+    /// The pool is therefore kept wide enough from the start for the readers a server has in
+    /// flight and the fetches behind them. Process-wide, and only ever raised.
+    /// </summary>
+    private static void ReserveThreads(RemoteChunkStoreOptions options)
+    {
+        int wanted = Environment.ProcessorCount * 2 + options.MaxPrefetches + MaxBlockedReaders;
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        if (workers < wanted) ThreadPool.SetMinThreads(wanted, io);
+    }
+
+    /// <summary>Readers a server may have blocked on fetches at once that the pool is sized for
+    /// (a few NBD connections, each with tens of requests in flight).</summary>
+    private const int MaxBlockedReaders = 128;
 
     /// <summary>Where the chunks this store can fetch are.</summary>
     public ChunkLocations Locations => _locations;
