@@ -123,7 +123,7 @@ try {
         $block = "$begin`n$($table -join "`n")`n$end"
         $text = if ($text.Contains($begin)) { [regex]::Replace($text, [regex]::Escape($begin) + '[\s\S]*?' + [regex]::Escape($end), { $block }) }
                 else { $text.TrimEnd() + "`n`n## The tier's benchmark (bench/remote/tier.ps1)`n`n$block`n" }
-        Set-Content -NoNewline $doc $text
+        [IO.File]::WriteAllText($doc, $text)
     }
 } finally {
     $servers | Stop-ShuruNbdServer -Confirm:$false -ErrorAction SilentlyContinue
