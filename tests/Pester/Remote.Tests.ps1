@@ -41,7 +41,7 @@ BeforeAll {
     function New-HostDirectory([string] $Name) { (New-Item -ItemType Directory (Join-Path $Dir $Name)).FullName }
 
     # Objects of the test prefix, through boto3 (the test's own client, not the module's).
-    function Invoke-S3([string] $Operation, [string] $Key = '') {
+    function Invoke-S3([string] $Operation, [string] $Key = '', [string] $On = $Prefix) {
         $py = @'
 import boto3, os, sys
 s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL_S3"], region_name=os.environ["AWS_REGION"])
@@ -60,10 +60,10 @@ elif op == "damage":
     body[-1] ^= 0xFF
     s3.put_object(Bucket=bucket, Key=prefix + "/" + key, Body=bytes(body))
 '@
-        Invoke-Client /usr/bin/python3 -c $py $Prefix $Operation $Key
+        Invoke-Client /usr/bin/python3 -c $py $On $Operation $Key
     }
-    function Get-RemoteObjects([string] $Folder) {
-        @((Invoke-S3 list $Folder) -split "`n" | Where-Object { $_.Trim() } | ForEach-Object {
+    function Get-RemoteObjects([string] $Folder, [string] $On = $Prefix) {
+        @((Invoke-S3 list $Folder $On) -split "`n" | Where-Object { $_.Trim() } | ForEach-Object {
             $k, $n = $_.Trim() -split ' '; [pscustomobject]@{ Key = $k; Length = [long]$n } })
     }
     function Assert-SameBytes([string] $Expected, [string] $Actual) {
@@ -73,6 +73,7 @@ elif op == "damage":
 AfterAll {
     Invoke-Client bash $Cluster rgw-start | Out-Null
     Invoke-S3 purge | Out-Null
+    Invoke-S3 purge -On "$Prefix-stop" | Out-Null
     Get-ShuruNbdServer | Stop-ShuruNbdServer -Confirm:$false
     Remove-Item -Recurse -Force $Dir -ErrorAction SilentlyContinue
 }
@@ -162,6 +163,42 @@ $s | Stop-ShuruNbdServer -Confirm:$false
         $e = Export-ShuruDisk $UriB -CasPath (Join-Path $Dir 'export-cache') -Destination (Join-Path $Dir 'export.raw')
         $e.DiskSize | Should -Be 32MB
         Assert-SameBytes $ExpectB (Join-Path $Dir 'export.raw')
+    }
+}
+
+Describe 'Ctrl+C during a publish' {
+    It 'stops the upload at once (StopProcessing), and running it again finishes it without uploading the packs already there' {
+        $d = New-HostDirectory 'interrupted'
+        $disk = Join-Path $d 'disk.raw'
+        Invoke-Client bash -c "head -c 48M /dev/urandom > '$disk'" | Out-Null
+        $idx = Join-Path $d 'big.idx'
+        $null = Import-ShuruDisk -Path $disk -CasPath (Join-Path $d 'cas') -IndexPath $idx
+        $ps = [powershell]::Create()
+        $stopDest = "$Dest-stop"                            # a store of its own: the other tests count objects in theirs
+        $null = $ps.AddScript("Import-Module '$StagedModule'; Publish-ShuruCheckpoint '$idx' '$(Join-Path $d 'cas')' -Destination '$stopDest' -Parallelism 1")
+        $run = $ps.BeginInvoke()
+        try {
+            # Once some packs are up, the store stops answering: the publish is stuck mid-upload.
+            Wait-Until { @($ps.Streams.Progress | Where-Object PercentComplete -GT 5).Count -gt 0 -or $run.IsCompleted } -Because 'packs are being uploaded' -Seconds 120
+            $run.IsCompleted | Should -BeFalse -Because 'the publish must still be running when it is stopped'
+            Invoke-Client bash $Cluster rgw-pause | Out-Null
+            $clock = [Diagnostics.Stopwatch]::StartNew()
+            $ps.Stop()                                      # what Ctrl+C does: StopProcessing
+            $clock.Elapsed.TotalSeconds | Should -BeLessThan 10 -Because 'the cancel ends requests in flight instead of waiting for their deadline'
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+        } finally {
+            Invoke-Client bash $Cluster rgw-resume | Out-Null
+            $ps.Dispose()
+        }
+        @(Get-RemoteObjects 'indexes/' "$Prefix-stop" | ForEach-Object Key) -contains 'indexes/big.idx' | Should -BeFalse   # the index goes last
+        @(Get-RemoteObjects 'uploads/' "$Prefix-stop" | ForEach-Object Key) -contains 'uploads/big.upload' | Should -BeTrue  # its marker protects its packs
+        @(Get-RemoteObjects 'packs/' "$Prefix-stop").Count | Should -BeGreaterThan 0
+
+        $r = Publish-ShuruCheckpoint $idx (Join-Path $d 'cas') -Destination $stopDest
+        $r.PacksSkipped | Should -BeGreaterThan 0
+        $r.PacksUploaded + $r.PacksSkipped | Should -Be 12
+        @(Get-RemoteObjects 'uploads/' "$Prefix-stop").Count | Should -Be 0
+        (Test-ShuruChunkStore -CasPath $stopDest -Structure).IsHealthy | Should -BeTrue
     }
 }
 
