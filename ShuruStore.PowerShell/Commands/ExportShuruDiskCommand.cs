@@ -44,7 +44,7 @@ public sealed class ExportShuruDiskCommand : MaintenanceCmdlet
             string dest;
             if (Destination is null && published)
             {
-                WriteError(ShuruErrors.Create("DestinationRequired", ErrorCategory.InvalidArgument, input,
+                WriteError(ShuruErrors.Create(ShuruErrors.DestinationRequired, ErrorCategory.InvalidArgument, input,
                     $"A published index ({input}) has no folder to write next to: give -Destination."));
                 continue;
             }
