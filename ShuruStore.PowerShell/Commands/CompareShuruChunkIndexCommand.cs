@@ -86,6 +86,12 @@ public sealed class CompareShuruChunkIndexCommand : PSCmdlet
 
     private string ResolveIndex(string path)
     {
+        // A published index (s3://…) is compared through its local mirror.
+        if (Core.Remote.S3Location.IsS3Uri(path))
+        {
+            try { return Core.Remote.PublishedIndexes.Mirror(path); }
+            catch (ShuruStoreException e) { ThrowTerminatingError(ShuruErrors.From(e, path)); }
+        }
         string resolved = PathResolver.ResolveUnresolved(this, path);
         if (!File.Exists(resolved))
         {

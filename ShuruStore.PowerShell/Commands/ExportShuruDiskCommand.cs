@@ -45,13 +45,21 @@ public sealed class ExportShuruDiskCommand : MaintenanceCmdlet
         string cas = Resolve(CasPath);
         foreach (string input in IndexPath)
         {
-            string index = Resolve(input);
+            // A published index (s3://…) is exported through the chunk store as its local cache.
+            bool published = Core.Remote.S3Location.IsS3Uri(input);
+            string index = published ? input : Resolve(input);
             string dest;
+            if (Destination is null && published)
+            {
+                WriteError(ShuruErrors.Create(ShuruErrors.DestinationRequired, ErrorCategory.InvalidArgument, input,
+                    $"A published index ({input}) has no folder to write next to: give -Destination."));
+                continue;
+            }
             if (Destination is null) dest = System.IO.Path.ChangeExtension(index, ".raw");
             else
             {
                 dest = Resolve(Destination);
-                if (Directory.Exists(dest)) dest = System.IO.Path.Combine(dest, System.IO.Path.GetFileNameWithoutExtension(index) + ".raw");
+                if (Directory.Exists(dest)) dest = System.IO.Path.Combine(dest, System.IO.Path.GetFileNameWithoutExtension(published ? index[(index.LastIndexOf('/') + 1)..] : index) + ".raw");
             }
             if (!_written.Add(dest))
             {
@@ -73,7 +81,9 @@ public sealed class ExportShuruDiskCommand : MaintenanceCmdlet
                 IndexPath = index, CasPath = cas, Destination = dest, Overwrite = Force,
                 AllowMissingParent = AllowMissingParent, WorkingDirectory = PathResolver.WorkingDirectory(this),
             };
-            if (!Run(index, () => r = DiskExporter.Export(options, Progress(2), Cancel))) continue;
+            if (!Run(index, () => r = published
+                    ? Core.Remote.PublishedIndexes.Export(index, cas, dest, Force, null, Progress(2), Cancel)
+                    : DiskExporter.Export(options, Progress(2), Cancel))) continue;
             ChainWarnings.WritePathWarnings(this, r!.Warnings);
             if (r.MissingParent is { } missing)
             {

@@ -43,6 +43,20 @@ public sealed class GetShuruChunkIndexCommand : PSCmdlet
         bool literal = ParameterSetName == LiteralSet;
         foreach (string input in literal ? LiteralPath : Path)
         {
+            if (Core.Remote.S3Location.IsS3Uri(input))
+            {
+                // A published index is read from its local mirror (indexes and maps only).
+                string mirror;
+                try { mirror = Core.Remote.PublishedIndexes.Mirror(input); }
+                catch (ShuruStoreException e)
+                {
+                    WriteError(ShuruErrors.From(e, input));
+                    continue;
+                }
+                WriteVerbose($"{input} is mirrored at '{mirror}'.");
+                Emit(mirror);
+                continue;
+            }
             IReadOnlyList<string> files;
             try
             {

@@ -95,6 +95,18 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
     [ValidateRange(0L, long.MaxValue)]
     public long MaxRequestMemory { get; set; }
 
+    /// <summary>For a published checkpoint (-IndexPath s3://…): seconds a read of data not cached
+    /// locally may take, retries included, before the client gets EIO.</summary>
+    [Parameter(ParameterSetName = ChunkStoreSet)]
+    [ValidateRange(1, 3600)]
+    public int RemoteTimeoutSec { get; set; } = 30;
+
+    /// <summary>For a published checkpoint: the most bytes of fetched chunks kept in the local
+    /// store; past it, fetched chunks the remote still has are evicted (0: no limit).</summary>
+    [Parameter(ParameterSetName = ChunkStoreSet)]
+    [ValidateRange(0L, long.MaxValue)]
+    public long CacheLimit { get; set; }
+
     /// <summary>A name for the server in this session (default: shuru1, shuru2, ...).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -212,17 +224,20 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
         string cas = PathResolver.ResolveUnresolved(this, CasPath);
         string? baseImage = (BaseImagePath ?? ImagePath) is { } b ? PathResolver.ResolveUnresolved(this, b) : null;
         if (baseImage is not null && ImagePaths.DirectoryProblem(baseImage, ShuruErrorKind.BaseImageMissing) is { } problem) ThrowTerminatingError(problem);
-        string? index = IndexPath is null ? null : PathResolver.ResolveUnresolved(this, IndexPath);
+        // A published checkpoint is named by its URI: never a path to resolve.
+        bool published = Core.Remote.S3Location.IsS3Uri(IndexPath);
+        string? index = IndexPath is null ? null : published ? IndexPath : PathResolver.ResolveUnresolved(this, IndexPath);
         // Named on the command line, an index that does not exist yet means "start lazily" (shuru's
         // start). A checkpoint from the pipeline names a file that must be there: serving the base
         // image instead would hand out the wrong disk.
-        if (index is not null && MyInvocation.ExpectingInput && !File.Exists(index))
+        if (index is not null && !published && MyInvocation.ExpectingInput && !File.Exists(index))
         {
             ThrowTerminatingError(ShuruErrors.Create(ShuruErrors.IndexPathNotFound, ErrorCategory.ObjectNotFound, index,
                 $"The index '{index}' from the pipeline does not exist. Nothing was started."));
         }
         string? state = StatePath is null ? null : PathResolver.ResolveUnresolved(this, StatePath);
-        string what = index is not null && File.Exists(index)
+        string what = published ? $"published checkpoint {index} (local cache {cas})"
+            : index is not null && File.Exists(index)
             ? $"index {index} (chunk store {cas})"
             : $"base image {baseImage ?? "(none: blank disk)"} in lazy mode (chunk store {cas})";
         return new StartRequest(name, what, new DiskServerOptions
@@ -240,6 +255,11 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
             Description = "ShuruStore chunk-store disk",
             WorkingDirectory = PathResolver.WorkingDirectory(this),
             AllowMissingParent = AllowMissingParent,
+            Remote = new Core.Remote.RemoteCheckpointOptions
+            {
+                ObjectStore = Core.Remote.ObjectStoreOptions.Default.WithDeadline(TimeSpan.FromSeconds(RemoteTimeoutSec)),
+                Cache = Core.Remote.RemoteChunkStoreOptions.Default with { CacheLimitBytes = CacheLimit },
+            },
         });
     }
 

@@ -55,6 +55,10 @@ public sealed class ShuruNbdServer : IDisposable
     /// <summary>The index the disk booted from (null in lazy mode or for a flat image).</summary>
     public string? BootIndexPath => _engine.Disk?.BootIndexPath;
 
+    /// <summary>The published checkpoint (s3://…) the disk's chain reaches, if any: booted from
+    /// its URI, or from a local checkpoint saved over it.</summary>
+    public string? RemoteIndexUri => _engine.Remote?.IndexUri;
+
     /// <summary>The base image at the bottom of the chain, read-only (shuru's rootfs; alias
     /// property RootfsPath).</summary>
     public string? BaseImagePath => _engine.Disk?.BaseImagePath;
