@@ -5,15 +5,6 @@ using ShuruStore.Core.Nbd;
 
 namespace ShuruStore.Commands;
 
-/// <summary>How a server's disk is stored.</summary>
-public enum ShuruDiskMode
-{
-    /// <summary>Content-addressed chunks and an index (copy-on-write over a base image).</summary>
-    ChunkStore,
-    /// <summary>A plain raw image served as it is.</summary>
-    Flat,
-}
-
 /// <summary>
 /// The handle to a running NBD server, returned by Start-ShuruNbdServer and tracked in the
 /// session that started it. It keeps the server's threads alive after the pipeline that created
