@@ -6,7 +6,9 @@
     twice (wall time inside this process: pwsh start-up is not counted; the second start is the
     figure, the first also pays the JIT), the process's VmHWM before
     and after (what holding the disk map costs), then Get-ShuruChunkIndex on the index (median
-    of -Reps) and Get-ShuruChunkIndex -AllChunks counted once (every entry through the pipeline).
+    of -Reps) and Get-ShuruChunkIndex -AllChunks counted once (every entry through the pipeline). Each
+    timed operation also reports this process's CPU time, bytes allocated, gen-2 collections and
+    GC pause over it.
     Prints "SCALE <metric> <value> <unit>" lines.
 #>
 param(
@@ -19,6 +21,23 @@ Import-Module (Join-Path $PSScriptRoot '../../out/ShuruStore/ShuruStore.psd1')
 
 function Get-HwmMiB { [math]::Round(((Get-Content /proc/self/status | Where-Object { $_ -like 'VmHWM:*' }) -split '\s+')[1] / 1024) }
 function Out-Metric([string] $Name, $Value, [string] $Unit) { [Console]::Out.WriteLine("SCALE $Name $Value $Unit") }
+# CPU time, bytes allocated, gen-2 collections and GC pause of this process around one timed
+# operation, beside its wall time: the physical account of where a cost comes from.
+function Measure-Op([string] $Name, [scriptblock] $Op) {
+    $p = [System.Diagnostics.Process]::GetCurrentProcess()
+    $cpu0 = $p.TotalProcessorTime; $a0 = [GC]::GetTotalAllocatedBytes($true)
+    $g0 = [GC]::CollectionCount(2); $pause0 = [GC]::GetTotalPauseDuration()
+    $sw = [System.Diagnostics.Stopwatch]::StartNew()
+    $result = & $Op
+    $sw.Stop()
+    $p.Refresh()
+    Out-Metric "$Name-ms" ([math]::Round($sw.Elapsed.TotalMilliseconds, 1)) ms
+    Out-Metric "$Name-cpu-ms" ([math]::Round(($p.TotalProcessorTime - $cpu0).TotalMilliseconds, 1)) ms
+    Out-Metric "$Name-alloc-mib" ([math]::Round(([GC]::GetTotalAllocatedBytes($true) - $a0) / 1MB, 1)) MiB
+    Out-Metric "$Name-gc2" ([GC]::CollectionCount(2) - $g0) count
+    Out-Metric "$Name-gcpause-ms" ([math]::Round(([GC]::GetTotalPauseDuration() - $pause0).TotalMilliseconds, 1)) ms
+    $result
+}
 function Get-Median([double[]] $v) { $s = $v | Sort-Object; $s[[int][math]::Floor(($s.Count - 1) / 2)] }
 
 $cas = Join-Path $WorkDir 'cas'
@@ -30,16 +49,17 @@ $null = Get-Command Start-ShuruNbdServer, Get-ShuruChunkIndex
 Out-Metric rss-idle2 (Get-HwmMiB) MiB
 
 # Twice: the first start also pays the JIT of the start path (a constant); the second is the figure.
-foreach ($name in 'start-first-ms', 'start-ms') {
-    $sw = [System.Diagnostics.Stopwatch]::StartNew()
-    $server = Start-ShuruNbdServer -CasPath $cas -IndexPath $index -SocketPath $sock -Name start -WarningAction SilentlyContinue
-    & nbdinfo --size $server.Uri | Out-Null
-    $sw.Stop()
-    Out-Metric $name ([math]::Round($sw.Elapsed.TotalMilliseconds, 1)) ms
-    if ($name -eq 'start-first-ms') { Out-Metric rss-started (Get-HwmMiB) MiB }
+foreach ($name in 'start-first', 'start') {
+    $server = Measure-Op $name {
+        $s = Start-ShuruNbdServer -CasPath $cas -IndexPath $index -SocketPath $sock -Name start -WarningAction SilentlyContinue
+        & nbdinfo --size $s.Uri | Out-Null
+        $s
+    }
+    if ($name -eq 'start-first') { Out-Metric rss-started (Get-HwmMiB) MiB }
     $server | Stop-ShuruNbdServer -Confirm:$false
 }
 
+$null = Measure-Op getindex-first { Get-ShuruChunkIndex -LiteralPath $index }
 $times = foreach ($i in 1..$Reps) {
     $sw = [System.Diagnostics.Stopwatch]::StartNew()
     $null = Get-ShuruChunkIndex -LiteralPath $index
@@ -47,12 +67,8 @@ $times = foreach ($i in 1..$Reps) {
     $sw.Elapsed.TotalMilliseconds
 }
 Out-Metric getindex-ms ([math]::Round((Get-Median $times), 1)) ms
-Out-Metric getindex-first-ms ([math]::Round($times[0], 1)) ms
 if (-not $SkipAllChunks) {
-    $sw = [System.Diagnostics.Stopwatch]::StartNew()
-    $n = (Get-ShuruChunkIndex -LiteralPath $index -AllChunks | Measure-Object).Count
-    $sw.Stop()
-    Out-Metric getindex-all-ms ([math]::Round($sw.Elapsed.TotalMilliseconds, 1)) ms
+    $n = Measure-Op getindex-all { (Get-ShuruChunkIndex -LiteralPath $index -AllChunks | Measure-Object).Count }
     Out-Metric getindex-all-entries $n entries
 }
 Out-Metric rss-final (Get-HwmMiB) MiB

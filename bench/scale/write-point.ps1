@@ -4,7 +4,7 @@
 .DESCRIPTION
     A chunk-store disk of -DiskGiB over a sparse base (reads as zeros), an empty CAS; nbdcopy
     writes -WrittenGiB of non-repeating random data (nbdkit's random plugin) at offset 0 and
-    flushes; then Save-ShuruCheckpoint twice: the first one after the write, the second one
+    flushes; then Save-ShuruCheckpoint twice (each with its CPU time, allocation and GC): the first one after the write, the second one
     with nothing new (the cost of describing the disk alone). Peak RSS is this process's
     VmHWM (/proc/self/status): the server runs in this process. The server is stopped at the end.
     Prints "SCALE <metric> <value> <unit>" lines; bench/scale/run-scale.sh collects them.
@@ -19,6 +19,23 @@ Import-Module (Join-Path $PSScriptRoot '../../out/ShuruStore/ShuruStore.psd1')
 
 function Get-HwmMiB { [math]::Round(((Get-Content /proc/self/status | Where-Object { $_ -like 'VmHWM:*' }) -split '\s+')[1] / 1024) }
 function Out-Metric([string] $Name, $Value, [string] $Unit) { [Console]::Out.WriteLine("SCALE $Name $Value $Unit") }
+# CPU time, bytes allocated, gen-2 collections and GC pause of this process around one timed
+# operation, beside its wall time: the physical account of where a cost comes from.
+function Measure-Op([string] $Name, [scriptblock] $Op) {
+    $p = [System.Diagnostics.Process]::GetCurrentProcess()
+    $cpu0 = $p.TotalProcessorTime; $a0 = [GC]::GetTotalAllocatedBytes($true)
+    $g0 = [GC]::CollectionCount(2); $pause0 = [GC]::GetTotalPauseDuration()
+    $sw = [System.Diagnostics.Stopwatch]::StartNew()
+    $result = & $Op
+    $sw.Stop()
+    $p.Refresh()
+    Out-Metric "$Name-ms" ([math]::Round($sw.Elapsed.TotalMilliseconds, 1)) ms
+    Out-Metric "$Name-cpu-ms" ([math]::Round(($p.TotalProcessorTime - $cpu0).TotalMilliseconds, 1)) ms
+    Out-Metric "$Name-alloc-mib" ([math]::Round(([GC]::GetTotalAllocatedBytes($true) - $a0) / 1MB, 1)) MiB
+    Out-Metric "$Name-gc2" ([GC]::CollectionCount(2) - $g0) count
+    Out-Metric "$Name-gcpause-ms" ([math]::Round(([GC]::GetTotalPauseDuration() - $pause0).TotalMilliseconds, 1)) ms
+    $result
+}
 
 $base = Join-Path $WorkDir 'base.raw'
 $cas = Join-Path $WorkDir 'cas'
@@ -36,15 +53,9 @@ try {
     Out-Metric write-s ([math]::Round($sw.Elapsed.TotalSeconds, 2)) s
     Out-Metric rss-write (Get-HwmMiB) MiB
 
-    $sw = [System.Diagnostics.Stopwatch]::StartNew()
-    $null = $server | Save-ShuruCheckpoint -Path $index
-    $sw.Stop()
-    Out-Metric checkpoint-first-ms ([math]::Round($sw.Elapsed.TotalMilliseconds, 1)) ms
+    $null = Measure-Op checkpoint-first { $server | Save-ShuruCheckpoint -Path $index }
     $again = Join-Path $WorkDir 'again.idx'
-    $sw = [System.Diagnostics.Stopwatch]::StartNew()
-    $null = $server | Save-ShuruCheckpoint -Path $again
-    $sw.Stop()
-    Out-Metric checkpoint-ms ([math]::Round($sw.Elapsed.TotalMilliseconds, 1)) ms
+    $null = Measure-Op checkpoint { $server | Save-ShuruCheckpoint -Path $again }
     Out-Metric rss-checkpoint (Get-HwmMiB) MiB
     Out-Metric index-bytes (Get-Item $index).Length B
 } finally {
