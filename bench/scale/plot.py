@@ -25,6 +25,7 @@ def load(path):
     data = defaultdict(list)       # (series, x, metric) -> [values]
     loads = defaultdict(list)      # series -> [load1]
     skipped = []
+    per_rep = defaultdict(dict)    # (series, x, rep) -> {metric: value}
     with open(path) as f:
         for row in csv.DictReader(f):
             s = row["series"]
@@ -34,9 +35,15 @@ def load(path):
             x = float(row["disk_gib"]) if s == "disk" else float(row["written_gib"])
             try:
                 data[(s, x, row["metric"])].append(float(row["value"]))
+                per_rep[(s, x, row["rep"])][row["metric"]] = float(row["value"])
                 loads[s].append(float(row["load1"]))
             except ValueError:
                 pass
+    # Memory the disk costs: the VmHWM above the same process's VmHWM before the server started.
+    for (s, x, r), m in list(per_rep.items()):
+        for derived, top, base in (("rss-write-net", "rss-write", "rss-idle"), ("rss-started-net", "rss-started", "rss-idle2")):
+            if top in m and base in m:
+                data[(s, x, derived)].append(m[top] - m[base])
     return data, loads, skipped
 
 
@@ -148,54 +155,64 @@ def svg_panels(panels, cols, path, heading):
         f.write("\n".join(out) + "\n")
 
 
-ENGINE_METRICS = [
-    # metric, title, unit, scale
-    ("checkpoint-ms", "Save-ShuruCheckpoint (nothing new)", "ms", 1.0),
-    ("checkpoint-first-ms", "Save-ShuruCheckpoint after the write", "ms", 1.0),
-    ("index-bytes", "index file size", "MiB", 1 / 1048576),
-    ("start-ms", "start from the index", "ms", 1.0),
-    ("getindex-ms", "Get-ShuruChunkIndex", "ms", 1.0),
-    ("getindex-all-ms", "Get-ShuruChunkIndex -AllChunks", "ms", 1.0),
-    ("rss-write", "peak RSS: writing server", "MiB", 1.0),
-    ("rss-started", "peak RSS: started from index", "MiB", 1.0),
-    ("write-s", "write time (nbdcopy --flush)", "s", 1.0),
+# Panels: title, unit, [(curve label, metric, scale)]
+ENGINE_PANELS = [
+    ("Save-ShuruCheckpoint, nothing new", "ms", [("wall", "checkpoint-ms", 1.0), ("CPU", "checkpoint-cpu-ms", 1.0)]),
+    ("Save-ShuruCheckpoint after the write", "ms", [("wall", "checkpoint-first-ms", 1.0), ("CPU", "checkpoint-first-cpu-ms", 1.0)]),
+    ("index file size", "MiB", [("index", "index-bytes", 1 / 1048576)]),
+    ("start from the index", "ms", [("wall", "start-ms", 1.0), ("CPU", "start-cpu-ms", 1.0)]),
+    ("Get-ShuruChunkIndex", "ms", [("wall (median)", "getindex-ms", 1.0), ("CPU (1st call)", "getindex-first-cpu-ms", 1.0)]),
+    ("Get-ShuruChunkIndex -AllChunks", "ms", [("wall", "getindex-all-ms", 1.0), ("CPU", "getindex-all-cpu-ms", 1.0)]),
+    ("peak RSS above the idle pwsh", "MiB", [("writing server", "rss-write-net", 1.0), ("started from index", "rss-started-net", 1.0)]),
+    ("bytes allocated", "MiB", [("checkpoint", "checkpoint-alloc-mib", 1.0), ("start", "start-alloc-mib", 1.0),
+                                ("Get-ShuruChunkIndex", "getindex-first-alloc-mib", 1.0)]),
+    ("write (nbdcopy --flush)", "s", [("wall", "write-s", 1.0)]),
+]
+
+# Table columns: heading, metric, scale
+ENGINE_COLUMNS = [
+    ("checkpoint ms", "checkpoint-ms", 1.0), ("checkpoint CPU ms", "checkpoint-cpu-ms", 1.0),
+    ("1st checkpoint ms", "checkpoint-first-ms", 1.0), ("1st checkpoint CPU ms", "checkpoint-first-cpu-ms", 1.0),
+    ("index MiB", "index-bytes", 1 / 1048576),
+    ("start ms", "start-ms", 1.0), ("start CPU ms", "start-cpu-ms", 1.0), ("start alloc MiB", "start-alloc-mib", 1.0),
+    ("Get-ShuruChunkIndex ms", "getindex-ms", 1.0), ("its CPU ms (1st)", "getindex-first-cpu-ms", 1.0),
+    ("-AllChunks ms", "getindex-all-ms", 1.0), ("-AllChunks CPU ms", "getindex-all-cpu-ms", 1.0),
+    ("RSS writing MiB", "rss-write", 1.0), ("RSS started MiB", "rss-started", 1.0), ("RSS idle pwsh MiB", "rss-idle", 1.0),
+    ("RSS started - idle MiB", "rss-started-net", 1.0),
+    ("write s", "write-s", 1.0),
 ]
 
 
 def engine_section(data, loads, series, xname, docs, skipped):
     panels = []
-    for metric, title, unit, sc in ENGINE_METRICS:
-        pts = curve(data, series, metric, sc)
-        if pts:
-            panels.append(Panel(title, unit, [("ShuruStore", pts)], xname))
+    for title, unit, metrics in ENGINE_PANELS:
+        curves = [(label, curve(data, series, m, sc)) for label, m, sc in metrics]
+        curves = [(l, c) for l, c in curves if c]
+        if curves:
+            panels.append(Panel(title, unit, curves, xname))
     if not panels:
         return ""
     svg = "scale-%s.svg" % series
     svg_panels(panels, 3, os.path.join(docs, svg), "ShuruStore: cost against %s" % xname)
     xs = xs_of(data, series, "checkpoint-ms")
-    lines = ["| %s | " % xname + " | ".join("%s (%s)" % (t, u) for _, t, u, _ in ENGINE_METRICS) + " | reps |",
-             "|---:|" + "---:|" * len(ENGINE_METRICS) + "---:|"]
+    lines = ["| %s | " % xname + " | ".join(h for h, _, _ in ENGINE_COLUMNS) + " | reps |",
+             "|---:|" + "---:|" * len(ENGINE_COLUMNS) + "---:|"]
     for x in xs:
         cells = []
-        for metric, _, _, sc in ENGINE_METRICS:
+        for _, metric, sc in ENGINE_COLUMNS:
             v = data.get((series, x, metric))
             cells.append(fmt(med(v) * sc) if v else "-")
         n = len(data.get((series, x, "checkpoint-ms"), []))
         lines.append("| %g | %s | %d |" % (x, " | ".join(cells), n))
     sl = []
-    for metric, _, _, sc in ENGINE_METRICS:
+    for _, metric, sc in ENGINE_COLUMNS:
         s = slope(curve(data, series, metric, sc))
         sl.append("%.2f" % s if s is not None else "-")
     lines.append("| **log-log slope** | %s | |" % " | ".join(sl))
-    per = []
-    for metric, _, _, sc in ENGINE_METRICS:
-        pts = curve(data, series, metric, sc)
-        per.append(" / ".join(fmt(pt[1] / pt[0]) for pt in pts) if pts else "-")
-    lines.append("| **per GiB** | %s | |" % " | ".join(per))
     ld = loads.get(series, [])
     text = ["![%s](%s)" % (svg, svg), "", "\n".join(lines), ""]
     if ld:
-        text.append("Load average (1 min) while these points ran: %.1f-%.1f (median %.1f) on 2 cores." % (min(ld), max(ld), med(ld)))
+        text.append("Medians over the reps. Load average (1 min) while these points ran: %.1f-%.1f (median %.1f) on 2 cores." % (min(ld), max(ld), med(ld)))
     sk = [r for r in skipped if r["series"] == series]
     for r in sk:
         text.append("Skipped: %s GiB disk, %s GiB written (%s GiB free on the work dir, short of the data plus the margin)."
