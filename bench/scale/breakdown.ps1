@@ -71,7 +71,7 @@ foreach ($d in $DiskGiB) {
         $live = [Activator]::CreateInstance($EntryArray, [int]$count)
         [array]::Copy($loaded.Entries, $live, $loaded.Entries.Length)
     }
-    Measure-Step clone $d $count { $loaded.Entries.Clone() }
+    Measure-Step clone $d $count { $copy = $loaded.Entries.Clone() }   # assigned: output would be enumerated
     Measure-Step save $d $count { $loaded.Save((Join-Path $WorkDir "copy-$d.idx")) }
     Measure-Step summarize $d $count { $ChainView::Open($index, $null).Summarize() }
     Remove-Item -Force $base, $index, (Join-Path $WorkDir "copy-$d.idx")
