@@ -9,6 +9,7 @@
 #            files would not leave SCALE_MARGIN_GIB (default 12) free on the work dir are
 #            skipped and recorded as skipped
 #   clients  fio with 1, 4, 16, 64 concurrent clients, one NBD connection each (clients.sh)
+#   SCALE_REP_BASE=N numbers the disk series' reps from N+1 (more reps into the same raw.csv)
 #
 # Each disk/written point is two pwsh processes (write-point.ps1: write + checkpoint, its VmHWM;
 # start-point.ps1: start from the index + Get-ShuruChunkIndex), reps interleaved point by point.
@@ -62,7 +63,8 @@ point() {   # series disk written rep
     rm -rf "$dir"
 }
 
-for r in $(seq 1 "$REPS"); do
+BASE="${SCALE_REP_BASE:-0}"   # rep numbers start after this (to add reps to an existing raw.csv)
+for r in $(seq $((BASE + 1)) $((BASE + REPS))); do
     if [[ ",$SERIES," == *",disk,"* ]]; then
         for d in 1 4 16 64; do point disk "$d" "$FIXED" "$r"; done
     fi
