@@ -27,6 +27,8 @@
 param(
     [Parameter(Mandatory)][string] $WorkDir,
     [int] $Reps = 3,
+    # Number of the first rep (to add reps to an earlier run's results).
+    [int] $FirstRep = 1,
     [int] $ImageMiB = 64,
     [string[]] $Modes = @('flat', 'cold', 'warm', 'nbdkit')
 )
@@ -96,7 +98,7 @@ function New-WarmStore([string] $Cas, [string] $Index) {
 # JIT and first-use costs of the cmdlets are paid once here, not by the first timed mode.
 New-WarmStore (Join-Path $WorkDir 'cas-jit') (Join-Path $WorkDir 'jit.idx')
 $uri = "nbd+unix:///?socket=$sock"
-for ($rep = 1; $rep -le $Reps; $rep++) {
+for ($rep = $FirstRep; $rep -lt $FirstRep + $Reps; $rep++) {
     $warmCas = Join-Path $WorkDir "cas-warm-$rep"; $warmIdx = Join-Path $WorkDir "warm-$rep.idx"
     New-WarmStore $warmCas $warmIdx
     $order = for ($i = 0; $i -lt $Modes.Count; $i++) { $Modes[($i + $rep - 1) % $Modes.Count] }
