@@ -17,6 +17,9 @@
               install it: Register-PSResourceRepository ShuruStoreLocal -Uri ./out/repository -Trusted;
               Install-PSResource ShuruStore -Repository ShuruStoreLocal.
       Bench   Runs the benchmark suite against nbdkit and qemu-nbd (not part of Test).
+              With -Scale: the scale section instead (bench/scale/run-scale.sh: cost against disk size,
+              data written and concurrent clients, plots in docs/scale-*.svg, tables in docs/scale.md)
+              and the end-to-end guest boot figure (bench/boot/run-boot.sh).
       Reliability  The long crash, fault, fuzz and load runs (tests/reliability/run-long.py, root,
               several minutes); writes their figures into docs/reliability.md. Test runs short ones.
 
@@ -52,7 +55,9 @@ param(
     # Test: skip the xunit projects (for quick Pester iterations).
     [switch] $SkipXunit,
     # Serve, Package: use the module already staged in out/ShuruStore (their tests use it).
-    [switch] $NoBuild
+    [switch] $NoBuild,
+    # Bench: run the scale section and the guest-boot figure (docs/scale.md) instead of the peer benchmark.
+    [switch] $Scale
 )
 
 $ErrorActionPreference = 'Stop'
@@ -308,6 +313,13 @@ function Invoke-Bench {
     Invoke-Native $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -File (Join-Path $Root 'bench/remote/tier.ps1')
 }
 
+function Invoke-BenchScale {
+    Invoke-Deps
+    Invoke-Build
+    Invoke-Native bash (Join-Path $Root 'bench/scale/run-scale.sh')
+    Invoke-Native bash (Join-Path $Root 'bench/boot/run-boot.sh')
+}
+
 function Invoke-Reliability {
     Invoke-Deps
     Invoke-Build
@@ -322,7 +334,7 @@ foreach ($t in $Task) {
         'Test' { Invoke-Test }
         'Serve' { Invoke-Serve }
         'Package' { Invoke-Package }
-        'Bench' { Invoke-Bench }
+        'Bench' { if ($Scale) { Invoke-BenchScale } else { Invoke-Bench } }
         'Reliability' { Invoke-Reliability }
     }
 }
