@@ -21,6 +21,10 @@
               checkpoint of a lazy server after one full read of IMG (nbdcopy to null:), made
               fresh for each rep before its boots
       nbdkit  nbdkit -U SOCK -r -f file IMG
+      remote  Start-ShuruNbdServer -IndexPath s3://... -CasPath <new empty dir>: the warm mode's
+              checkpoint, published for each rep with Publish-ShuruCheckpoint under
+              -RemoteDestination (issue #17: a published checkpoint booted on an empty host);
+              needs the object store's AWS_* environment (tools/ceph/cluster.sh env)
     Reps are interleaved (every rep boots each mode once, order rotated). Prints one line per
     boot: "BOOT <mode> <rep> <vda s> <booted s> <load1>".
 #>
@@ -30,7 +34,9 @@ param(
     # Number of the first rep (to add reps to an earlier run's results).
     [int] $FirstRep = 1,
     [int] $ImageMiB = 64,
-    [string[]] $Modes = @('flat', 'cold', 'warm', 'nbdkit')
+    [string[]] $Modes = @('flat', 'cold', 'warm', 'nbdkit'),
+    # s3://BUCKET/PREFIX under which the remote mode publishes each rep's checkpoint.
+    [string] $RemoteDestination
 )
 $ErrorActionPreference = 'Stop'
 $repo = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
@@ -101,6 +107,10 @@ $uri = "nbd+unix:///?socket=$sock"
 for ($rep = $FirstRep; $rep -lt $FirstRep + $Reps; $rep++) {
     $warmCas = Join-Path $WorkDir "cas-warm-$rep"; $warmIdx = Join-Path $WorkDir "warm-$rep.idx"
     New-WarmStore $warmCas $warmIdx
+    if ($Modes -contains 'remote') {
+        if (-not $RemoteDestination) { throw 'the remote mode needs -RemoteDestination s3://BUCKET/PREFIX' }
+        $remoteUri = (Publish-ShuruCheckpoint $warmIdx $warmCas -Destination "$RemoteDestination/rep$rep" -Name "warm-$rep").Uri
+    }
     $order = for ($i = 0; $i -lt $Modes.Count; $i++) { $Modes[($i + $rep - 1) % $Modes.Count] }
     foreach ($mode in $order) {
         Remove-Item -Force $sock -ErrorAction SilentlyContinue
@@ -111,6 +121,7 @@ for ($rep = $FirstRep; $rep -lt $FirstRep + $Reps; $rep++) {
             'flat' { $server = Start-ShuruNbdServer -ImagePath $img -SocketPath $sock -ReadOnly -Name boot }
             'cold' { $server = Start-ShuruNbdServer -BaseImagePath $img -CasPath (Join-Path $WorkDir "cas-cold-$rep") -SocketPath $sock -Name boot -WarningAction SilentlyContinue }
             'warm' { $server = Start-ShuruNbdServer -CasPath $warmCas -IndexPath $warmIdx -SocketPath $sock -Name boot -WarningAction SilentlyContinue }
+            'remote' { $server = Start-ShuruNbdServer -IndexPath $remoteUri -CasPath (Join-Path $WorkDir "cas-remote-$rep") -SocketPath $sock -Name boot -WarningAction SilentlyContinue }
             'nbdkit' {
                 $nbdkit = Start-Process -FilePath nbdkit -ArgumentList @('-U', $sock, '-r', '-f', 'file', $img) -PassThru
                 Wait-Socket $sock
