@@ -7,6 +7,7 @@ namespace ShuruStore.Core.Interop;
 /// through a GCHandle per call; the reply path has spans (a staged header and a pooled payload)
 /// and wants one system call for both. Linux x86-64/arm64 layout of struct msghdr.
 /// sendfile(2): payloads sent from a file without passing through user memory.
+/// poll(2) with POLLRDHUP: whether the peer closed its end, even with data of it still unread.
 /// </summary>
 internal static unsafe partial class SocketCalls
 {
@@ -51,6 +52,37 @@ internal static unsafe partial class SocketCalls
             if (setsockopt((int)handle.DangerousGetHandle(), SOL_SOCKET, SO_SNDTIMEO, tv, 16) != 0)
                 throw new IOException($"setsockopt(SO_SNDTIMEO) failed (errno {Marshal.GetLastPInvokeError()})");
         }
+        finally { if (added) handle.DangerousRelease(); }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int poll(PollFd* fds, nuint count, int timeoutMs);
+
+    private const short POLLERR = 0x008, POLLHUP = 0x010, POLLRDHUP = 0x2000;
+
+    /// <summary>Whether the peer has closed its end (or the socket failed), without reading:
+    /// POLLRDHUP is reported as soon as the peer's FIN arrives, however much it sent before it
+    /// that is still unread. A socket this process already closed counts as closed.</summary>
+    public static bool PeerClosed(System.Net.Sockets.Socket socket)
+    {
+        bool added = false;
+        var handle = socket.SafeHandle;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            var fd = new PollFd { Fd = (int)handle.DangerousGetHandle(), Events = POLLRDHUP };
+            if (poll(&fd, 1, 0) < 0) return false; // EINTR and the like: look again later
+            return (fd.Revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+        }
+        catch (ObjectDisposedException) { return true; }
         finally { if (added) handle.DangerousRelease(); }
     }
 }

@@ -262,19 +262,21 @@ internal sealed class NbdConnection
         return false;
     }
 
-    /// <summary>Whether the client hung up, seen without reading from the socket: readable with
-    /// nothing to read is the end of the stream. A connection waiting for payload memory reads no
+    /// <summary>Whether the client hung up, seen without reading from the socket (even when it
+    /// sent more requests before it left). A connection waiting for payload memory reads no
     /// requests, so without this look a client that left would keep its connection (one of
     /// <see cref="NbdServerOptions.MaxConnections"/>) until memory freed up.</summary>
     private bool ClientLeft()
     {
-        try
+        bool left;
+        if (OperatingSystem.IsLinux()) left = Interop.SocketCalls.PeerClosed(_socket);
+        else
         {
-            if (!_socket.Poll(0, SelectMode.SelectRead) || _socket.Available > 0) return false;
+            try { left = _socket.Poll(0, SelectMode.SelectRead) && _socket.Available == 0; } // end of stream, nothing unread
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException) { left = true; }
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException) { }
-        _clientLeftWhileWaiting = true;
-        return true;
+        if (left) _clientLeftWhileWaiting = true;
+        return left;
     }
 
     /// <summary>A request admitted by <see cref="AcquireSlot"/> has finished.</summary>

@@ -6,6 +6,9 @@ namespace ShuruStore.Core.Nbd;
 /// connection whose next request would go past it stops reading requests until earlier ones
 /// finish, anywhere on the server (backpressure: it keeps answering what it has). So clients
 /// that stall in the middle of large requests can pin at most this much, however many connect.
+/// <para>Waiters are served in the order they came: a large request is not passed over for
+/// good by smaller ones arriving after it (nor a well-behaved client by stalled ones that kept
+/// asking).</para>
 /// <para>Each connection also has an allowance (<see cref="NbdServerOptions.ConnectionAllowance"/>)
 /// that needs nothing from this budget, so a well-behaved client with small requests is served
 /// even while stalled clients hold all of it.</para>
@@ -13,6 +16,7 @@ namespace ShuruStore.Core.Nbd;
 internal sealed class NbdMemoryBudget(long limit)
 {
     private readonly object _lock = new();
+    private readonly LinkedList<long> _waiting = new(); // the amounts asked for, first come first
     private long _used;
 
     /// <summary>Bytes that may be charged at once.</summary>
@@ -20,6 +24,9 @@ internal sealed class NbdMemoryBudget(long limit)
 
     /// <summary>Bytes charged now.</summary>
     public long Used { get { lock (_lock) return _used; } }
+
+    /// <summary>Requests waiting in line for memory now.</summary>
+    public int Waiting { get { lock (_lock) return _waiting.Count; } }
 
     /// <summary>Charges <paramref name="bytes"/>, waiting while that would pass the limit (a
     /// request larger than the whole limit is admitted once nothing else is charged, so every
@@ -30,15 +37,31 @@ internal sealed class NbdMemoryBudget(long limit)
         if (bytes <= 0) return true;
         lock (_lock)
         {
-            while (_used > 0 && _used + bytes > Limit)
+            if (_waiting.Count == 0 && Fits(bytes))
             {
-                if (abandoned()) return false;
-                Monitor.Wait(_lock, 50); // the connection's abort does not know this lock: look again soon
+                _used += bytes;
+                return true;
             }
-            _used += bytes;
-            return true;
+            var turn = _waiting.AddLast(bytes);
+            try
+            {
+                while (_waiting.First != turn || !Fits(bytes))
+                {
+                    if (abandoned()) return false;
+                    Monitor.Wait(_lock, 50); // the connection's abort does not know this lock: look again soon
+                }
+                _used += bytes;
+                return true;
+            }
+            finally
+            {
+                _waiting.Remove(turn);
+                Monitor.PulseAll(_lock); // the next in line may fit too, or may now be first
+            }
         }
     }
+
+    private bool Fits(long bytes) => _used == 0 || _used + bytes <= Limit;
 
     public void Release(long bytes)
     {

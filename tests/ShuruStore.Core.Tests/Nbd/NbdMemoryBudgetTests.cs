@@ -107,8 +107,10 @@ public class NbdMemoryBudgetTests
             Assert.Contains(srv.Events, e => e.Kind == NbdServerEventKind.ConnectionClosed && e.Message.Contains("sent nothing of a write payload"));
     }
 
-    [Fact]
-    public void A_client_that_leaves_while_its_request_waits_for_memory_gives_its_connection_back()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_client_that_leaves_while_its_request_waits_for_memory_gives_its_connection_back(bool sentMoreFirst)
     {
         const long Budget = 8L << 20;
         using var srv = new NbdTestServer(new MemoryDevice(64L << 20), maxPayloadMemory: Budget, connectionAllowance: 0,
@@ -117,6 +119,12 @@ public class NbdMemoryBudgetTests
         WaitFor(() => srv.Server.PayloadMemory.Used == Budget, "the stalled writer to hold the budget");
         var leaver = srv.Client().Connect(structured: false, meta: false);
         leaver.SendRequest(Read, 0, 4u << 20, cookie: 9); // waits for memory the hog holds
+        if (sentMoreFirst)
+        {
+            // Bytes the server has not read (it reads no more while the READ waits) stay in the socket when it goes.
+            leaver.Send(NbdTestClient.Request(Write, 0, 1u << 20, cookie: 10));
+            leaver.Send(new byte[100 * 1024]); // fits the socket buffer: the send returns
+        }
         WaitFor(() => srv.Server.ConnectionCount == 2, "the second client to connect");
         Thread.Sleep(300);
         leaver.Dispose();
@@ -124,5 +132,31 @@ public class NbdMemoryBudgetTests
         Assert.Equal(Budget, srv.Server.PayloadMemory.Used);
         lock (srv.Events)
             Assert.Contains(srv.Events, e => e.Kind == NbdServerEventKind.ConnectionClosed && e.Message.Contains("went away while its request waited"));
+    }
+
+    [Fact]
+    public void Waiters_are_served_in_the_order_they_came_and_one_that_gives_up_leaves_the_line()
+    {
+        var budget = new NbdMemoryBudget(10);
+        Assert.True(budget.Acquire(8, () => false));
+        var order = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        bool giveUp = false;
+        var quitter = Task.Run(() => { if (!budget.Acquire(9, () => Volatile.Read(ref giveUp))) order.Enqueue("quitter gave up"); });
+        WaitFor(() => budget.Waiting == 1, "the first waiter to queue");
+        var large = Task.Run(() => { budget.Acquire(6, () => false); order.Enqueue("large"); });
+        WaitFor(() => budget.Waiting == 2, "the second waiter to queue");
+        // 2 bytes would fit beside the 8 held, but two came first: it waits its turn.
+        var small = Task.Run(() => { budget.Acquire(2, () => false); order.Enqueue("small"); });
+        WaitFor(() => budget.Waiting == 3, "the third waiter to queue");
+        Thread.Sleep(200);
+        Assert.Empty(order);
+        Volatile.Write(ref giveUp, true);               // the first in line leaves it
+        Assert.True(quitter.Wait(TimeSpan.FromSeconds(5)));
+        Thread.Sleep(200);
+        Assert.Equal(["quitter gave up"], order);        // 6 does not fit beside 8, and 2 stays behind it
+        budget.Release(8);
+        Assert.True(Task.WaitAll([large, small], TimeSpan.FromSeconds(5)));
+        Assert.Equal(["quitter gave up", "large", "small"], order);
+        Assert.Equal(8, budget.Used);
     }
 }
