@@ -16,9 +16,13 @@ namespace ShuruStore.Core.Nbd;
 /// the device has at hand (<see cref="IBlockDevice.TryReadNoWait"/>). Everything else goes to the pool.</para>
 /// <para>While a request runs inline nobody reads the socket. So that a slow device call (a read
 /// that misses the page cache, an fsync behind a FUA write) cannot hold up the requests sent
-/// behind it, a timer hands the reader role to a rescuer thread once the inline request has run
-/// for <see cref="RescueDelay"/>; the rescuer reads and dispatches requests to the pool until the
-/// inline one is done, then gives the role back.</para>
+/// behind it, a timer hands the reader role to the connection's rescuer thread once the inline
+/// request has run for <see cref="RescueDelay"/>; the rescuer reads and dispatches requests to
+/// the pool until the inline one is done, then gives the role back and waits for the next time.
+/// A large read sent from files waits longer (<see cref="SendBoundRescueDelay"/>) before it is
+/// rescued: its time is the send itself, and replies leave one at a time, so requests read
+/// behind it could not be answered sooner; the rescue is then only there so that a client that
+/// sends without reading never deadlocks with a server that sends without reading.</para>
 /// </summary>
 internal sealed class NbdRequestScheduler(NbdConnection connection, IBlockDevice device) : IDisposable
 {
@@ -30,6 +34,9 @@ internal sealed class NbdRequestScheduler(NbdConnection connection, IBlockDevice
     /// over reading. A page-cache read of 128 KiB takes tens of microseconds.</summary>
     private static readonly TimeSpan RescueDelay = TimeSpan.FromMilliseconds(1);
 
+    /// <summary>How long a large read sent from files may keep the socket unread (see the class remarks).</summary>
+    private static readonly TimeSpan SendBoundRescueDelay = TimeSpan.FromMilliseconds(20);
+
     // Who holds the reader role: the connection thread reading, nobody (the connection thread
     // is running an inline request), or a rescuer thread.
     private const int RoleReader = 0, RoleFree = 1, RoleRescuer = 2;
@@ -38,6 +45,11 @@ internal sealed class NbdRequestScheduler(NbdConnection connection, IBlockDevice
     private string? _rescueEndReason;
     private readonly SemaphoreSlim _roleReturned = new(0);
     private Timer? _rescueTimer;
+    // The rescuer: a thread of this connection, started at the first rescue and parked between
+    // rescues (starting a thread per rescue cost more than the rescue).
+    private readonly SemaphoreSlim _rescueWanted = new(0);
+    private Thread? _rescuer;
+    private volatile bool _disposed;
     private readonly bool _deviceHasFiles = (device.Capabilities & BlockDeviceCapabilities.FileRanges) != 0;
     private readonly bool _deviceHasNoWait = (device.Capabilities & BlockDeviceCapabilities.NoWaitReads) != 0;
 
@@ -47,7 +59,7 @@ internal sealed class NbdRequestScheduler(NbdConnection connection, IBlockDevice
     public string? Schedule(NbdRequest request, bool mayRunInline, int inFlight, int bufferedBehind)
     {
         if (mayRunInline && (RunsInline(request.Type, request.Length, inFlight, bufferedBehind, _deviceHasFiles) || TryPreread(request)))
-            return ExecuteInline(request);
+            return ExecuteInline(request, IsSendBound(request.Type, request.Length, _deviceHasFiles) ? SendBoundRescueDelay : RescueDelay);
         ThreadPool.UnsafeQueueUserWorkItem(request, preferLocal: false);
         return null;
     }
@@ -60,12 +72,16 @@ internal sealed class NbdRequestScheduler(NbdConnection connection, IBlockDevice
         // A large READ sent from files: served here whatever else is in flight or received behind
         // it; the rescuer covers one that turns out slow (a page-cache miss, a client not reading
         // its replies).
-        if (type == CmdRead && length is >= NbdConnection.MinReadFromFiles and <= MaxInlineRequest && deviceHasFiles)
+        if (IsSendBound(type, length, deviceHasFiles))
             return true;
         if (bufferedBehind != 0) return false;
         if (type is CmdRead or CmdWrite ? length > MaxInlineRequest : type != CmdBlockStatus) return false;
         return inFlight == 1;
     }
+
+    /// <summary>Whether a request's time is mostly its send: a large READ of a device that sends it from files.</summary>
+    internal static bool IsSendBound(ushort type, uint length, bool deviceHasFiles) =>
+        type == CmdRead && length is >= NbdConnection.MinReadFromFiles and <= MaxInlineRequest && deviceHasFiles;
 
     /// <summary>A READ too small to leave with sendfile, of bytes the device has at hand: read
     /// here, whatever else is in flight, and answered on this thread like any inline request. One
@@ -87,12 +103,12 @@ internal sealed class NbdRequestScheduler(NbdConnection connection, IBlockDevice
 
     /// <summary>Runs <paramref name="request"/> on the connection thread. Returns null to go on
     /// reading, or why the connection ended while a rescuer was reading.</summary>
-    private string? ExecuteInline(NbdRequest request)
+    private string? ExecuteInline(NbdRequest request, TimeSpan rescueDelay)
     {
         _inlineDone = false;
         Volatile.Write(ref _role, RoleFree);
         _rescueTimer ??= new Timer(static s => ((NbdRequestScheduler)s!).Rescue(), this, Timeout.Infinite, Timeout.Infinite);
-        _rescueTimer.Change(RescueDelay, Timeout.InfiniteTimeSpan);
+        _rescueTimer.Change(rescueDelay, Timeout.InfiniteTimeSpan);
 
         request.Execute();
 
@@ -105,12 +121,27 @@ internal sealed class NbdRequestScheduler(NbdConnection connection, IBlockDevice
     }
 
     /// <summary>Timer callback: takes the reader role if the inline request is still running,
-    /// and reads on a thread of its own. Not on the pool thread running this callback: a rescuer
-    /// blocks in recv until the client sends more, and a few of those would starve the pool.</summary>
+    /// and wakes the rescuer. Not on the pool thread running this callback: a rescuer blocks in
+    /// recv until the client sends more, and a few of those would starve the pool.</summary>
     private void Rescue()
     {
-        if (Interlocked.CompareExchange(ref _role, RoleRescuer, RoleFree) != RoleFree) return;
-        new Thread(ReadAsRescuer) { IsBackground = true, Name = "nbd-rescue" }.UnsafeStart();
+        if (_disposed || Interlocked.CompareExchange(ref _role, RoleRescuer, RoleFree) != RoleFree) return;
+        if (_rescuer is null)
+        {
+            _rescuer = new Thread(RescuerLoop) { IsBackground = true, Name = "nbd-rescue" };
+            _rescuer.UnsafeStart();
+        }
+        _rescueWanted.Release();
+    }
+
+    private void RescuerLoop()
+    {
+        while (true)
+        {
+            _rescueWanted.Wait();
+            if (_disposed) return;
+            ReadAsRescuer();
+        }
     }
 
     private void ReadAsRescuer()
@@ -137,5 +168,10 @@ internal sealed class NbdRequestScheduler(NbdConnection connection, IBlockDevice
         }
     }
 
-    public void Dispose() => _rescueTimer?.Dispose();
+    public void Dispose()
+    {
+        _rescueTimer?.Dispose();
+        _disposed = true;
+        _rescueWanted.Release(); // a parked rescuer ends
+    }
 }
