@@ -134,6 +134,31 @@ Describe 'Fuzz: hostile handshakes and requests (short, seeded)' {
     }
 }
 
+Describe 'Server-wide memory bound: 60 stalled clients of every kind (short)' {
+    # issue 21 part 2: 20 clients pipelining READs whose replies they never read, 20 stopped half-way
+    # through a 32 MiB WRITE payload, 20 silent after the greeting, with the fuzzer and a canary.
+    # The starvation these hogs cause (docs/reliability.md, "Bugs this suite found", open) is
+    # reported by the script, not counted here; the test below pins it.
+    It 'keeps RSS growth under 512 MiB, serves the canary throughout and stops cleanly' {
+        $r = Invoke-ReliabilityScript fuzz.py @('--seconds', '30', '--seed', '1', '--hogs', '60', '--max-canary-ms', '10000',
+            '--tolerate-budget-starvation')
+        $r.problems | Should -BeNullOrEmpty
+        $r.ExitCode | Should -Be 0
+        $r.hogs_at_start | Should -Be 60
+        $r.rss_growth_mib | Should -BeLessOrEqual 512
+        $r.canary_ops | Should -BeGreaterThan 50
+        $r.stop_cmdlet_seconds | Should -BeLessOrEqual 10
+    }
+
+    It 'lets a large READ through, and lets clients that left go, while 12 writers are stalled in their payload' -Skip {
+        # Skipped while the bug is open: a connection that waits for budget reads nothing, so it never
+        # learns that its client left, and stalled writers never give their budget back.
+        $r = Invoke-ReliabilityScript budget.py @('--writers', '12', '--wait', '30')
+        $r.problems | Should -BeNullOrEmpty
+        $r.ExitCode | Should -Be 0
+    }
+}
+
 Describe 'Load: eight verified fio clients with checkpoints (short)' {
     It 'has no fio error or mismatch, and every checkpoint taken during the run verifies' {
         $r = Invoke-ReliabilityScript load.py @('--seconds', '10', '--interval', '3')

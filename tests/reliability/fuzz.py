@@ -204,6 +204,10 @@ def main():
     ap.add_argument('--hogs', type=int, default=4, help='stalled clients held open during the run (reads, writes and silent ones in turn)')
     ap.add_argument('--max-canary-ms', type=int, default=30000, help='longest the canary may wait between two operations')
     ap.add_argument('--max-stop-seconds', type=float, default=10, help='bound on Stop-ShuruNbdServer with the hogs connected (its grace is 5 s)')
+    ap.add_argument('--tolerate-budget-starvation', action='store_true',
+                    help='report, but do not count as problems, fuzz connections left open after EOF and hogs refused at the '
+                         'connection limit: the symptoms of the open bug "stalled writers hold the budget for good" '
+                         '(docs/reliability.md); every other promise is still checked')
     ap.add_argument('--json')
     a = ap.parse_args()
     # The server takes 64 clients; one spare, for a replaced hog whose predecessor the server has
@@ -226,7 +230,7 @@ def main():
     time.sleep(1)
     st['rss_start_mib'] = srv.rss_kib() // 1024
     hogs = Hogs(sock, a.hogs, ('read', 'write', 'silent') if a.hogs > 4 else ('read', 'write'))
-    st['hogs_min_live'] = hogs.count()
+    st['hogs_min_live'] = st['hogs_at_start'] = hogs.count()
     time.sleep(1)
     st['rss_with_hogs_mib'] = srv.rss_kib() // 1024
     t_end = time.time() + a.seconds
@@ -276,12 +280,15 @@ def main():
         problems.append('Stop-ShuruNbdServer took %s s (bound %s s)' % (srv.stop_seconds, a.max_stop_seconds))
     hogs.close()
     st['hogs_cut_off'] = hogs.summary()
+    starved = []        # the open bug's symptoms (see --tolerate-budget-starvation)
     if hogs.failures:
-        problems.append('hogs refused %d time(s) (the connection limit was reached): %s' % (sum(hogs.refused.values()), hogs.failures[0]))
+        starved.append('hogs refused %d time(s) (the connection limit was reached): %s' % (sum(hogs.refused.values()), hogs.failures[0]))
     if st['canary_max_ms'] > a.max_canary_ms: problems.append('canary waited %d ms between two operations' % st['canary_max_ms'])
     st['rss_growth_mib'] = st['max_rss_mib'] - st['rss_start_mib']
     if open_seeds: st['open_input_seeds'] = open_seeds
-    if st['still_open'] > 0: problems.append('%d connection(s) kept open %.0f s after EOF' % (st['still_open'], a.eof_wait))
+    if st['still_open'] > 0: starved.append('%d connection(s) kept open %.0f s after EOF' % (st['still_open'], a.eof_wait))
+    if a.tolerate_budget_starvation: st['tolerated'] = starved
+    else: problems.extend(starved)
     del st['canary_last']
     st.update(seconds=a.seconds, seed=a.seed, parallel=a.parallel, hogs=a.hogs, problems=problems[:20], ok=not problems)
     print(json.dumps(st, indent=1))
