@@ -26,7 +26,7 @@ server lifetime (after --warmup s), the slope of each series (per minute) and it
 
 Usage: soak.py --minutes 30 [--seed N] [--svg docs/soak.svg] [--docs] [--json OUT]
 """
-import argparse, json, os, queue, random, shutil, struct, subprocess, sys, tempfile, threading, time
+import argparse, json, os, queue, random, shutil, signal, struct, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nbd
 from reliab import BLOCK, HERE, REPO, Server, b3sum, close, connect, log, parse_index, pwsh_cmd, read_index_image
@@ -174,20 +174,34 @@ class Fio:
         if iops: cmd.append('--rate_iops=%d' % iops)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(self.err, 'w'), cwd=work)
 
+    def kill(self):
+        """Kills fio and its job processes. After a kill -9 of the server the jobs of fio 3.33's nbd
+        engine spin on the dead connection ("nothing to poll for in state DEAD") and never end; each
+        job calls setsid, so they are found as fio's children, before fio itself goes."""
+        for pid in children(self.proc.pid) + [self.proc.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+
     def finish(self, killed, timeout=90):
         """Waits for fio; returns (ios, mib, problems). killed: the server died under it (errors
         expected; a fio whose jobs wait on the dead connections is ended after a short wait: only
         a verify failure it reported before the kill counts)."""
         try:
-            self.proc.wait(20 if killed else timeout)
+            self.proc.wait(5 if killed else timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            self.kill()
             if not killed: return 0, 0, ['fio did not end within %d s of its run time' % timeout]
-        err = open(self.err).read()
-        problems = []
+        self.kill()         # job processes left behind, if any
+        problems, bad, err = [], [], ''
         # fio reports a verify failure as "verify: bad magic ..." / "... verify failed ..." and err=84 (EILSEQ).
-        bad = [l for l in err.splitlines() if 'verify' in l.lower() and ('bad' in l.lower() or 'fail' in l.lower()) or 'err=84' in l]
+        with open(self.err, errors='replace') as f:
+            for i, l in enumerate(f):
+                if i > 200000: break        # a killed run repeats its connection errors
+                if 'verify' in l.lower() and ('bad' in l.lower() or 'fail' in l.lower()) or 'err=84' in l: bad.append(l.strip())
+                err = (err + l)[-2000:]
         if bad: problems.append('fio verify failure: ' + ' | '.join(bad[:3]))
         ios = mib = 0
         try:
@@ -202,6 +216,19 @@ class Fio:
         if self.proc.returncode != 0 and not killed:
             problems.append('fio exited %d without a kill: %s' % (self.proc.returncode, err[-500:]))
         return ios, mib, problems
+
+
+def children(pid):
+    """The pids of a process's children (from /proc)."""
+    out = []
+    for d in os.listdir('/proc'):
+        if d.isdigit():
+            try:
+                with open('/proc/%s/stat' % d) as f:
+                    if int(f.read().rsplit(')', 1)[1].split()[1]) == pid: out.append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
 
 
 def slope_per_minute(ts, ys):
@@ -290,11 +317,12 @@ def main():
     ap.add_argument('--collect-every', type=float, default=60)
     # Every FLUSH and checkpoint stores each chunk written since the last one anew, so the write rate
     # sets how many chunks a collection must remove each minute: a rate the shared disk keeps up with.
-    ap.add_argument('--fio-iops', type=int, default=30, help='I/Os per second per fio job (0: as fast as it goes)')
+    ap.add_argument('--fio-iops', type=int, default=20, help='I/Os per second per fio job (0: as fast as it goes)')
     ap.add_argument('--client-pause', type=float, default=1.0, help='seconds between two rounds of the reconnecting client')
     ap.add_argument('--keep', type=int, default=4, help='checkpoints kept (older ones are deleted)')
-    ap.add_argument('--warmup', type=float, default=60, help='seconds of each lifetime left out of the flatness figures')
-    ap.add_argument('--min-free-gib', type=int, default=20, help='end the run (a problem) when the disk has less free space')
+    ap.add_argument('--warmup', type=float, default=120, help='seconds of each lifetime left out of the flatness figures '
+                    '(the server fills its cache of open chunk files, up to 16384, in about that time)')
+    ap.add_argument('--min-free-gib', type=int, default=5, help='end the run (a problem) when the disk has less free space')
     ap.add_argument('--svg')
     ap.add_argument('--samples', help='write every sample here (JSON; soakplot.py replots it)')
     ap.add_argument('--docs', action='store_true', help='write the figures into docs/reliability.md')
@@ -407,6 +435,7 @@ def main():
         if collector.poll(): collector.busy = None
         time.sleep(0.5)
     collector.close()
+    sampler.pid = None              # the samples show the server under load, not its stop
     tt = time.time()
     rc = srv.stop(120)
     st['stop_seconds'] = round(time.time() - tt, 1)

@@ -63,9 +63,9 @@ def write_svg(path, data):
         ('Server RSS (MiB)', [('', '#1f5fa8', by_life('rss'))]),
         ('Open file descriptors', [('', '#2a8a2a', by_life('fds'))]),
         ('Threads', [('', '#8a4a00', by_life('threads'))]),
-        ('Store on disk (MiB)', [('chunk files', '#555', [[(d['t'] / 60, d['chunk_mib']) for d in disk]]),
-                                 ('registrations', '#b05090', [[(d['t'] / 60, d['lease_mib']) for d in disk]]),
-                                 ('state file', '#d08000', [[(d['t'] / 60, d['state_mib']) for d in disk]])]),
+        ('Chunk files on disk (MiB)', [('', '#555', [[(d['t'] / 60, d['chunk_mib']) for d in disk]])]),
+        ('Registrations and state file (MiB)', [('registrations (leases/)', '#b05090', [[(d['t'] / 60, d['lease_mib']) for d in disk]]),
+                                                ('state file', '#d08000', [[(d['t'] / 60, d['state_mib']) for d in disk]])]),
     ]
     height = TOP + len(panels) * (PANEL_H + GAP) + 30
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">' % (W, height),
