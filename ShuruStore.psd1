@@ -25,6 +25,7 @@
         'Export-ShuruDisk'
         'Test-ShuruChunkStore'
         'Remove-ShuruUnusedChunk'
+        'Publish-ShuruCheckpoint'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

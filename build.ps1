@@ -309,6 +309,10 @@ function Invoke-Bench {
     Invoke-Deps
     Invoke-Build
     Invoke-Native bash (Join-Path $Root 'bench/run-bench.sh') $Configuration
+    # The remote chunk tier against the object store's raw rates (Invoke-Deps started the cluster);
+    # a child pwsh, as for Pester: the binary module it imports can never be unloaded from this one.
+    $pwsh = Get-PwshCommand
+    Invoke-Native $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -File (Join-Path $Root 'bench/remote/tier.ps1')
 }
 
 function Invoke-Reliability {

@@ -1,5 +1,6 @@
 using ShuruStore.Core.BlockDevices;
 using ShuruStore.Core.Nbd;
+using ShuruStore.Core.Remote;
 using ShuruStore.Core.Storage;
 
 namespace ShuruStore.Core.Hosting;
@@ -14,11 +15,12 @@ public sealed class DiskServer : IDisposable
     private readonly object _stopLock = new();
     private bool _stopped;
 
-    private DiskServer(DiskServerOptions options, IBlockDevice device, CowDisk? disk, NbdServer server)
+    private DiskServer(DiskServerOptions options, IBlockDevice device, CowDisk? disk, RemoteCheckpoint? remote, NbdServer server)
     {
         Options = options;
         Device = device;
         Disk = disk;
+        Remote = remote;
         Server = server;
         StartTime = DateTimeOffset.Now;
     }
@@ -32,6 +34,10 @@ public sealed class DiskServer : IDisposable
     /// <summary>The chunk-store disk, or null when a flat image is served.</summary>
     public CowDisk? Disk { get; }
 
+    /// <summary>The remote tier when the disk's chain reaches a published checkpoint (booted from
+    /// an <c>s3://</c> URI, or from a local checkpoint saved over one), else null.</summary>
+    public RemoteCheckpoint? Remote { get; }
+
     /// <summary>The NBD server.</summary>
     public NbdServer Server { get; }
 
@@ -44,6 +50,7 @@ public sealed class DiskServer : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         IBlockDevice device;
         CowDisk? disk = null;
+        RemoteCheckpoint? remote = null;
         if (options.IsFlat)
         {
             device = new FlatFileDevice(options.ImagePath!, options.ReadOnly, options.DirectWrites);
@@ -53,18 +60,45 @@ public sealed class DiskServer : IDisposable
             if (string.IsNullOrEmpty(options.CasPath))
                 throw new ShuruStoreException(ShuruErrorKind.InvalidArgument,
                     "A chunk-store disk needs a chunk-store directory (CasPath), or serve a flat image instead (ImagePath).");
-            disk = CowDisk.Open(new CowDiskOptions
+            var holder = new StoreHolder("server", options.Name, Path.GetFullPath(options.SocketPath));
+            string? indexPath = options.IndexPath;
+            try
             {
-                BaseImagePath = options.RootfsPath,
-                CasPath = options.CasPath,
-                IndexPath = options.IndexPath,
-                DiskSize = options.DiskSize,
-                StatePath = options.StatePath,
-                ReadOnly = options.ReadOnly,
-                DirtyBudgetBytes = options.DirtyBudgetBytes,
-                Durability = options.Durability,
-                Holder = new StoreHolder("server", options.Name, Path.GetFullPath(options.SocketPath)),
-            });
+                if (S3Location.IsS3Uri(indexPath))
+                {
+                    // A published chain carries its base image's pieces: a local base would shadow nothing
+                    // and mean something else on every host.
+                    if (options.RootfsPath is not null)
+                        throw new ShuruStoreException(ShuruErrorKind.InvalidArgument,
+                            $"A published checkpoint ({indexPath}) needs no base image; leave RootfsPath out.");
+                    remote = RemoteCheckpoint.Open(indexPath!, options.CasPath, options.Remote, holder with { StatePath = FullOrNull(options.StatePath) });
+                    indexPath = remote.LocalIndexPath;
+                }
+                else if (indexPath is not null && File.Exists(indexPath))
+                {
+                    remote = RemoteCheckpoint.OpenForLocalIndex(indexPath, options.CasPath, options.Remote, holder with { StatePath = FullOrNull(options.StatePath) });
+                }
+                disk = CowDisk.Open(new CowDiskOptions
+                {
+                    BaseImagePath = options.RootfsPath,
+                    CasPath = options.CasPath,
+                    IndexPath = indexPath,
+                    DiskSize = options.DiskSize,
+                    StatePath = options.StatePath,
+                    ReadOnly = options.ReadOnly,
+                    DirtyBudgetBytes = options.DirtyBudgetBytes,
+                    Durability = options.Durability,
+                    Holder = holder,
+                    ChunkStore = remote?.Store,
+                    WorkingDirectory = options.WorkingDirectory,
+                    AllowMissingParent = options.AllowMissingParent,
+                });
+            }
+            catch
+            {
+                remote?.Dispose();
+                throw;
+            }
             device = disk;
         }
 
@@ -77,7 +111,7 @@ public sealed class DiskServer : IDisposable
                 MaxPayloadMemory = options.MaxPayloadMemory,
             });
             server.Start();
-            var hosted = new DiskServer(options, device, disk, server);
+            var hosted = new DiskServer(options, device, disk, remote, server);
             HostedServers.Add(hosted);
             ProcessWarmUp.StartOnce(chunkStore: disk is not null, options.WarmUpRounds); // the first client of this process gets compiled code
             return hosted;
@@ -85,9 +119,12 @@ public sealed class DiskServer : IDisposable
         catch
         {
             device.Dispose();
+            remote?.Dispose();
             throw;
         }
     }
+
+    private static string? FullOrNull(string? path) => path is null ? null : Path.GetFullPath(path);
 
     /// <summary>Saves a checkpoint of the live disk to <paramref name="path"/>.</summary>
     public CheckpointInfo SaveCheckpoint(string path)
@@ -124,6 +161,7 @@ public sealed class DiskServer : IDisposable
                 finally
                 {
                     Device.Dispose();
+                    Remote?.Dispose(); // after the disk: its last flush may still read chunks
                 }
             }
         }

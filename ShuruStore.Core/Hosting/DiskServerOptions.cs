@@ -1,3 +1,4 @@
+using ShuruStore.Core.Remote;
 using ShuruStore.Core.Storage;
 
 namespace ShuruStore.Core.Hosting;
@@ -12,8 +13,16 @@ public sealed class DiskServerOptions
     /// <summary>The chunk-store directory (holds <c>chunks/</c>).</summary>
     public string? CasPath { get; init; }
 
-    /// <summary>Boot from this index if it exists; otherwise lazy mode on the base image.</summary>
+    /// <summary>Boot from this index if it exists; otherwise lazy mode on the base image. A
+    /// published checkpoint (<c>s3://BUCKET/PREFIX/indexes/NAME.idx</c>) boots through
+    /// <see cref="CasPath"/> as its local cache (see <see cref="Remote"/>).</summary>
     public string? IndexPath { get; init; }
+
+    /// <summary>For a published checkpoint, or a local one whose chain reaches one: object-store
+    /// limits (a read of uncached data fails with EIO within <c>ObjectStore.Deadline</c>),
+    /// read-ahead and the local cache's size limit. Endpoint and credentials come from the AWS
+    /// environment and profile, never from here.</summary>
+    public RemoteCheckpointOptions Remote { get; init; } = RemoteCheckpointOptions.Default;
 
     /// <summary>Where the server listens.</summary>
     public required string SocketPath { get; init; }
@@ -51,6 +60,14 @@ public sealed class DiskServerOptions
 
     /// <summary>Rounds of the process's warm-up rehearsal when this is its first disk (0: none).</summary>
     public int WarmUpRounds { get; init; } = EngineEnvironment.WarmUpRounds;
+
+    /// <summary>Chunk store: the directory relative paths stored in the index chain are first
+    /// resolved against (<see cref="CowDiskOptions.WorkingDirectory"/>); null: the process's.</summary>
+    public string? WorkingDirectory { get; init; }
+
+    /// <summary>Chunk store: serve an index whose chain stops at a missing parent
+    /// (<see cref="CowDiskOptions.AllowMissingParent"/>).</summary>
+    public bool AllowMissingParent { get; init; }
 
     /// <summary>True when the options describe a flat image rather than a chunk-store disk.</summary>
     public bool IsFlat => ImagePath is not null;

@@ -18,9 +18,10 @@ namespace ShuruStore.Core.Hosting;
 /// or a flat image) with the real server classes, and drives it with
 /// <see cref="NbdWarmUpClient"/> the way nbdcopy, fio and qemu do: large reads (sendfile from
 /// the base, from chunk files or from the flat file), 4 KiB reads one at a time and many in
-/// flight, whole-chunk and 4 KiB writes, write-zeroes, block status and flushes. Then it stops
-/// the server and deletes the scratch directory. It takes one to two seconds of one core in the
-/// background; while real clients are connected it waits, and it gives up for a client that
+/// flight, whole-chunk and 4 KiB writes, write-zeroes, block status and flushes. It does so in
+/// bursts of <see cref="PhaseRounds"/> rounds, each on a fresh disk, and lets the compiler settle
+/// between bursts. Then it deletes the scratch directory. It takes one to two seconds of one core
+/// in the background, spread over a few seconds; while real clients are connected it waits, and it gives up for a client that
 /// stays (a VM), which then gets the cores. It is skipped when /dev/shm is missing or small, and
 /// turned off by <see cref="DiskServerOptions.WarmUpRounds"/> = 0.</para>
 /// <para>Its scratch lives in memory, so it must not outlive the process: a process that exits
@@ -41,6 +42,21 @@ public static class ProcessWarmUp
     internal const long ScratchDiskSize = 8L * 1024 * 1024;
 
     internal const int DefaultRounds = 300;
+
+    /// <summary>Rounds of one burst; the compiler settles between bursts. The runtime counts calls
+    /// only once no new code has been compiled for a moment, and raises a method one tier per
+    /// count (quick, then instrumented, then optimised), so one uninterrupted stream of requests
+    /// leaves the hot paths unoptimised; bursts with pauses between them take them up tier by
+    /// tier.</summary>
+    internal const int PhaseRounds = 50;
+
+    /// <summary>Short connections (connect, handshake, one 4 KiB read) after each burst.</summary>
+    internal const int ConnectsPerPhase = 12;
+
+    /// <summary>A pause ends once this long passed without a method compiled (a little longer than
+    /// the runtime's own quiet period before it counts calls), or after <see cref="MaxSettle"/>.</summary>
+    private static readonly TimeSpan QuietPeriod = TimeSpan.FromMilliseconds(150);
+    private static readonly TimeSpan MaxSettle = TimeSpan.FromSeconds(3);
 
     /// <summary>How long the rehearsal waits for real clients to leave before it gives up.</summary>
     internal static readonly TimeSpan MaxPause = TimeSpan.FromSeconds(1);
@@ -158,36 +174,19 @@ public static class ProcessWarmUp
         int done = 0;
         try
         {
-            string imagePath = Path.Combine(dir, "image.raw"), socketPath = Path.Combine(dir, "s.sock");
+            string imagePath = Path.Combine(dir, "image.raw");
             WriteScratchImage(imagePath);
-            using IBlockDevice device = chunkStore
-                ? CowDisk.Open(new CowDiskOptions { BaseImagePath = imagePath, CasPath = Path.Combine(dir, "cas"), DiskSize = ScratchDiskSize, Holder = null })
-                : new FlatFileDevice(imagePath);
-            using var server = Serve(device, socketPath);
-            using var client = NbdWarmUpClient.Connect(socketPath, "export");
             var data = new byte[256 * 1024];
             var random = new Random(7);
             random.NextBytes(data);
             string? stoppedFor = null;
-            var paused = Stopwatch.StartNew();
-            for (; done < rounds; done++)
+            var requests = new Dictionary<string, long>();
+            for (int phase = 0; done < rounds && stoppedFor is null; phase++)
             {
-                // Real clients get the cores: the rehearsal waits while any is connected (a probe
-                // such as nbdinfo comes and goes) and gives up for one that stays; whatever is not
-                // compiled yet then compiles on first use, as without a rehearsal.
-                paused.Restart();
-                while (clientsConnected() > 0 && !abandon.IsCancellationRequested)
-                {
-                    if (paused.Elapsed > MaxPause) { stoppedFor = $"clients stayed connected: stopped after {done} rounds"; break; }
-                    abandon.WaitHandle.WaitOne(20);
-                }
-                if (stoppedFor is null && abandon.IsCancellationRequested) { stoppedFor = $"the process is exiting: stopped after {done} rounds"; break; }
-                if (stoppedFor is not null) break;
-                Rehearse(client, done, data, random);
+                stoppedFor = RunPhase(dir, phase, imagePath, chunkStore, ref done, Math.Min(rounds, done + PhaseRounds),
+                    clientsConnected, data, random, requests, settleAfter: done + PhaseRounds < rounds, abandon);
             }
-            client.Disconnect();
-            server.Stop(); // drains: every request of the rehearsal is counted
-            return new WarmUpResult(stoppedFor is null, done, clock.Elapsed, stoppedFor) { Requests = server.GetStatistics().Requests };
+            return new WarmUpResult(stoppedFor is null, done, clock.Elapsed, stoppedFor) { Requests = requests };
         }
         catch (Exception e)
         {
@@ -196,6 +195,77 @@ public static class ProcessWarmUp
         finally
         {
             try { Directory.Delete(dir, recursive: true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+    }
+
+    /// <summary>One burst of rounds on a disk of its own: a fresh chunk store each time, so the
+    /// reads of every burst find the base image not yet ingested, as a real first read does. With
+    /// <paramref name="settleAfter"/>, the disk stays open while the compiler settles, and lazy
+    /// ingestion (which waits for the client to go quiet) stores the base's pieces meanwhile.
+    /// Returns why the rehearsal stopped early, or null.</summary>
+    private static string? RunPhase(string dir, int phase, string imagePath, bool chunkStore, ref int done, int end,
+        Func<int> clientsConnected, byte[] data, Random random, Dictionary<string, long> requests, bool settleAfter,
+        CancellationToken abandon)
+    {
+        string socketPath = Path.Combine(dir, $"s{phase}.sock"), casPath = Path.Combine(dir, $"cas{phase}");
+        string? stoppedFor = null;
+        using (IBlockDevice device = chunkStore
+            ? CowDisk.Open(new CowDiskOptions { BaseImagePath = imagePath, CasPath = casPath, DiskSize = ScratchDiskSize, Holder = null })
+            : new FlatFileDevice(imagePath))
+        using (var server = Serve(device, socketPath))
+        {
+            using (var client = NbdWarmUpClient.Connect(socketPath, "export"))
+            {
+                var paused = Stopwatch.StartNew();
+                for (; done < end; done++)
+                {
+                    // Real clients get the cores: the rehearsal waits while any is connected (a
+                    // probe such as nbdinfo comes and goes) and gives up for one that stays;
+                    // whatever is not compiled yet then compiles on first use, as without a rehearsal.
+                    paused.Restart();
+                    while (clientsConnected() > 0 && !abandon.IsCancellationRequested)
+                    {
+                        if (paused.Elapsed > MaxPause) { stoppedFor = $"clients stayed connected: stopped after {done} rounds"; break; }
+                        abandon.WaitHandle.WaitOne(20);
+                    }
+                    if (stoppedFor is null && abandon.IsCancellationRequested) stoppedFor = $"the process is exiting: stopped after {done} rounds";
+                    if (stoppedFor is not null) break;
+                    Rehearse(client, done, data, random);
+                }
+                client.Disconnect();
+            }
+            // A connection's start (accept, handshake, first read) runs once per client: a
+            // burst of short connections lets the compiler see it often enough to optimise it.
+            for (int k = 0; k < ConnectsPerPhase && stoppedFor is null && !abandon.IsCancellationRequested; k++)
+            {
+                using var probe = NbdWarmUpClient.Connect(socketPath, "export");
+                probe.Send(NbdProtocol.CmdRead, 0, 4096);
+                probe.Receive(4096);
+                probe.Disconnect();
+            }
+            if (stoppedFor is null && settleAfter) WaitForCompilerToSettle(abandon);
+            server.Stop(); // drains: every request of the burst is counted
+            foreach (var (kind, count) in server.GetStatistics().Requests)
+                requests[kind] = requests.GetValueOrDefault(kind) + count;
+        }
+        try { if (Directory.Exists(casPath)) Directory.Delete(casPath, recursive: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // the whole scratch goes at the end
+        return stoppedFor;
+    }
+
+    /// <summary>Waits while the runtime is still compiling (methods raised to a higher tier in the
+    /// background), so the next burst of requests runs the code of the tier just reached and is
+    /// counted towards the next.</summary>
+    private static void WaitForCompilerToSettle(CancellationToken abandon)
+    {
+        var settle = Stopwatch.StartNew();
+        long compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
+        var quiet = Stopwatch.StartNew();
+        while (quiet.Elapsed < QuietPeriod && settle.Elapsed < MaxSettle && !abandon.IsCancellationRequested)
+        {
+            abandon.WaitHandle.WaitOne(25);
+            long now = System.Runtime.JitInfo.GetCompiledMethodCount();
+            if (now != compiled) { compiled = now; quiet.Restart(); }
         }
     }
 

@@ -16,7 +16,33 @@ namespace ShuruStore.Core.Maintenance;
 /// <param name="BytesWritten">Bytes of data written (the rest of the file is holes).</param>
 /// <param name="Elapsed">Wall-clock time.</param>
 public sealed record DiskExportResult(string Destination, string IndexPath, long DiskSize, long ChunkCount,
-    long ChunksFromStore, long ChunksFromBase, long ChunksZero, long BytesWritten, TimeSpan Elapsed);
+    long ChunksFromStore, long ChunksFromBase, long ChunksZero, long BytesWritten, TimeSpan Elapsed)
+{
+    /// <summary>Where the exported chain stopped at a missing parent (exported with
+    /// <see cref="DiskExportOptions.AllowMissingParent"/>); null when it was whole.</summary>
+    public MissingParentLink? MissingParent { get; init; }
+    /// <summary>Stored relative paths of the chain whose two readings name different files.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}
+
+/// <summary>What to export and how.</summary>
+public sealed class DiskExportOptions
+{
+    /// <summary>The index to export (top of its chain).</summary>
+    public required string IndexPath { get; init; }
+    /// <summary>The chunk store its chunks are in.</summary>
+    public required string CasPath { get; init; }
+    /// <summary>The raw image to write.</summary>
+    public required string Destination { get; init; }
+    /// <summary>Replace an existing destination (never an index of the chain or the base image).</summary>
+    public bool Overwrite { get; init; }
+    /// <summary>Export an index whose chain stops at a missing parent, as the rest of the chain
+    /// reads (as shuru would serve it); otherwise that is <see cref="ShuruErrorKind.ParentIndexMissing"/>.</summary>
+    public bool AllowMissingParent { get; init; }
+    /// <summary>The directory relative paths stored in the chain are first resolved against
+    /// (<see cref="IndexPathResolver"/>); null: the process current directory.</summary>
+    public string? WorkingDirectory { get; init; }
+}
 
 /// <summary>
 /// Materialises an index with its whole chain into a raw image: exactly the bytes a server
@@ -24,7 +50,8 @@ public sealed record DiskExportResult(string Destination, string IndexPath, long
 /// nearest first, base image, zeros); stored chunks are verified against their names; ranges
 /// that read as zeros are left as holes, so the image is sparse. The image is built in a temp
 /// file next to the destination and renamed over it at the end: a cancel or failure leaves no
-/// partial image behind.
+/// partial image behind. A chain that stops at a missing parent is refused unless the caller
+/// accepts it: the image would not be the disk that was checkpointed.
 /// </summary>
 public static class DiskExporter
 {
@@ -33,11 +60,20 @@ public static class DiskExporter
 
     /// <summary>Exports <paramref name="indexPath"/> to <paramref name="destination"/>.</summary>
     public static DiskExportResult Export(string indexPath, string casPath, string destination, bool overwrite = false,
-        IProgress<MaintenanceProgress>? progress = null, CancellationToken cancel = default)
+        IProgress<MaintenanceProgress>? progress = null, CancellationToken cancel = default) =>
+        Export(new DiskExportOptions { IndexPath = indexPath, CasPath = casPath, Destination = destination, Overwrite = overwrite }, progress, cancel);
+
+    /// <summary>Exports <see cref="DiskExportOptions.IndexPath"/> to <see cref="DiskExportOptions.Destination"/>.</summary>
+    public static DiskExportResult Export(DiskExportOptions o, IProgress<MaintenanceProgress>? progress = null, CancellationToken cancel = default)
     {
+        ArgumentNullException.ThrowIfNull(o);
         var clock = Stopwatch.StartNew();
-        var view = IndexChainView.Open(indexPath);
-        string dest = Path.GetFullPath(destination);
+        string casPath = o.CasPath;
+        bool overwrite = o.Overwrite;
+        var view = IndexChainView.Open(o.IndexPath, new IndexPathResolver(o.WorkingDirectory));
+        if (!o.AllowMissingParent)
+            view.Chain.RequireComplete($"cannot export '{view.Chain.Path}'", "allow a missing parent (AllowMissingParent) to export what the rest of the chain holds");
+        string dest = Path.GetFullPath(o.Destination);
         var forbidden = view.Chain.AllPaths.Append(view.BaseImagePath);
         if (forbidden.Any(f => f is not null && string.Equals(Path.GetFullPath(f), dest, StringComparison.Ordinal)))
             throw new ShuruStoreException(ShuruErrorKind.CheckpointOverwritesChain,
@@ -116,6 +152,10 @@ public static class DiskExporter
         }
         try { FileSync.FsyncDirectory(dir); } catch (IOException) { /* the image is complete; only its directory entry may lag */ }
         throttle.Report("Done", view.DiskSize, view.DiskSize, "bytes", force: true);
-        return new DiskExportResult(dest, view.Chain.Path, view.DiskSize, view.ChunkCount, fromStore, fromBase, zeros, written, clock.Elapsed);
+        return new DiskExportResult(dest, view.Chain.Path, view.DiskSize, view.ChunkCount, fromStore, fromBase, zeros, written, clock.Elapsed)
+        {
+            MissingParent = view.Chain.MissingParent,
+            Warnings = view.Chain.Warnings,
+        };
     }
 }

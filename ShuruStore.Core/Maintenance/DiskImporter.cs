@@ -26,6 +26,9 @@ public sealed class DiskImportOptions
     public string? FallbackPath { get; init; }
     /// <summary>Replace an existing index file (never the parent chain, the fallback or the image).</summary>
     public bool Overwrite { get; init; }
+    /// <summary>The directory relative paths stored in the parent chain are first resolved
+    /// against (<see cref="IndexPathResolver"/>); null: the process current directory.</summary>
+    public string? WorkingDirectory { get; init; }
 }
 
 /// <summary>What an import did.</summary>
@@ -42,7 +45,11 @@ public sealed class DiskImportOptions
 /// <param name="BytesStored">Bytes written to new chunk files.</param>
 /// <param name="Elapsed">Wall-clock time.</param>
 public sealed record DiskImportResult(string IndexPath, string ImagePath, string? ParentPath, string? FallbackPath, long DiskSize, long ChunkCount,
-    long ChunksNew, long ChunksPresent, long ChunksZero, long ChunksInherited, long BytesStored, TimeSpan Elapsed);
+    long ChunksNew, long ChunksPresent, long ChunksZero, long ChunksInherited, long BytesStored, TimeSpan Elapsed)
+{
+    /// <summary>Stored relative paths of the parent chain whose two readings name different files.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}
 
 /// <summary>
 /// Ingests a raw image (or a byte range of one) into a chunk store eagerly and writes a shuru
@@ -66,7 +73,10 @@ public static class DiskImporter
         string? parentPath = o.ParentIndexPath is null ? null : Path.GetFullPath(o.ParentIndexPath);
 
         // The layers below the new index (its chain once written).
-        IndexChain? parentChain = parentPath is null ? null : IndexChain.Load(parentPath);
+        IndexChain? parentChain = parentPath is null ? null : IndexChain.Load(parentPath, new IndexPathResolver(o.WorkingDirectory));
+        // Pieces equal to what the parent chain shows through stay ZERO: over a chain missing a
+        // parent, that is not what the checkpointed parent reads, and the new index would inherit the gap.
+        parentChain?.RequireComplete($"cannot import over '{parentChain.Path}'", "import over an index whose chain is whole");
         string? fallback = o.FallbackPath is not null ? Path.GetFullPath(o.FallbackPath) : parentChain?.BaseImagePath;
 
         var forbidden = new List<string?> { image, fallback };
@@ -155,7 +165,10 @@ public static class DiskImporter
         var index = new ChunkIndexFile(size, parentPath, fallback, entries);
         index.Save(indexPath);
         throttle.Report("Done", size, size, "bytes", force: true);
-        return new DiskImportResult(indexPath, image, parentPath, fallback, size, count, fresh, present, zero, inherited, stored, clock.Elapsed);
+        return new DiskImportResult(indexPath, image, parentPath, fallback, size, count, fresh, present, zero, inherited, stored, clock.Elapsed)
+        {
+            Warnings = parentChain?.Warnings ?? [],
+        };
     }
 
     private static bool WriteChunk(FileChunkStore store, ChunkHash hash, ReadOnlySpan<byte> data, ref long stored)

@@ -23,6 +23,9 @@ public sealed class GarbageCollectionOptions
     public TimeSpan GracePeriod { get; init; } = TimeSpan.FromHours(1);
     /// <summary>Test hook: runs after a batch was set aside and before the roots are asked again.</summary>
     internal Action<IReadOnlyList<ChunkHash>>? AfterSetAside { get; init; }
+    /// <summary>The directory relative paths stored in the indexes are first resolved against
+    /// (<see cref="IndexPathResolver"/>); null: the process current directory.</summary>
+    public string? WorkingDirectory { get; init; }
 }
 
 /// <summary>What a collection found (and, unless planned only, removed).</summary>
@@ -43,6 +46,13 @@ public sealed record GarbageCollectionResult(string CasPath, long ChunksScanned,
     /// <summary>The store's registrations when the plan was made: live users, and ended ones
     /// (kept as roots while their state file exists).</summary>
     public IReadOnlyList<StoreRegistration> Registrations { get; init; } = [];
+
+    /// <summary>Chains among the roots that stop at a parent index that does not exist: what the
+    /// rest of each such chain names was kept.</summary>
+    public IReadOnlyList<MissingParentLink> MissingParents { get; init; } = [];
+
+    /// <summary>Stored relative paths of the roots' chains whose two readings name different files.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 }
 
 /// <summary>A chunk the sweep would remove.</summary>
@@ -56,10 +66,12 @@ public readonly record struct UnusedChunk(ChunkHash Hash, long Length, DateTime 
 public sealed class GarbageCollectionPlan
 {
     internal GarbageCollectionPlan(string cas, HashSet<ChunkHash> marked, List<UnusedChunk> unused, long scanned, long referenced, long spared, TimeSpan elapsed,
-        RegistrationRoots roots)
+        RegistrationRoots roots, ChainMarker marker)
     {
         CasPath = cas; Marked = marked; Unused = unused; ChunksScanned = scanned; ChunksReferenced = referenced; ChunksSpared = spared; Elapsed = elapsed;
-        Roots = roots; Registrations = roots.Registrations;
+        Roots = roots; Registrations = roots.Registrations; Marker = marker;
+        MissingParents = [.. marker.MissingParents];
+        Warnings = [.. marker.Warnings];
     }
 
     /// <summary>The store root.</summary>
@@ -80,10 +92,18 @@ public sealed class GarbageCollectionPlan
     internal RegistrationRoots Roots { get; }
     /// <summary>The store's registrations when the plan was made.</summary>
     public IReadOnlyList<StoreRegistration> Registrations { get; }
+    /// <summary>Chains among the roots that stop at a parent index that does not exist; what
+    /// the rest of each chain names is marked.</summary>
+    public IReadOnlyList<MissingParentLink> MissingParents { get; }
+    /// <summary>Stored relative paths of the roots' chains whose two readings name different files.</summary>
+    public IReadOnlyList<string> Warnings { get; }
+    /// <summary>Loads and marks chains, with the plan's path rule (used again by the sweep).</summary>
+    internal ChainMarker Marker { get; }
 
     /// <summary>The plan as a result (nothing removed).</summary>
     public GarbageCollectionResult ToResult() =>
-        new(CasPath, ChunksScanned, ChunksReferenced, ChunksSpared, Unused.Count, BytesUnused, 0, 0, 0, true, Elapsed) { Registrations = Registrations };
+        new(CasPath, ChunksScanned, ChunksReferenced, ChunksSpared, Unused.Count, BytesUnused, 0, 0, 0, true, Elapsed)
+        { Registrations = Registrations, MissingParents = MissingParents, Warnings = Warnings };
 }
 
 /// <summary>
@@ -117,18 +137,21 @@ public static class GarbageCollector
         var throttle = new ProgressThrottle(progress, $"Collecting unused chunks in {cas}");
 
         // Mark. Any index that cannot be read aborts the collection: never sweep on a partial mark.
+        // A chain that stops at a missing parent is no partial mark: the parent's chunks are
+        // named by nothing that exists, and what the rest of the chain names is kept.
         var marked = new HashSet<ChunkHash> { ChunkHash.ZeroChunk };
+        var marker = new ChainMarker(new IndexPathResolver(o.WorkingDirectory));
         int roots = o.IndexPaths.Count + o.StatePaths.Count + o.LiveReferences.Count, done = 0;
         foreach (string ip in o.IndexPaths)
         {
             cancel.ThrowIfCancellationRequested();
-            MarkChain(marked, IndexChain.Load(ip));
+            marker.Mark(marked, ip);
             throttle.Report("Marking", ++done, roots, "roots");
         }
         foreach (string sp in o.StatePaths)
         {
             cancel.ThrowIfCancellationRequested();
-            MarkState(marked, sp);
+            MarkState(marked, sp, marker);
             throttle.Report("Marking", ++done, roots, "roots");
         }
         foreach (var live in o.LiveReferences)
@@ -137,7 +160,7 @@ public static class GarbageCollector
             throttle.Report("Marking", ++done, roots, "roots");
         }
         var registrations = new RegistrationRoots(cas);
-        registrations.AddNew(marked, p => MarkChain(marked, IndexChain.Load(p)), p => MarkState(marked, p));
+        registrations.AddNew(marked, p => marker.Mark(marked, p), p => MarkState(marked, p, marker));
 
         // Candidates.
         DateTime youngAfter = DateTime.UtcNow - o.GracePeriod;
@@ -164,7 +187,7 @@ public static class GarbageCollector
                 throttle.Report("Scanning the store", scanned, 0, "chunks");
             }
         }
-        return new GarbageCollectionPlan(cas, marked, unused, scanned, referenced, spared, clock.Elapsed, registrations);
+        return new GarbageCollectionPlan(cas, marked, unused, scanned, referenced, spared, clock.Elapsed, registrations, marker);
     }
 
     /// <summary>The sweep of a plan: removes its unused chunks, re-asking the running disks
@@ -201,7 +224,7 @@ public static class GarbageCollector
                 // Ask the roots again now that the names are free: anything referenced goes back;
                 // anything stored from now on is written afresh.
                 var live = new HashSet<ChunkHash>();
-                plan.Roots.AddNew(live, p => MarkChain(live, IndexChain.Load(p)), p => MarkState(live, p));
+                plan.Roots.AddNew(live, p => plan.Marker.Mark(live, p), p => MarkState(live, p, plan.Marker));
                 foreach (var f in o.LiveReferences) live.UnionWith(f());
                 if (o.LiveReferences.Count > 0 && aside.Count > 0)
                 {
@@ -230,7 +253,8 @@ public static class GarbageCollector
         try { FileSync.FsyncDirectory(chunksDir); } catch (IOException) { }
         throttle.Report("Done", plan.Unused.Count, plan.Unused.Count, "chunks", force: true);
         return new GarbageCollectionResult(plan.CasPath, plan.ChunksScanned, plan.ChunksReferenced, plan.ChunksSpared,
-            plan.Unused.Count, plan.BytesUnused, removed, bytes, rescued, false, plan.Elapsed + clock.Elapsed) { Registrations = plan.Registrations };
+            plan.Unused.Count, plan.BytesUnused, removed, bytes, rescued, false, plan.Elapsed + clock.Elapsed)
+        { Registrations = plan.Registrations, MissingParents = plan.MissingParents, Warnings = plan.Warnings };
     }
 
     /// <summary>Whether a set-aside file was written (or freshened by a writer relying on it)
@@ -263,14 +287,7 @@ public static class GarbageCollector
                 Restore(f, Path.Combine(chunksDir, h.ToString()));
     }
 
-    private static void MarkChain(HashSet<ChunkHash> marked, IndexChain chain)
-    {
-        foreach (var e in chain.Top.Entries) if (e is { } h) marked.Add(h);
-        foreach (var (_, p) in chain.Parents)
-            foreach (var e in p.Entries) if (e is { } h) marked.Add(h);
-    }
-
-    private static void MarkState(HashSet<ChunkHash> marked, string statePath)
+    private static void MarkState(HashSet<ChunkHash> marked, string statePath, ChainMarker marker)
     {
         string full = Path.GetFullPath(statePath);
         if (!File.Exists(full)) throw new ShuruStoreException(ShuruErrorKind.StateInvalid, $"state file '{full}' does not exist", full);
@@ -281,6 +298,6 @@ public static class GarbageCollector
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         { throw new ShuruStoreException(ShuruErrorKind.StateInvalid, $"cannot read state file '{full}': {e.Message}", full, e); }
         foreach (var (_, h) in records) if (h is { } hh) marked.Add(hh);
-        if (!string.IsNullOrEmpty(header.BootIndexPath) && File.Exists(header.BootIndexPath)) MarkChain(marked, IndexChain.Load(header.BootIndexPath));
+        if (!string.IsNullOrEmpty(header.BootIndexPath) && File.Exists(header.BootIndexPath)) marker.Mark(marked, header.BootIndexPath);
     }
 }

@@ -19,6 +19,9 @@ public enum StoreProblemKind
     /// file): its state file is a root while it exists; repair removes the registration once the
     /// state file is gone.</summary>
     EndedRegistration,
+    /// <summary>A given index (or one of its parents) names a parent index that does not exist:
+    /// its chain stops there, and the chunks set only in the missing parent are lost to it.</summary>
+    ParentIndexMissing,
 }
 
 /// <summary>One problem found by <see cref="StoreVerifier"/>.</summary>
@@ -26,7 +29,8 @@ public enum StoreProblemKind
 /// <param name="Hash">The chunk concerned, when there is one.</param>
 /// <param name="Path">The file concerned (for Missing, where it should be).</param>
 /// <param name="Length">Size of the file in bytes (0 when missing).</param>
-/// <param name="ReferencedBy">For Missing and Corrupt chunks reached from indexes: an index naming it.</param>
+/// <param name="ReferencedBy">For Missing and Corrupt chunks reached from indexes: an index naming it;
+/// for a missing parent index: the index naming it.</param>
 /// <param name="Detail">A sentence saying what was found.</param>
 /// <param name="Repaired">Whether the repair removed (or restored) the file.</param>
 public sealed record StoreProblem(StoreProblemKind Kind, ChunkHash? Hash, string Path, long Length, string? ReferencedBy, string Detail, bool Repaired);

@@ -21,17 +21,27 @@ public sealed class StoreVerifyOptions
     public TimeSpan GracePeriod { get; init; } = TimeSpan.FromHours(1);
     /// <summary>Asked before each repair (the cmdlet's ShouldProcess); null = yes.</summary>
     public Func<StoreProblem, bool>? ConfirmRepair { get; init; }
+    /// <summary>The directory relative paths stored in the indexes are first resolved against
+    /// (<see cref="IndexPathResolver"/>); null: the process current directory.</summary>
+    public string? WorkingDirectory { get; init; }
 }
 
 /// <summary>Totals of a verification.</summary>
 public sealed record StoreVerifyResult(string CasPath, long ChunksChecked, long BytesChecked, long Missing, long Corrupt,
     long TempFiles, long QuarantinedChunks, long UnknownFiles, long Repaired, TimeSpan Elapsed)
 {
-    /// <summary>No missing or corrupt chunk (leftover files do not make a store unhealthy).</summary>
-    public bool IsHealthy => Missing == 0 && Corrupt == 0;
+    /// <summary>No missing or corrupt chunk and no given index whose chain stops at a missing
+    /// parent (leftover files do not make a store unhealthy).</summary>
+    public bool IsHealthy => Missing == 0 && Corrupt == 0 && MissingParents == 0;
 
     /// <summary>Registrations whose process has ended.</summary>
     public long EndedRegistrations { get; init; }
+
+    /// <summary>Links of the given indexes' chains that name a parent index that does not exist.</summary>
+    public long MissingParents { get; init; }
+
+    /// <summary>Stored relative paths of the given chains whose two readings name different files.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 }
 
 /// <summary>
@@ -55,7 +65,8 @@ public static class StoreVerifier
         if (!Directory.Exists(cas))
             throw new ShuruStoreException(ShuruErrorKind.StoreInvalid, $"chunk store '{cas}' does not exist", cas);
         var throttle = new ProgressThrottle(progress, $"Verifying {cas}");
-        long checkedCount = 0, bytes = 0, missing = 0, corrupt = 0, temps = 0, quarantined = 0, unknown = 0, repaired = 0, ended = 0;
+        long checkedCount = 0, bytes = 0, missing = 0, corrupt = 0, temps = 0, quarantined = 0, unknown = 0, repaired = 0, ended = 0, brokenLinks = 0;
+        var warnings = new List<string>();
         var buffer = new byte[ChunkHasher.ChunkSize];
         DateTime staleBefore = DateTime.UtcNow - o.GracePeriod;
 
@@ -64,12 +75,22 @@ public static class StoreVerifier
         if (o.IndexPaths.Count > 0)
         {
             reachable = [];
+            var paths = new IndexPathResolver(o.WorkingDirectory);
+            var reported = new HashSet<MissingParentLink>();
             foreach (string ip in o.IndexPaths)
             {
                 cancel.ThrowIfCancellationRequested();
-                var chain = IndexChain.Load(ip);
+                var chain = IndexChain.Load(ip, paths);
                 AddEntries(reachable, chain.Path, chain.Top);
                 foreach (var (path, p) in chain.Parents) AddEntries(reachable, path, p);
+                foreach (string w in chain.Warnings) if (!warnings.Contains(w)) warnings.Add(w);
+                // The chunks of what is left are checked; what only the missing parent named is unknowable.
+                if (chain.MissingParent is { } link && reported.Add(link))
+                {
+                    brokenLinks++;
+                    onProblem?.Invoke(new StoreProblem(StoreProblemKind.ParentIndexMissing, null, link.MissingPath, 0, link.IndexPath,
+                        $"{link.Describe()}: {MissingParentLink.Consequence(chain.BaseImagePath)}", false));
+                }
             }
         }
 
@@ -160,7 +181,7 @@ public static class StoreVerifier
         }
         if (repaired > 0) { try { FileSync.FsyncDirectory(chunksDir); } catch (IOException) { } }
         throttle.Report("Done", total, total, "chunks", force: true);
-        return new StoreVerifyResult(cas, checkedCount, bytes, missing, corrupt, temps, quarantined, unknown, repaired, clock.Elapsed) { EndedRegistrations = ended };
+        return new StoreVerifyResult(cas, checkedCount, bytes, missing, corrupt, temps, quarantined, unknown, repaired, clock.Elapsed) { EndedRegistrations = ended, MissingParents = brokenLinks, Warnings = warnings };
     }
 
     private static bool Confirm(StoreVerifyOptions o, StoreProblem p) => o.ConfirmRepair?.Invoke(p) ?? true;

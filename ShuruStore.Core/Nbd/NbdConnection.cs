@@ -38,6 +38,7 @@ internal sealed class NbdConnection
     private long _bytesInFlight;
     private long _allowanceInUse;
     private volatile bool _abandon;
+    private bool _clientLeftWhileWaiting; // only the reader thread writes and reads it
     private NbdSession? _session;
     private int _closed;
     private NbdRequestReader? _reader;
@@ -45,6 +46,7 @@ internal sealed class NbdConnection
     private readonly NbdRequestScheduler _scheduler;
     private readonly bool _deviceHasFiles;
     private readonly int _writeAlignment;
+    private readonly int _payloadStallMs;
 
     public NbdConnection(NbdServer server, Socket socket, long id)
     {
@@ -56,6 +58,7 @@ internal sealed class NbdConnection
         _scheduler = new NbdRequestScheduler(this, _device);
         _deviceHasFiles = (_device.Capabilities & BlockDeviceCapabilities.FileRanges) != 0;
         _writeAlignment = _device.WriteBufferAlignment;
+        _payloadStallMs = (int)Math.Clamp(_options.PayloadStallTimeout.TotalMilliseconds, 1, int.MaxValue);
         Id = id;
     }
 
@@ -200,7 +203,7 @@ internal sealed class NbdConnection
 
         long cost = type is CmdRead or CmdWrite && length <= _options.MaxPayload ? length : 0;
         if (!AcquireSlot(cost, out long sharedCost))
-            return "connection aborted";
+            return _clientLeftWhileWaiting ? "client went away while its request waited for payload memory" : "connection aborted";
         var request = new NbdRequest
         {
             Connection = this, Type = type, Flags = flags, Cookie = cookie, Offset = offset, Length = length, Cost = cost, SharedCost = sharedCost,
@@ -209,11 +212,19 @@ internal sealed class NbdConnection
         {
             request.Payload = NbdPayloadBuffers.Rent((int)length, _writeAlignment, out int start);
             request.PayloadStart = start;
-            if (!reader.ReadExact(request.Payload.AsSpan(start, (int)length)))
+            // A payload held in the server's budget must keep arriving: a client that stops in
+            // the middle would otherwise keep that memory from everyone for as long as it stays.
+            bool bounded = sharedCost > 0;
+            if (bounded) _socket.ReceiveTimeout = _payloadStallMs;
+            bool received = reader.ReadExact(request.Payload.AsSpan(start, (int)length));
+            if (bounded && received) _socket.ReceiveTimeout = 0;
+            if (!received)
             {
                 NbdPayloadBuffers.Return(request.Payload);
                 ReleaseSlot(cost, sharedCost);
-                return "client disconnected in the middle of a write payload";
+                return reader.TimedOut
+                    ? $"client sent nothing of a write payload for {_options.PayloadStallTimeout.TotalSeconds:0.#} s; closed to free the payload memory it held"
+                    : "client disconnected in the middle of a write payload";
             }
         }
         return _scheduler.Schedule(request, mayRunInline, Volatile.Read(ref _inFlight), reader.Buffered);
@@ -245,10 +256,25 @@ internal sealed class NbdConnection
         }
         // Outside the connection's lock: its requests in flight must be able to finish (and
         // release) while this waits for memory other connections hold.
-        if (_server.PayloadBudget.Acquire(sharedCost, () => _abandon || _stopping)) return true;
+        if (_server.PayloadBudget.Acquire(sharedCost, () => _abandon || _stopping || ClientLeft())) return true;
         ReturnSlot(cost, cost - sharedCost);
         sharedCost = 0;
         return false;
+    }
+
+    /// <summary>Whether the client hung up, seen without reading from the socket: readable with
+    /// nothing to read is the end of the stream. A connection waiting for payload memory reads no
+    /// requests, so without this look a client that left would keep its connection (one of
+    /// <see cref="NbdServerOptions.MaxConnections"/>) until memory freed up.</summary>
+    private bool ClientLeft()
+    {
+        try
+        {
+            if (!_socket.Poll(0, SelectMode.SelectRead) || _socket.Available > 0) return false;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException) { }
+        _clientLeftWhileWaiting = true;
+        return true;
     }
 
     /// <summary>A request admitted by <see cref="AcquireSlot"/> has finished.</summary>

@@ -25,6 +25,10 @@ internal sealed class NbdRequestReader
     /// <summary>Bytes received and not yet consumed: more requests already sent by the client.</summary>
     public int Buffered => _end - _start;
 
+    /// <summary>The last read failed because the socket's receive timeout passed (the client
+    /// stalled), not because the client went away.</summary>
+    public bool TimedOut { get; private set; }
+
     /// <summary>Fills <paramref name="destination"/>; false when the peer went away first.</summary>
     public bool ReadExact(Span<byte> destination)
     {
@@ -38,8 +42,16 @@ internal sealed class NbdRequestReader
         _buffer.AsSpan(_start, buffered).CopyTo(destination);
         _start = _end = 0;
         destination = destination[buffered..];
-        if (destination.Length >= _buffer.Length)
-            return NbdSocketIO.ReadExact(_socket, destination); // big payload: no double copy
+        if (destination.Length >= _buffer.Length) // big payload: straight into it, no double copy
+        {
+            while (!destination.IsEmpty)
+            {
+                int n = Receive(destination);
+                if (n <= 0) return false;
+                destination = destination[n..];
+            }
+            return true;
+        }
 
         while (_end < destination.Length)
         {
@@ -78,7 +90,12 @@ internal sealed class NbdRequestReader
         {
             return _socket.Receive(into, SocketFlags.None);
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        catch (SocketException ex)
+        {
+            TimedOut = ex.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock;
+            return -1;
+        }
+        catch (ObjectDisposedException)
         {
             return -1;
         }

@@ -34,8 +34,10 @@ public sealed class NbdServer : IDisposable
             throw new ShuruStoreException(ShuruErrorKind.InvalidArgument, "MaxPayload must be between 512 bytes and 32 MiB.");
         if (options.ExportName.Length > 4096)
             throw new ShuruStoreException(ShuruErrorKind.InvalidArgument, "ExportName must be at most 4096 bytes.");
-        if (options.MaxPayloadMemory < 0 || options.ConnectionAllowance < 0 || options.ReplyWriteTimeout <= TimeSpan.Zero)
-            throw new ShuruStoreException(ShuruErrorKind.InvalidArgument, "MaxPayloadMemory and ConnectionAllowance must not be negative, ReplyWriteTimeout must be positive.");
+        if (options.MaxPayloadMemory < 0 || options.ConnectionAllowance < 0 || options.ReplyWriteTimeout <= TimeSpan.Zero
+            || options.PayloadStallTimeout <= TimeSpan.Zero)
+            throw new ShuruStoreException(ShuruErrorKind.InvalidArgument,
+                "MaxPayloadMemory and ConnectionAllowance must not be negative, ReplyWriteTimeout and PayloadStallTimeout must be positive.");
         Device = device;
         Options = options;
         PayloadBudget = new NbdMemoryBudget(options.MaxPayloadMemory > 0 ? options.MaxPayloadMemory : NbdMemoryBudget.DefaultLimit());

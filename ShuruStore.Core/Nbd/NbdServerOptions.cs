@@ -38,6 +38,11 @@ public sealed class NbdServerOptions
     /// connection is closed and what it held is freed.</summary>
     public TimeSpan ReplyWriteTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>How long a WRITE payload that draws on <see cref="MaxPayloadMemory"/> may go
+    /// without a byte arriving: past it the connection is closed and the memory freed, so clients
+    /// that stop in the middle of large writes cannot hold the budget for good.</summary>
+    public TimeSpan PayloadStallTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
     /// <summary>How long a client may take between handshake messages before the server gives up
     /// on it (a client that connects and says nothing must not hold a thread forever).</summary>
     public TimeSpan NegotiationTimeout { get; init; } = TimeSpan.FromSeconds(30);

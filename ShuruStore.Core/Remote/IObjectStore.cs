@@ -54,8 +54,9 @@ public interface IObjectStore
     Task DeleteAsync(IReadOnlyCollection<string> keys, CancellationToken cancellationToken = default);
 }
 
-/// <summary>An object's key (relative to the store's root) and length in bytes.</summary>
-public sealed record ObjectInfo(string Key, long Length);
+/// <summary>An object's key (relative to the store's root), length in bytes and, when the store
+/// says, when it was last written (a collector's grace period is measured from it).</summary>
+public sealed record ObjectInfo(string Key, long Length, DateTimeOffset? LastModified = null);
 
 /// <summary>A page of a listing; <see cref="ContinuationToken"/> is null on the last page.</summary>
 public sealed record ObjectListPage(IReadOnlyList<ObjectInfo> Objects, string? ContinuationToken);

@@ -44,6 +44,15 @@ public sealed record ObjectStoreOptions
     /// <summary>The defaults.</summary>
     public static ObjectStoreOptions Default { get; } = new();
 
+    /// <summary>These options with another deadline; the attempt and connect timeouts are
+    /// shortened to it when longer, so that one attempt can never outlast the deadline.</summary>
+    public ObjectStoreOptions WithDeadline(TimeSpan deadline) => this with
+    {
+        Deadline = deadline,
+        AttemptTimeout = AttemptTimeout < deadline ? AttemptTimeout : deadline,
+        ConnectTimeout = ConnectTimeout < deadline ? ConnectTimeout : deadline,
+    };
+
     /// <summary>Throws <see cref="ShuruStoreException"/> (<see cref="ShuruErrorKind.InvalidArgument"/>)
     /// when a value is out of range.</summary>
     public void Validate()

@@ -243,7 +243,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             try
             {
                 var r = await _client.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = Location.Bucket, Key = fullKey }, ct).ConfigureAwait(false);
-                return new ObjectInfo(relative, r.ContentLength);
+                return new ObjectInfo(relative, r.ContentLength, Utc(r.LastModified));
             }
             catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
             {
@@ -273,7 +273,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             var objects = new List<ObjectInfo>(r.S3Objects?.Count ?? 0);
             foreach (var o in r.S3Objects ?? [])
                 if (o.Key.StartsWith(root, StringComparison.Ordinal))
-                    objects.Add(new ObjectInfo(o.Key[root.Length..], o.Size ?? 0));
+                    objects.Add(new ObjectInfo(o.Key[root.Length..], o.Size ?? 0, Utc(o.LastModified)));
             var next = r.IsTruncated == true ? r.NextContinuationToken : null;
             if (r.IsTruncated == true && string.IsNullOrEmpty(next))
                 throw new ShuruStoreException(ShuruErrorKind.RemoteInvalid, $"LIST {path}: the answer is truncated but has no continuation token", path);
@@ -386,6 +386,10 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             throw new ShuruStoreException(ShuruErrorKind.RemoteInvalid, $"object name '{key}' {err}");
         return n;
     }
+
+    /// <summary>A time the SDK parsed from an answer, as UTC (null when the answer had none).</summary>
+    private static DateTimeOffset? Utc(DateTime? time) =>
+        time is not { } t ? null : new DateTimeOffset(t.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(t, DateTimeKind.Utc) : t.ToUniversalTime());
 
     private string Uri(string fullKey) => fullKey.Length == 0 ? S3Location.Scheme + Location.Bucket : S3Location.Scheme + Location.Bucket + "/" + fullKey;
 

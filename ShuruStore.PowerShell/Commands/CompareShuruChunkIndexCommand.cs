@@ -4,7 +4,8 @@ using ShuruStore.Core.Storage;
 
 namespace ShuruStore.Commands;
 
-/// <summary>Shows where two checkpoints differ, as contiguous byte ranges (resolving both chains).</summary>
+/// <summary>Shows where two checkpoints differ, as contiguous byte ranges (resolving both chains;
+/// a chain that stops at a missing parent is compared as far as it goes, with a warning).</summary>
 [Cmdlet(VerbsData.Compare, "ShuruChunkIndex")]
 [OutputType(typeof(ShuruIndexDifference))]
 [OutputType(typeof(ShuruIndexComparison))]
@@ -32,7 +33,7 @@ public sealed class CompareShuruChunkIndexCommand : PSCmdlet
         IndexComparison result;
         try
         {
-            result = IndexComparer.Compare(a, b);
+            result = IndexComparer.Compare(a, b, new IndexPathResolver(PathResolver.WorkingDirectory(this)));
         }
         catch (ShuruStoreException e)
         {
@@ -43,6 +44,13 @@ public sealed class CompareShuruChunkIndexCommand : PSCmdlet
         {
             ThrowTerminatingError(ShuruErrors.FromUnexpected(e, a));
             return;
+        }
+
+        ChainWarnings.WritePathWarnings(this, result.Warnings);
+        foreach (var missing in result.MissingParents)
+        {
+            ChainWarnings.WriteMissingParent(this, missing,
+                "That side is compared as the rest of its chain reads: chunks set only in the missing parent count as the base image or zeros there.");
         }
 
         const int chunk = ChunkHasher.ChunkSize;
@@ -78,6 +86,12 @@ public sealed class CompareShuruChunkIndexCommand : PSCmdlet
 
     private string ResolveIndex(string path)
     {
+        // A published index (s3://…) is compared through its local mirror.
+        if (Core.Remote.S3Location.IsS3Uri(path))
+        {
+            try { return Core.Remote.PublishedIndexes.Mirror(path); }
+            catch (ShuruStoreException e) { ThrowTerminatingError(ShuruErrors.From(e, path)); }
+        }
         string resolved = PathResolver.ResolveUnresolved(this, path);
         if (!File.Exists(resolved))
         {

@@ -4,7 +4,8 @@ using ShuruStore.Core.Maintenance;
 
 namespace ShuruStore.Commands;
 
-/// <summary>Materialises an index (with its whole chain) into a sparse raw image file.</summary>
+/// <summary>Materialises an index (with its whole chain) into a sparse raw image file. A chain
+/// that stops at a missing parent is refused (ParentIndexMissing) unless -AllowMissingParent.</summary>
 [Cmdlet(VerbsData.Export, "ShuruDisk", SupportsShouldProcess = true)]
 [OutputType(typeof(ShuruExportResult))]
 public sealed class ExportShuruDiskCommand : MaintenanceCmdlet
@@ -32,19 +33,33 @@ public sealed class ExportShuruDiskCommand : MaintenanceCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>Export an index whose chain stops at a parent index that does not exist, as the
+    /// rest of the chain reads (as shuru would serve it): chunks set only in the missing parent
+    /// come from the base image or are zeros.</summary>
+    [Parameter]
+    public SwitchParameter AllowMissingParent { get; set; }
+
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
         string cas = Resolve(CasPath);
         foreach (string input in IndexPath)
         {
-            string index = Resolve(input);
+            // A published index (s3://…) is exported through the chunk store as its local cache.
+            bool published = Core.Remote.S3Location.IsS3Uri(input);
+            string index = published ? input : Resolve(input);
             string dest;
+            if (Destination is null && published)
+            {
+                WriteError(ShuruErrors.Create(ShuruErrors.DestinationRequired, ErrorCategory.InvalidArgument, input,
+                    $"A published index ({input}) has no folder to write next to: give -Destination."));
+                continue;
+            }
             if (Destination is null) dest = System.IO.Path.ChangeExtension(index, ".raw");
             else
             {
                 dest = Resolve(Destination);
-                if (Directory.Exists(dest)) dest = System.IO.Path.Combine(dest, System.IO.Path.GetFileNameWithoutExtension(index) + ".raw");
+                if (Directory.Exists(dest)) dest = System.IO.Path.Combine(dest, System.IO.Path.GetFileNameWithoutExtension(published ? index[(index.LastIndexOf('/') + 1)..] : index) + ".raw");
             }
             if (!_written.Add(dest))
             {
@@ -61,8 +76,21 @@ public sealed class ExportShuruDiskCommand : MaintenanceCmdlet
             if (!ShouldProcess(dest, $"Export index '{index}' from chunk store '{cas}' to a raw image"))
                 continue;
             DiskExportResult? r = null;
-            if (!Run(index, () => r = DiskExporter.Export(index, cas, dest, Force, Progress(2), Cancel))) continue;
-            WriteVerbose($"Exported '{index}' to '{dest}' ({ByteSize.Format(r!.DiskSize)}, {ByteSize.Format(r.BytesWritten)} of data) in {r.Elapsed.TotalSeconds:0.##} s.");
+            var options = new DiskExportOptions
+            {
+                IndexPath = index, CasPath = cas, Destination = dest, Overwrite = Force,
+                AllowMissingParent = AllowMissingParent, WorkingDirectory = PathResolver.WorkingDirectory(this),
+            };
+            if (!Run(index, () => r = published
+                    ? Core.Remote.PublishedIndexes.Export(index, cas, dest, Force, null, Progress(2), Cancel)
+                    : DiskExporter.Export(options, Progress(2), Cancel))) continue;
+            ChainWarnings.WritePathWarnings(this, r!.Warnings);
+            if (r.MissingParent is { } missing)
+            {
+                ChainWarnings.WriteMissingParent(this, missing,
+                    $"'{dest}' holds what the rest of the chain reads (-AllowMissingParent): chunks set only in the missing parent are the base image's or zeros.");
+            }
+            WriteVerbose($"Exported '{index}' to '{dest}' ({ByteSize.Format(r.DiskSize)}, {ByteSize.Format(r.BytesWritten)} of data) in {r.Elapsed.TotalSeconds:0.##} s.");
             WriteObject(new ShuruExportResult
             {
                 Destination = r.Destination, IndexPath = r.IndexPath, DiskSize = r.DiskSize, ChunkCount = r.ChunkCount,

@@ -5,7 +5,8 @@ using ShuruStore.Core.Storage;
 namespace ShuruStore.Commands;
 
 /// <summary>Reads chunk indexes (checkpoints): sizes, counts, chain; or, with -Chunk/-AllChunks,
-/// the entries and the layer that provides each.</summary>
+/// the entries and the layer that provides each. A chain that stops at a missing parent is read
+/// as far as it goes, with a warning and the MissingParentPath property set.</summary>
 [Cmdlet(VerbsCommon.Get, "ShuruChunkIndex", DefaultParameterSetName = PathSet)]
 [OutputType(typeof(ShuruChunkIndex))]
 [OutputType(typeof(ShuruChunkEntry))]
@@ -42,6 +43,20 @@ public sealed class GetShuruChunkIndexCommand : PSCmdlet
         bool literal = ParameterSetName == LiteralSet;
         foreach (string input in literal ? LiteralPath : Path)
         {
+            if (Core.Remote.S3Location.IsS3Uri(input))
+            {
+                // A published index is read from its local mirror (indexes and maps only).
+                string mirror;
+                try { mirror = Core.Remote.PublishedIndexes.Mirror(input); }
+                catch (ShuruStoreException e)
+                {
+                    WriteError(ShuruErrors.From(e, input));
+                    continue;
+                }
+                WriteVerbose($"{input} is mirrored at '{mirror}'.");
+                Emit(mirror);
+                continue;
+            }
             IReadOnlyList<string> files;
             try
             {
@@ -61,7 +76,7 @@ public sealed class GetShuruChunkIndexCommand : PSCmdlet
         IndexChainView view;
         try
         {
-            view = IndexChainView.Open(file);
+            view = IndexChainView.Open(file, new IndexPathResolver(PathResolver.WorkingDirectory(this)));
         }
         catch (ShuruStoreException e)
         {
@@ -72,6 +87,14 @@ public sealed class GetShuruChunkIndexCommand : PSCmdlet
         {
             WriteError(ShuruErrors.FromUnexpected(e, file));
             return;
+        }
+
+        ChainWarnings.WritePathWarnings(this, view.Chain.Warnings);
+        if (view.Chain.MissingParent is { } missing)
+        {
+            ChainWarnings.WriteMissingParent(this, missing,
+                $"'{file}' is shown as the rest of its chain reads: {MissingParentLink.Consequence(view.BaseImagePath)}. " +
+                "Start-ShuruNbdServer and Export-ShuruDisk refuse it unless -AllowMissingParent is given.");
         }
 
         if (Chunk is null && !AllChunks)

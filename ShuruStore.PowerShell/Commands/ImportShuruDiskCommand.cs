@@ -90,9 +90,11 @@ public sealed class ImportShuruDiskCommand : MaintenanceCmdlet
             ParentIndexPath = ParentIndexPath is null ? null : Resolve(ParentIndexPath),
             FallbackPath = BaseImagePath is null ? null : Resolve(BaseImagePath),
             Overwrite = Force,
+            WorkingDirectory = PathResolver.WorkingDirectory(this),
         };
         DiskImportResult? r = null;
         if (!Run(image, () => r = DiskImporter.Import(options, Progress(1), Cancel))) return;
+        ChainWarnings.WritePathWarnings(this, r!.Warnings);
         WriteVerbose($"Imported {ByteSize.Format(r!.DiskSize)} from '{image}' in {r.Elapsed.TotalSeconds:0.##} s: {r.ChunksNew} new chunks " +
                      $"({ByteSize.Format(r.BytesStored)}), {r.ChunksPresent} already present, {r.ChunksZero} zero, {r.ChunksInherited} inherited.");
         WriteObject(new ShuruImportResult

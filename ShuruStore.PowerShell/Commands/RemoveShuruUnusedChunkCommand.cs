@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using System.Management.Automation.Runspaces;
 using ShuruStore.Core.Maintenance;
+using ShuruStore.Core.Remote;
 using ShuruStore.Core.Storage;
 
 namespace ShuruStore.Commands;
@@ -12,14 +13,15 @@ namespace ShuruStore.Commands;
 /// default parameter set is the literal one for the reason given on Test-ShuruChunkStore.</remarks>
 [Cmdlet(VerbsCommon.Remove, "ShuruUnusedChunk", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High,
     DefaultParameterSetName = LiteralSet)]
-[OutputType(typeof(ShuruCollectionResult))]
+[OutputType(typeof(ShuruCollectionResult), typeof(ShuruRemoteCollectionResult))]
 public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
 {
     private const string PathSet = "Path";
     private const string LiteralSet = "LiteralPath";
     private readonly IndexesByStore _work = new();
+    private readonly List<string> _remotes = [];
 
-    /// <summary>The chunk store to collect; CasPath from the pipeline (Get-ShuruChunkStore).</summary>
+    /// <summary>The chunk store to collect, or a remote store s3://BUCKET/PREFIX; CasPath from the pipeline (Get-ShuruChunkStore).</summary>
     [Parameter(Position = 0, Mandatory = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string CasPath { get; set; } = null!;
@@ -45,6 +47,11 @@ public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
     [Parameter]
     public TimeSpan GracePeriod { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>For a remote store: seconds an object-store request may take, retries included.</summary>
+    [Parameter]
+    [ValidateRange(1, 3600)]
+    public int RemoteTimeoutSec { get; set; } = 30;
+
     /// <summary>Collect even though nothing is kept: no index, no state file, no running server.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
@@ -54,6 +61,17 @@ public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
     {
         if (GracePeriod < TimeSpan.Zero)
             ThrowTerminatingError(ShuruErrors.Create("InvalidArgument", ErrorCategory.InvalidArgument, GracePeriod, "-GracePeriod cannot be negative."));
+        if (S3Location.IsS3Uri(CasPath))
+        {
+            // The roots of a remote store are its published indexes, all of them, always.
+            if (IndexPath is not null || LiteralIndexPath is not null || StatePath is not null)
+            {
+                ThrowTerminatingError(ShuruErrors.Create(ShuruErrors.NotForRemoteStore, ErrorCategory.InvalidArgument, CasPath,
+                    "-IndexPath and -StatePath apply to local chunk stores. In a remote store every published index is kept, with all it needs."));
+            }
+            if (!_remotes.Contains(CasPath, StringComparer.Ordinal)) _remotes.Add(CasPath);
+            return;
+        }
         _work.Add(Resolve(CasPath), ResolveIndexes(IndexPath, LiteralIndexPath).ToList());
     }
 
@@ -62,6 +80,43 @@ public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
     {
         var states = (StatePath ?? []).Select(Resolve).ToList();
         foreach (var (cas, indexes) in _work.Stores) Collect(cas, indexes, states);
+        foreach (var uri in _remotes) CollectRemote(uri);
+    }
+
+    private void CollectRemote(string uri)
+    {
+        var options = new RemoteCollectionOptions { GracePeriod = GracePeriod };
+        Run(uri, () =>
+        {
+            var root = S3Location.Parse(uri);
+            using var remote = S3ObjectStore.FromEnvironment(root, ObjectStoreOptions.Default.WithDeadline(TimeSpan.FromSeconds(RemoteTimeoutSec)));
+            // The remote collector reports from its own threads: no Write-Progress here, and the
+            // removed objects are listed once it returns.
+            var plan = RemoteCollector.Plan(remote, root, options, null, Cancel);
+            WriteVerbose($"{plan.PacksScanned} packs in {root}: {plan.PacksReferenced} referenced by {plan.Indexes} published indexes, " +
+                         $"{plan.PacksProtectedByUploads} kept for uploads in progress, {plan.PacksSpared} unreferenced but younger than {GracePeriod}; " +
+                         $"{plan.Unused.Count} objects unused ({ByteSize.Format(plan.BytesUnused)}).");
+            if (plan.Indexes == 0 && plan.Unused.Count > 0 && !Force)
+            {
+                ThrowTerminatingError(ShuruErrors.Create(ShuruErrors.NoChunksToKeep, ErrorCategory.InvalidOperation, uri,
+                    $"No index is published in {root}, so every pack would be removed. Use -Force to empty it."));
+            }
+            var result = RemoteCollector.ToResult(plan);
+            if (ShouldProcess(root.ToString(), $"Remove {plan.Unused.Count} unused objects ({ByteSize.Format(plan.BytesUnused)}); keep {plan.PacksReferenced} " +
+                                               $"packs of {plan.Indexes} published indexes and {plan.PacksSpared + plan.PacksProtectedByUploads} recent or in use"))
+            {
+                var removed = new System.Collections.Concurrent.ConcurrentQueue<RemoteGarbage>();
+                result = RemoteCollector.Sweep(plan, remote, options, removed.Enqueue, null, Cancel);
+                foreach (var g in removed) WriteVerbose($"Removed {root.Child(g.Key)} ({g.Reason}, {ByteSize.Format(g.Length)}).");
+            }
+            WriteObject(new ShuruRemoteCollectionResult
+            {
+                CasPath = result.Root, WhatIf = result.Planned, Indexes = result.Indexes, PacksScanned = result.PacksScanned,
+                PacksReferenced = result.PacksReferenced, PacksSpared = result.PacksSpared, PacksProtectedByUploads = result.PacksProtectedByUploads,
+                ObjectsUnused = result.ObjectsUnused, BytesUnused = result.BytesUnused, ObjectsRemoved = result.ObjectsRemoved,
+                BytesRemoved = result.BytesRemoved, ObjectsRescued = result.ObjectsRescued, Duration = result.Elapsed,
+            });
+        });
     }
 
     private void Collect(string cas, IReadOnlyList<string> indexes, List<string> states)
@@ -73,7 +128,7 @@ public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
         var live = servers.Select(s => s.Engine.Disk!).Select(d => (Func<IReadOnlyCollection<ChunkHash>>)d.GetReferencedChunks).ToList();
         if (indexes.Count == 0 && states.Count == 0 && live.Count == 0 && !Force)
         {
-            ThrowTerminatingError(ShuruErrors.Create("NoChunksToKeep", ErrorCategory.InvalidOperation, cas,
+            ThrowTerminatingError(ShuruErrors.Create(ShuruErrors.NoChunksToKeep, ErrorCategory.InvalidOperation, cas,
                 $"Nothing references chunks in '{cas}': no -IndexPath, no -StatePath and no running server of this session uses it, so every chunk would be removed. " +
                 "Give the indexes to keep (Get-ChildItem *.idx | Remove-ShuruUnusedChunk -CasPath ...), or use -Force to empty the store."));
         }
@@ -84,11 +139,18 @@ public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
             StatePaths = states,
             LiveReferences = live,
             GracePeriod = GracePeriod,
+            WorkingDirectory = PathResolver.WorkingDirectory(this),
         };
         GarbageCollectionPlan? plan = null;
         if (!Run(cas, () => plan = GarbageCollector.Plan(options, Progress(4), Cancel))) return;
+        ChainWarnings.WritePathWarnings(this, plan!.Warnings);
+        foreach (var missing in plan.MissingParents)
+        {
+            ChainWarnings.WriteMissingParent(this, missing,
+                "Every chunk the rest of that chain names is kept; chunks only the missing parent named are kept only if something else names them.");
+        }
         string[] names = [.. servers.Select(s => s.Name)];
-        WriteVerbose($"{plan!.ChunksScanned} chunks in '{cas}': {plan.ChunksReferenced} referenced by {options.IndexPaths.Count} indexes, " +
+        WriteVerbose($"{plan.ChunksScanned} chunks in '{cas}': {plan.ChunksReferenced} referenced by {options.IndexPaths.Count} indexes, " +
                      $"{states.Count} state files and {servers.Count} running servers; {plan.ChunksSpared} unreferenced but younger than {GracePeriod}; " +
                      $"{plan.Unused.Count} unused ({ByteSize.Format(plan.BytesUnused)}).");
         GarbageCollectionResult? result = plan.ToResult();
@@ -104,6 +166,7 @@ public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
             ChunksSpared = result.ChunksSpared, ChunksUnused = result.ChunksUnused, BytesUnused = result.BytesUnused,
             ChunksRemoved = result.ChunksRemoved, BytesRemoved = result.BytesRemoved, ChunksRescued = result.ChunksRescued,
             LiveServers = names, Users = [.. result.Registrations.Where(r => r.IsRoot).Select(ShuruStoreUser.From)], Duration = result.Elapsed,
+            MissingParents = [.. result.MissingParents.Select(m => m.MissingPath).Distinct()],
         });
     }
 }

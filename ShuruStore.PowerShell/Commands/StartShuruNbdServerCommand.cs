@@ -78,6 +78,12 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
     [ValidateRange(1L * 1024 * 1024, long.MaxValue)]
     public long DirtyMemoryLimit { get; set; } = 256L * 1024 * 1024;
 
+    /// <summary>Serve an index whose chain stops at a parent index that does not exist (shuru's
+    /// checkpoint delete leaves such children), as shuru does: chunks set only in the missing
+    /// parent read from the base image or as zeros. Without it such an index is refused.</summary>
+    [Parameter(ParameterSetName = ChunkStoreSet)]
+    public SwitchParameter AllowMissingParent { get; set; }
+
     /// <summary>Refuse writes (clients get EPERM).</summary>
     [Parameter]
     public SwitchParameter ReadOnly { get; set; }
@@ -88,6 +94,18 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
     [Parameter]
     [ValidateRange(0L, long.MaxValue)]
     public long MaxRequestMemory { get; set; }
+
+    /// <summary>For a published checkpoint (-IndexPath s3://…): seconds a read of data not cached
+    /// locally may take, retries included, before the client gets EIO.</summary>
+    [Parameter(ParameterSetName = ChunkStoreSet)]
+    [ValidateRange(1, 3600)]
+    public int RemoteTimeoutSec { get; set; } = 30;
+
+    /// <summary>For a published checkpoint: the most bytes of fetched chunks kept in the local
+    /// store; past it, fetched chunks the remote still has are evicted (0: no limit).</summary>
+    [Parameter(ParameterSetName = ChunkStoreSet)]
+    [ValidateRange(0L, long.MaxValue)]
+    public long CacheLimit { get; set; }
 
     /// <summary>A name for the server in this session (default: shuru1, shuru2, ...).</summary>
     [Parameter]
@@ -156,6 +174,15 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
                 WriteWarning($"Server '{handle.Name}' keeps its live disk map in memory only: writes not saved with Save-ShuruCheckpoint " +
                              "are lost when it stops or crashes, even after the guest's FLUSH. Use -StatePath to keep them durable.");
             }
+            if (handle.Engine.Disk is { } disk)
+            {
+                ChainWarnings.WritePathWarnings(this, disk.ChainWarnings);
+                if (disk.MissingParent is { } missing)
+                {
+                    ChainWarnings.WriteMissingParent(this, missing,
+                        $"Server '{handle.Name}' serves the rest of the chain (-AllowMissingParent): chunks set only in the missing parent read from the base image or as zeros.");
+                }
+            }
             WriteVerbose($"Server '{handle.Name}' serves {request.What} ({ByteSize.Format(handle.DiskSize)}) at {handle.Uri}");
             WriteObject(handle);
         }
@@ -197,17 +224,20 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
         string cas = PathResolver.ResolveUnresolved(this, CasPath);
         string? baseImage = (BaseImagePath ?? ImagePath) is { } b ? PathResolver.ResolveUnresolved(this, b) : null;
         if (baseImage is not null && ImagePaths.DirectoryProblem(baseImage, ShuruErrorKind.BaseImageMissing) is { } problem) ThrowTerminatingError(problem);
-        string? index = IndexPath is null ? null : PathResolver.ResolveUnresolved(this, IndexPath);
+        // A published checkpoint is named by its URI: never a path to resolve.
+        bool published = Core.Remote.S3Location.IsS3Uri(IndexPath);
+        string? index = IndexPath is null ? null : published ? IndexPath : PathResolver.ResolveUnresolved(this, IndexPath);
         // Named on the command line, an index that does not exist yet means "start lazily" (shuru's
         // start). A checkpoint from the pipeline names a file that must be there: serving the base
         // image instead would hand out the wrong disk.
-        if (index is not null && MyInvocation.ExpectingInput && !File.Exists(index))
+        if (index is not null && !published && MyInvocation.ExpectingInput && !File.Exists(index))
         {
             ThrowTerminatingError(ShuruErrors.Create(ShuruErrors.IndexPathNotFound, ErrorCategory.ObjectNotFound, index,
                 $"The index '{index}' from the pipeline does not exist. Nothing was started."));
         }
         string? state = StatePath is null ? null : PathResolver.ResolveUnresolved(this, StatePath);
-        string what = index is not null && File.Exists(index)
+        string what = published ? $"published checkpoint {index} (local cache {cas})"
+            : index is not null && File.Exists(index)
             ? $"index {index} (chunk store {cas})"
             : $"base image {baseImage ?? "(none: blank disk)"} in lazy mode (chunk store {cas})";
         return new StartRequest(name, what, new DiskServerOptions
@@ -223,6 +253,13 @@ public sealed class StartShuruNbdServerCommand : PSCmdlet
             Name = name,
             MaxPayloadMemory = MaxRequestMemory,
             Description = "ShuruStore chunk-store disk",
+            WorkingDirectory = PathResolver.WorkingDirectory(this),
+            AllowMissingParent = AllowMissingParent,
+            Remote = new Core.Remote.RemoteCheckpointOptions
+            {
+                ObjectStore = Core.Remote.ObjectStoreOptions.Default.WithDeadline(TimeSpan.FromSeconds(RemoteTimeoutSec)),
+                Cache = Core.Remote.RemoteChunkStoreOptions.Default with { CacheLimitBytes = CacheLimit },
+            },
         });
     }
 

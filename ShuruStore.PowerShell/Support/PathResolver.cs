@@ -31,6 +31,11 @@ internal static class PathResolver
         return result;
     }
 
+    /// <summary>The user's file-system location ($PWD, or the last file-system location when the
+    /// current one is on another provider): the working directory a relative path stored in an
+    /// index is first resolved against, as shuru resolves it against its own.</summary>
+    public static string WorkingDirectory(PSCmdlet cmdlet) => cmdlet.SessionState.Path.CurrentFileSystemLocation.ProviderPath;
+
     private static void EnsureFileSystem(PSCmdlet cmdlet, string path, ProviderInfo provider)
     {
         if (provider.Name != "FileSystem")

@@ -20,6 +20,9 @@ internal static class ShuruErrors
     public const string BaseImageGivenTwice = nameof(BaseImageGivenTwice);
     public const string SocketPathForSeveralServers = nameof(SocketPathForSeveralServers);
     public const string WaitTimeout = nameof(WaitTimeout);
+    public const string NotForRemoteStore = nameof(NotForRemoteStore);
+    public const string NoChunksToKeep = nameof(NoChunksToKeep);
+    public const string DestinationRequired = nameof(DestinationRequired);
 
     public static ErrorCategory CategoryOf(ShuruErrorKind kind) => kind switch
     {

@@ -18,9 +18,11 @@ internal static class ShuruChunkIndexFactory
             ZeroChunks = summary.ZeroHashEntries,
             ChunksInherited = summary.InheritedFromParents + summary.FromBase,
             ChunksUnset = summary.ReadAsZeros,
-            ParentPath = summary.ParentPath,
-            BaseImagePath = summary.FallbackPath,
+            ParentPath = summary.ResolvedParentPath,
+            BaseImagePath = summary.FallbackPath is null ? null : summary.BaseImagePath,
             Chain = [.. view.Chain.AllPaths],
+            MissingParentPath = summary.MissingParent?.MissingPath,
+            MissingParentNamedBy = summary.MissingParent?.IndexPath,
             FileSize = file.Exists ? file.Length : 0,
             LastWriteTime = file.Exists ? file.LastWriteTime : default,
         };

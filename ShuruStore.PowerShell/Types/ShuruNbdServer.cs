@@ -5,15 +5,6 @@ using ShuruStore.Core.Nbd;
 
 namespace ShuruStore.Commands;
 
-/// <summary>How a server's disk is stored.</summary>
-public enum ShuruDiskMode
-{
-    /// <summary>Content-addressed chunks and an index (copy-on-write over a base image).</summary>
-    ChunkStore,
-    /// <summary>A plain raw image served as it is.</summary>
-    Flat,
-}
-
 /// <summary>
 /// The handle to a running NBD server, returned by Start-ShuruNbdServer and tracked in the
 /// session that started it. It keeps the server's threads alive after the pipeline that created
@@ -54,6 +45,10 @@ public sealed class ShuruNbdServer : IDisposable
 
     /// <summary>The index the disk booted from (null in lazy mode or for a flat image).</summary>
     public string? BootIndexPath => _engine.Disk?.BootIndexPath;
+
+    /// <summary>The published checkpoint (s3://…) the disk's chain reaches, if any: booted from
+    /// its URI, or from a local checkpoint saved over it.</summary>
+    public string? RemoteIndexUri => _engine.Remote?.IndexUri;
 
     /// <summary>The base image at the bottom of the chain, read-only (shuru's rootfs; alias
     /// property RootfsPath).</summary>

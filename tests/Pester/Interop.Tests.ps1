@@ -1,6 +1,7 @@
 # Files must open both ways between ShuruStore and shuru-store 0.1.2. tests/interop/shuru_model.py
 # is an independent model of shuru's files, written from the compatibility spec, with b3sum for
-# chunk names: it plays shuru's part.
+# chunk names: it plays shuru's part. ShuruDataDirectory.Tests.ps1 runs every cmdlet on a data
+# directory the model writes through shuru's own flow, and asserts each deliberate difference.
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     $script:Dir = New-TestDirectory

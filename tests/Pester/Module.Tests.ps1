@@ -3,7 +3,7 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     $script:Cmdlets = @('Start-ShuruNbdServer', 'Get-ShuruNbdServer', 'Stop-ShuruNbdServer', 'Wait-ShuruNbdServer', 'Save-ShuruCheckpoint',
         'Get-ShuruChunkIndex', 'Compare-ShuruChunkIndex', 'Get-ShuruChunkStore',
-        'Import-ShuruDisk', 'Export-ShuruDisk', 'Test-ShuruChunkStore', 'Remove-ShuruUnusedChunk')
+        'Import-ShuruDisk', 'Export-ShuruDisk', 'Test-ShuruChunkStore', 'Remove-ShuruUnusedChunk', 'Publish-ShuruCheckpoint')
 }
 
 Describe 'The staged module' {
@@ -44,7 +44,7 @@ Describe 'The staged module' {
 
     It 'declares an output type for <_>' -ForEach @('Start-ShuruNbdServer', 'Get-ShuruNbdServer', 'Stop-ShuruNbdServer', 'Wait-ShuruNbdServer', 'Save-ShuruCheckpoint',
         'Get-ShuruChunkIndex', 'Compare-ShuruChunkIndex', 'Get-ShuruChunkStore',
-        'Import-ShuruDisk', 'Export-ShuruDisk', 'Test-ShuruChunkStore', 'Remove-ShuruUnusedChunk') {
+        'Import-ShuruDisk', 'Export-ShuruDisk', 'Test-ShuruChunkStore', 'Remove-ShuruUnusedChunk', 'Publish-ShuruCheckpoint') {
         (Get-Command $_).OutputType.Count | Should -BeGreaterThan 0
     }
 }
@@ -52,10 +52,10 @@ Describe 'The staged module' {
 Describe 'Help' {
     It 'Get-Help <_> has a synopsis, described parameters and at least two examples' -ForEach @('Start-ShuruNbdServer', 'Get-ShuruNbdServer',
         'Stop-ShuruNbdServer', 'Wait-ShuruNbdServer', 'Save-ShuruCheckpoint', 'Get-ShuruChunkIndex', 'Compare-ShuruChunkIndex', 'Get-ShuruChunkStore',
-        'Import-ShuruDisk', 'Export-ShuruDisk', 'Test-ShuruChunkStore', 'Remove-ShuruUnusedChunk') {
+        'Import-ShuruDisk', 'Export-ShuruDisk', 'Test-ShuruChunkStore', 'Remove-ShuruUnusedChunk', 'Publish-ShuruCheckpoint') {
         $help = Get-Help $_ -Full
         $help.Synopsis | Should -Not -BeNullOrEmpty
-        $help.Synopsis | Should -Not -Match '^\s*Start-|^\s*Get-|^\s*Stop-|^\s*Save-|^\s*Compare-|^\s*Import-|^\s*Export-|^\s*Test-|^\s*Remove-'   # not the auto-generated syntax
+        $help.Synopsis | Should -Not -Match '^\s*Publish-|^\s*Start-|^\s*Get-|^\s*Stop-|^\s*Save-|^\s*Compare-|^\s*Import-|^\s*Export-|^\s*Test-|^\s*Remove-'   # not the auto-generated syntax
         @($help.Examples.Example).Count | Should -BeGreaterOrEqual 2
         $common = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
         foreach ($p in (Get-Command $_).Parameters.Keys | Where-Object { $_ -notin $common }) {
@@ -74,7 +74,7 @@ Describe 'Help' {
 
     It '#18.9 <_> never shows None for a parameter that has a default' -ForEach @('Start-ShuruNbdServer', 'Get-ShuruNbdServer',
         'Stop-ShuruNbdServer', 'Wait-ShuruNbdServer', 'Save-ShuruCheckpoint', 'Get-ShuruChunkIndex', 'Compare-ShuruChunkIndex',
-        'Get-ShuruChunkStore', 'Import-ShuruDisk', 'Export-ShuruDisk', 'Test-ShuruChunkStore', 'Remove-ShuruUnusedChunk') {
+        'Get-ShuruChunkStore', 'Import-ShuruDisk', 'Export-ShuruDisk', 'Test-ShuruChunkStore', 'Remove-ShuruUnusedChunk', 'Publish-ShuruCheckpoint') {
         $cmd = Get-Command $_
         $fresh = [Activator]::CreateInstance($cmd.ImplementingType)
         foreach ($p in $cmd.Parameters.Values) {
@@ -87,7 +87,7 @@ Describe 'Help' {
     }
 
     It '#18.9 <_> lists -WhatIf and -Confirm in every syntax block' -ForEach @('Start-ShuruNbdServer', 'Stop-ShuruNbdServer',
-        'Save-ShuruCheckpoint', 'Import-ShuruDisk', 'Export-ShuruDisk', 'Test-ShuruChunkStore', 'Remove-ShuruUnusedChunk') {
+        'Save-ShuruCheckpoint', 'Import-ShuruDisk', 'Export-ShuruDisk', 'Test-ShuruChunkStore', 'Remove-ShuruUnusedChunk', 'Publish-ShuruCheckpoint') {
         foreach ($item in (Get-Help $_).syntax.syntaxItem) {
             $item.parameter.name | Should -Contain 'WhatIf'
             $item.parameter.name | Should -Contain 'Confirm'
@@ -97,7 +97,7 @@ Describe 'Help' {
 
     It '#18.9 <_> lists parameters in the order Get-Command -Syntax does' -ForEach @('Start-ShuruNbdServer', 'Get-ShuruNbdServer',
         'Stop-ShuruNbdServer', 'Wait-ShuruNbdServer', 'Save-ShuruCheckpoint', 'Get-ShuruChunkIndex', 'Compare-ShuruChunkIndex',
-        'Get-ShuruChunkStore', 'Import-ShuruDisk', 'Export-ShuruDisk', 'Test-ShuruChunkStore', 'Remove-ShuruUnusedChunk') {
+        'Get-ShuruChunkStore', 'Import-ShuruDisk', 'Export-ShuruDisk', 'Test-ShuruChunkStore', 'Remove-ShuruUnusedChunk', 'Publish-ShuruCheckpoint') {
         $common = [System.Management.Automation.PSCmdlet]::CommonParameters
         $sets = (Get-Command $_).ParameterSets
         $items = @((Get-Help $_).syntax.syntaxItem)

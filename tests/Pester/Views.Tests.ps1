@@ -14,7 +14,8 @@ AfterAll {
 Describe '#18.5 Every table column is a property' {
     It 'the <_> table''s columns are properties or alias properties of its type' -ForEach @(
         'ShuruNbdServer', 'ShuruChunkIndex', 'ShuruChunkEntry', 'ShuruIndexDifference', 'ShuruChunkStore',
-        'ShuruImportResult', 'ShuruExportResult', 'ShuruStoreProblem', 'ShuruStoreTestResult', 'ShuruCollectionResult') {
+        'ShuruImportResult', 'ShuruExportResult', 'ShuruStoreProblem', 'ShuruStoreTestResult', 'ShuruCollectionResult',
+        'ShuruPublishResult', 'ShuruRemoteStoreTestResult', 'ShuruRemoteProblem', 'ShuruRemoteCollectionResult') {
         $typeName = "ShuruStore.Commands.$_"
         $view = $Formats.SelectSingleNode("//View[ViewSelectedBy/TypeName='$typeName' and TableControl]")
         $view | Should -Not -BeNullOrEmpty -Because "$_ has a table view"

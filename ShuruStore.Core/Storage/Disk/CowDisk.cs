@@ -75,9 +75,12 @@ public sealed class CowDisk : IBlockDevice
         string? bootPath = null, basePath;
         ChunkIndexFile? top = null;
         IReadOnlyList<(string Path, ChunkIndexFile Index)> parents = [];
+        IndexChain? chain = null;
         if (options.IndexPath is { } ip && File.Exists(ip))
         {
-            var chain = IndexChain.Load(ip);
+            chain = IndexChain.Load(ip, new IndexPathResolver(options.WorkingDirectory));
+            if (!options.AllowMissingParent)
+                chain.RequireComplete($"cannot serve '{chain.Path}'", "allow a missing parent (AllowMissingParent) to serve what the rest of the chain holds");
             top = chain.Top; bootPath = chain.Path; parents = chain.Parents;
             basePath = chain.BaseImagePath ?? options.BaseImagePath;
         }
@@ -129,7 +132,11 @@ public sealed class CowDisk : IBlockDevice
                 Holder = options.Holder is { } holder ? holder with { StatePath = statePath, BootIndexPath = bootPath, BaseImagePath = basePath } : null,
             });
             var header = new StateJournal.Header(size, basePath ?? "", bootPath ?? "", fingerprint);
-            var disk = new CowDisk(options, store, options.ChunkStore is null, table, top, parents, bootPath, baseImage);
+            var disk = new CowDisk(options, store, options.ChunkStore is null, table, top, parents, bootPath, baseImage)
+            {
+                MissingParent = chain?.MissingParent,
+                ChainWarnings = chain?.Warnings ?? [],
+            };
             if (rewriteState && !options.ReadOnly)
             {
                 journal?.Dispose();
@@ -167,6 +174,11 @@ public sealed class CowDisk : IBlockDevice
     public string? BaseImagePath { get; }
     /// <summary>The chunk store directory (absolute).</summary>
     public string CasPath { get; }
+    /// <summary>Where the booted index's chain stops at a parent that does not exist (opened with
+    /// <see cref="CowDiskOptions.AllowMissingParent"/>); null when the chain is whole.</summary>
+    public MissingParentLink? MissingParent { get; private init; }
+    /// <summary>Stored relative paths of the booted chain whose two readings name different files.</summary>
+    public IReadOnlyList<string> ChainWarnings { get; private init; } = [];
     /// <summary>The live-state journal (absolute), or null.</summary>
     public string? StatePath { get; }
     /// <summary>Number of 64 KiB chunks.</summary>
@@ -541,7 +553,7 @@ public sealed class CowDisk : IBlockDevice
         var parents = BootIndexPath is null ? _parents : [(BootIndexPath, _boot!), .. _parents];
         return new CheckpointInfo(full, BootIndexPath, BaseImagePath, Size, snapshot.LongLength, set, snapshot.LongLength - set)
         {
-            Chain = IndexChain.ForCheckpoint(full, index, parents, BaseImagePath),
+            Chain = IndexChain.ForCheckpoint(full, index, parents, BaseImagePath, MissingParent),
         };
     }
 

@@ -28,6 +28,15 @@ public sealed class CowDiskOptions
     /// <summary>Chunk store to use instead of a <see cref="FileChunkStore"/> on <see cref="CasPath"/>
     /// (e.g. a caching or remote store). The disk does not dispose it.</summary>
     public IChunkStore? ChunkStore { get; init; }
+    /// <summary>The directory relative parent and fallback paths stored in the index chain are
+    /// first resolved against, as shuru does with its working directory
+    /// (<see cref="IndexPathResolver"/>); null: the process current directory.</summary>
+    public string? WorkingDirectory { get; init; }
+    /// <summary>Serve an index whose chain stops at a parent that does not exist, reading what
+    /// the rest of the chain holds (chunks set only in the missing parent read from the base
+    /// image or as zeros, as in shuru). Otherwise opening refuses it with
+    /// <see cref="ShuruErrorKind.ParentIndexMissing"/>.</summary>
+    public bool AllowMissingParent { get; init; }
 }
 
 /// <summary>What <see cref="CowDisk.SaveCheckpoint"/> wrote.</summary>

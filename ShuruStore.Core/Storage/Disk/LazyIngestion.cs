@@ -10,7 +10,9 @@ namespace ShuruStore.Core.Storage;
 /// again (immutable, and page-cached since the client just read it), so nothing is dropped for
 /// lack of room and one full read ingests the whole base. The worker yields while clients are
 /// doing I/O: storing a chunk means hashing it and creating a file, which would take the CPU the
-/// client's read needs on a small machine. A checkpoint waiting for ingestion makes it run at once.</para>
+/// client's read needs on a small machine. It looks again before every group of
+/// <see cref="GroupChunks"/> pieces, so a client that starts reading waits for one group at most,
+/// not a whole batch. A checkpoint waiting for ingestion makes it run at once.</para>
 /// </summary>
 internal sealed class LazyIngestion(ChunkTable table, BaseImage baseImage, IChunkStore store, CancellationToken closing)
 {
@@ -18,6 +20,9 @@ internal sealed class LazyIngestion(ChunkTable table, BaseImage baseImage, IChun
 
     /// <summary>How long after the last client request ingestion waits before working.</summary>
     private const int YieldMs = 20;
+
+    /// <summary>Pieces read, hashed and stored between two looks at the clients.</summary>
+    private const int GroupChunks = 16;
 
     /// <summary>Chunks waiting at most (16 GiB of base, ~20 MiB of bookkeeping): past it a read
     /// does not queue its piece, and a later read queues it again.</summary>
@@ -67,14 +72,14 @@ internal sealed class LazyIngestion(ChunkTable table, BaseImage baseImage, IChun
 
     private void Pump()
     {
-        var batch = new List<long>(ChunkSaver.BatchChunks);
+        var batch = new List<long>(GroupChunks);
         while (true)
         {
             while (true)
             {
                 YieldToClients();
                 batch.Clear();
-                while (batch.Count < ChunkSaver.BatchChunks && _queue.TryDequeue(out var c)) batch.Add(c);
+                while (batch.Count < GroupChunks && _queue.TryDequeue(out var c)) batch.Add(c);
                 if (batch.Count == 0) break;
                 try
                 {

@@ -223,10 +223,15 @@ public sealed class ChunkIndexFile
     }
 
     /// <summary>Saves atomically (temp file, fsync, rename, directory fsync): a crash leaves the
-    /// old index or the new one, never half of one.</summary>
+    /// old index or the new one, never half of one. A missing folder is created first, with its
+    /// missing ancestors, as shuru does (<c>create_dir_all</c>), and made durable too.</summary>
     public void Save(string path)
     {
-        try { AtomicFile.Write(path, WriteTo); }
+        try
+        {
+            DurableDirectory.CreateAll(Path.GetDirectoryName(Path.GetFullPath(path))!);
+            AtomicFile.Write(path, WriteTo);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             var kind = Errno.IsNoSpace(e) ? ShuruErrorKind.NoSpace : ShuruErrorKind.IOError;

@@ -30,7 +30,13 @@ public readonly record struct ChunkLocation(long Chunk, long Offset, int Length,
 public sealed record IndexSummary(
     string Path, long DiskSize, long ChunkCount, string? ParentPath, string? FallbackPath, string? BaseImagePath,
     bool BaseImageExists, int ParentCount,
-    long SetHere, long ZeroEntries, long InheritedFromParents, long FromBase, long ReadAsZeros, long ZeroHashEntries);
+    long SetHere, long ZeroEntries, long InheritedFromParents, long FromBase, long ReadAsZeros, long ZeroHashEntries)
+{
+    /// <summary>Where the chain stops at a parent that does not exist (the counts are of what is left); null when whole.</summary>
+    public MissingParentLink? MissingParent { get; init; }
+    /// <summary>The top index's parent as resolved (absolute; perhaps the missing one), or null.</summary>
+    public string? ResolvedParentPath { get; init; }
+}
 
 /// <summary>
 /// Read-only view of an index with its chain resolved, for the inspection cmdlets: which layer
@@ -60,8 +66,9 @@ public sealed class IndexChainView
     /// <summary>A view of an already resolved chain (e.g. <see cref="CheckpointInfo.Chain"/>).</summary>
     public static IndexChainView FromChain(IndexChain chain) => new(chain ?? throw new ArgumentNullException(nameof(chain)));
 
-    /// <summary>Loads an index and its parents (cycles and missing parents are errors).</summary>
-    public static IndexChainView Open(string indexPath) => new(IndexChain.Load(indexPath));
+    /// <summary>Loads an index and its parents (a cycle is an error; a missing parent ends the
+    /// chain and is reported in <see cref="IndexChain.MissingParent"/>).</summary>
+    public static IndexChainView Open(string indexPath, IndexPathResolver? paths = null) => new(IndexChain.Load(indexPath, paths));
 
     /// <summary>The resolved chain.</summary>
     public IndexChain Chain { get; }
@@ -115,8 +122,14 @@ public sealed class IndexChainView
             }
         }
         var top = Chain.Top;
+        string? resolvedParent = Chain.Parents.Count > 0 ? Chain.Parents[0].Path
+            : Chain.MissingParent is { } m && m.IndexPath == Chain.Path ? m.MissingPath : null;
         return new IndexSummary(Chain.Path, top.DiskSize, top.ChunkCount, top.ParentPath, top.FallbackPath, BaseImagePath,
-            BaseImageExists, Chain.Parents.Count, here, zero, parents, fromBase, zeros, zeroHash);
+            BaseImageExists, Chain.Parents.Count, here, zero, parents, fromBase, zeros, zeroHash)
+        {
+            MissingParent = Chain.MissingParent,
+            ResolvedParentPath = resolvedParent,
+        };
     }
 }
 
@@ -124,9 +137,9 @@ public sealed class IndexChainView
 public static class IndexInspector
 {
     /// <summary>Totals for an index and its chain.</summary>
-    public static IndexSummary Inspect(string indexPath) => IndexChainView.Open(indexPath).Summarize();
+    public static IndexSummary Inspect(string indexPath, IndexPathResolver? paths = null) => IndexChainView.Open(indexPath, paths).Summarize();
 
     /// <summary>Where each chunk of a range comes from.</summary>
-    public static IReadOnlyList<ChunkLocation> Locate(string indexPath, long firstChunk, long count) =>
-        IndexChainView.Open(indexPath).Chunks(firstChunk, count).ToList();
+    public static IReadOnlyList<ChunkLocation> Locate(string indexPath, long firstChunk, long count, IndexPathResolver? paths = null) =>
+        IndexChainView.Open(indexPath, paths).Chunks(firstChunk, count).ToList();
 }

@@ -14,13 +14,20 @@ public sealed record IndexComparison(
 {
     /// <summary>Whether both indexes describe the same content.</summary>
     public bool Identical => Differences.Count == 0 && DiskSizeA == DiskSizeB;
+
+    /// <summary>Chains that stop at a missing parent (each side compared as what is left of it).</summary>
+    public IReadOnlyList<MissingParentLink> MissingParents { get; init; } = [];
+
+    /// <summary>Stored relative paths of either chain whose two readings name different files.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 }
 
 /// <summary>
 /// Compares what two indexes read as, chunk by chunk, resolving both chains. Content is
 /// compared by name: equal hashes are equal content, the zero-chunk hash equals "no layer",
 /// and the same base image chunk equals itself. Base pieces are only read (and hashed) when
-/// the other side is not the same base piece. Never reads the chunk store.
+/// the other side is not the same base piece. Never reads the chunk store. A chain that stops
+/// at a missing parent is compared as it reads without it, and the result says so.
 /// </summary>
 public static class IndexComparer
 {
@@ -28,10 +35,11 @@ public static class IndexComparer
 
     /// <summary>Differing byte ranges (chunk-granular, merged, clipped to the larger disk) and totals.
     /// Past the end of the smaller disk, it reads as zeros.</summary>
-    public static IndexComparison Compare(string indexA, string indexB)
+    public static IndexComparison Compare(string indexA, string indexB, IndexPathResolver? paths = null)
     {
-        var a = IndexChainView.Open(indexA);
-        var b = IndexChainView.Open(indexB);
+        paths ??= IndexPathResolver.ForCurrentDirectory();
+        var a = IndexChainView.Open(indexA, paths);
+        var b = IndexChainView.Open(indexB, paths);
         long size = Math.Max(a.DiskSize, b.DiskSize);
         long chunks = ChunkIndexFile.ChunkCountFor(size);
         var ranges = new List<ByteRange>();
@@ -50,7 +58,11 @@ public static class IndexComparer
             if (ranges.Count > 0 && ranges[^1].End == off) ranges[^1] = ranges[^1] with { Length = ranges[^1].Length + len };
             else ranges.Add(new ByteRange(off, len));
         }
-        return new IndexComparison(a.Chain.Path, b.Chain.Path, a.DiskSize, b.DiskSize, ranges, diffBytes, diffChunks, chunks);
+        return new IndexComparison(a.Chain.Path, b.Chain.Path, a.DiskSize, b.DiskSize, ranges, diffBytes, diffChunks, chunks)
+        {
+            MissingParents = [.. new[] { a.Chain.MissingParent, b.Chain.MissingParent }.OfType<MissingParentLink>().Distinct()],
+            Warnings = [.. a.Chain.Warnings.Concat(b.Chain.Warnings).Distinct()],
+        };
     }
 
     private static bool Same(ChunkLocation? la, ChunkLocation? lb, long chunk, BaseReader ra, BaseReader rb)

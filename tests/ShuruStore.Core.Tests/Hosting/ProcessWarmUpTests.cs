@@ -17,13 +17,27 @@ public class ProcessWarmUpTests
         Assert.Null(result.Problem);
         Assert.Equal(16, result.Rounds);
         // 16 rounds: 4 + 16 + 4 reads, 1 + 8 writes each; every 8th round block status,
-        // write-zeroes and a flush; one disconnect.
-        Assert.Equal(16 * 24, result.Requests["Read"]);
+        // write-zeroes and a flush; then one burst of short connections, a read each.
+        Assert.Equal(16 * 24 + ProcessWarmUp.ConnectsPerPhase, result.Requests["Read"]);
         Assert.Equal(16 * 9, result.Requests["Write"]);
         Assert.Equal(2, result.Requests["BlockStatus"]);
         Assert.Equal(2, result.Requests["WriteZeroes"]);
         Assert.Equal(2, result.Requests["Flush"]);
         Assert.Empty(Directory.EnumerateFileSystemEntries(t.Path)); // scratch disk, chunks and socket gone
+    }
+
+    [Fact]
+    public void A_long_rehearsal_runs_in_bursts_on_fresh_disks_and_counts_every_request()
+    {
+        using var t = new TempDir();
+        int rounds = 2 * ProcessWarmUp.PhaseRounds + 3; // three bursts, the last one short
+        var result = ProcessWarmUp.Run(t.Path, chunkStore: true, rounds, clientsConnected: () => 0);
+        Assert.True(result.Completed, result.Problem);
+        Assert.Equal(rounds, result.Rounds);
+        Assert.Equal(rounds * 24 + 3 * ProcessWarmUp.ConnectsPerPhase, result.Requests["Read"]);
+        Assert.Equal(rounds * 9, result.Requests["Write"]);
+        Assert.Equal(rounds / 8, result.Requests["Flush"]);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(t.Path));
     }
 
     [Fact]

@@ -8,7 +8,9 @@ namespace ShuruStore.Core.Tests.Nbd;
 /// The server-wide payload budget: clients that stall in the middle of large requests hold at
 /// most the budget between them, whatever their number; a client with small requests is served
 /// throughout from its own allowance; a client that never reads its replies is cut off after the
-/// reply-write timeout and what it held is freed.
+/// reply-write timeout and what it held is freed; one that stops sending a payload held in the
+/// budget is cut off after the payload-stall timeout; one that leaves while its request waits for
+/// memory gives its connection back at once.
 /// </summary>
 public class NbdMemoryBudgetTests
 {
@@ -90,5 +92,37 @@ public class NbdMemoryBudgetTests
         WaitFor(() => srv.Server.ConnectionCount == 0, "the connection to be cut off after the reply-write timeout");
         WaitFor(() => srv.Server.PayloadMemory.Used == 0, "its memory to be freed");
         Assert.Contains(srv.Events, e => e.Kind == NbdServerEventKind.ConnectionClosed);
+    }
+
+    [Fact]
+    public void A_writer_that_stops_in_a_payload_held_in_the_budget_is_cut_off_and_its_memory_returns()
+    {
+        using var srv = new NbdTestServer(new MemoryDevice(64L << 20), maxPayloadMemory: 16L << 20, connectionAllowance: 0,
+            payloadStallTimeout: TimeSpan.FromSeconds(1));
+        using var hog = StalledWriter(srv, 4u << 20);
+        WaitFor(() => srv.Server.PayloadMemory.Used > 0, "the write to be admitted");
+        WaitFor(() => srv.Server.ConnectionCount == 0, "the stalled writer to be cut off after the payload-stall timeout");
+        Assert.Equal(0, srv.Server.PayloadMemory.Used);
+        lock (srv.Events)
+            Assert.Contains(srv.Events, e => e.Kind == NbdServerEventKind.ConnectionClosed && e.Message.Contains("sent nothing of a write payload"));
+    }
+
+    [Fact]
+    public void A_client_that_leaves_while_its_request_waits_for_memory_gives_its_connection_back()
+    {
+        const long Budget = 8L << 20;
+        using var srv = new NbdTestServer(new MemoryDevice(64L << 20), maxPayloadMemory: Budget, connectionAllowance: 0,
+            payloadStallTimeout: TimeSpan.FromSeconds(120), grace: TimeSpan.FromSeconds(2));
+        using var hog = StalledWriter(srv, (uint)Budget); // holds the whole budget and stays
+        WaitFor(() => srv.Server.PayloadMemory.Used == Budget, "the stalled writer to hold the budget");
+        var leaver = srv.Client().Connect(structured: false, meta: false);
+        leaver.SendRequest(Read, 0, 4u << 20, cookie: 9); // waits for memory the hog holds
+        WaitFor(() => srv.Server.ConnectionCount == 2, "the second client to connect");
+        Thread.Sleep(300);
+        leaver.Dispose();
+        WaitFor(() => srv.Server.ConnectionCount == 1, "the connection of the client that left to end", seconds: 5);
+        Assert.Equal(Budget, srv.Server.PayloadMemory.Used);
+        lock (srv.Events)
+            Assert.Contains(srv.Events, e => e.Kind == NbdServerEventKind.ConnectionClosed && e.Message.Contains("went away while its request waited"));
     }
 }

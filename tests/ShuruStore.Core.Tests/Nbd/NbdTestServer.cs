@@ -8,7 +8,7 @@ internal sealed class NbdTestServer : IDisposable
 {
     public NbdTestServer(IBlockDevice? device = null, string? description = null, TimeSpan? grace = null, bool start = true,
         int maxConnections = 64, TimeSpan? negotiationTimeout = null, long maxPayloadMemory = 0, long connectionAllowance = 2L << 20,
-        TimeSpan? replyWriteTimeout = null)
+        TimeSpan? replyWriteTimeout = null, TimeSpan? payloadStallTimeout = null)
     {
         Dir = Path.Combine("/tmp", "nbdt-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(Dir);
@@ -23,6 +23,7 @@ internal sealed class NbdTestServer : IDisposable
             MaxPayloadMemory = maxPayloadMemory,
             ConnectionAllowance = connectionAllowance,
             ReplyWriteTimeout = replyWriteTimeout ?? TimeSpan.FromSeconds(60),
+            PayloadStallTimeout = payloadStallTimeout ?? TimeSpan.FromSeconds(20),
         });
         Server.Event += (_, e) => { lock (Events) Events.Add(e); };
         if (start) Server.Start();

@@ -103,7 +103,9 @@ public sealed class S3ObjectStoreTests(CephCluster cluster) : IDisposable
         await store.PutAsync("dir/obj", new byte[12345]);
         var info = await store.HeadAsync("dir/obj");
         Assert.NotNull(info);
-        Assert.Equal(new ObjectInfo("dir/obj", 12345), info);
+        Assert.Equal(("dir/obj", 12345L), (info.Key, info.Length));
+        Assert.True(info.LastModified is { } written && Math.Abs((DateTimeOffset.UtcNow - written).TotalMinutes) < 10,
+            $"last modified {info.LastModified} is not about now");
         Assert.Null(await store.HeadAsync("dir/none"));
     }
 

@@ -109,7 +109,7 @@ public class ChunkIndexFileTests
     }
 
     [Fact]
-    public void ChainResolvesNearestFirstAndDetectsCyclesAndMissingParents()
+    public void ChainResolvesNearestFirstAndDetectsCycles()
     {
         using var t = new TempDir();
         new ChunkIndexFile(65536, null, "/base").Save(t["a.idx"]);
@@ -125,10 +125,21 @@ public class ChunkIndexFileTests
         new ChunkIndexFile(65536, t["y.idx"], null).Save(t["x.idx"]);
         new ChunkIndexFile(65536, t["x.idx"], null).Save(t["y.idx"]);
         Assert.Equal(ShuruErrorKind.IndexChainCycle, Assert.Throws<ShuruStoreException>(() => IndexChain.Load(t["x.idx"])).Kind);
+    }
 
-        new ChunkIndexFile(65536, t["gone.idx"], null).Save(t["orphan.idx"]);
-        var e = Assert.Throws<ShuruStoreException>(() => IndexChain.Load(t["orphan.idx"]));
-        Assert.Equal(ShuruErrorKind.ParentIndexMissing, e.Kind);
-        Assert.Contains("gone.idx", e.Message);
+    [Fact]
+    public void SaveCreatesMissingFolders()
+    {
+        using var t = new TempDir();
+        string target = Path.Combine(t["new"], "deeper", "still", "a.idx");
+        new ChunkIndexFile(65536).Save(target);
+        Assert.Equal(152 - 15 * 8, new FileInfo(target).Length);
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(target)!, ".*"));
+
+        // A file where a folder should be is an I/O error naming the index, never a crash.
+        File.WriteAllText(t["plain"], "x");
+        var e = Assert.Throws<ShuruStoreException>(() => new ChunkIndexFile(65536).Save(Path.Combine(t["plain"], "b.idx")));
+        Assert.Equal(ShuruErrorKind.IOError, e.Kind);
+        Assert.Contains("b.idx", e.Message);
     }
 }

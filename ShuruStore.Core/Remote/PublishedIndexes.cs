@@ -1,0 +1,51 @@
+using ShuruStore.Core.Maintenance;
+
+namespace ShuruStore.Core.Remote;
+
+/// <summary>
+/// Published indexes read by tools that take a path (inspecting, comparing, exporting): the
+/// chain is mirrored into a local folder as normal local indexes, and the tools read those.
+/// Mirrors are verified against their maps and never change (published indexes never do), so a
+/// mirror made once is used again.
+/// </summary>
+public static class PublishedIndexes
+{
+    /// <summary>Where mirrors for inspection go when no chunk store is named:
+    /// <c>$XDG_CACHE_HOME/shurustore</c>, else <c>~/.cache/shurustore</c>. It holds indexes and
+    /// maps only, never chunks.</summary>
+    public static string DefaultMirrorRoot()
+    {
+        string? cache = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+        if (string.IsNullOrEmpty(cache)) cache = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
+        return Path.Combine(cache, "shurustore");
+    }
+
+    /// <summary>Mirrors the published index <paramref name="indexUri"/> and its chain (endpoint and
+    /// credentials from the AWS environment) into <paramref name="casPath"/> (null: the
+    /// <see cref="DefaultMirrorRoot"/>) and returns the local path of its top.</summary>
+    public static string Mirror(string indexUri, string? casPath = null, ObjectStoreOptions? storeOptions = null, CancellationToken cancel = default)
+    {
+        var (root, name) = RemoteLayout.ParseIndexUri(indexUri);
+        casPath ??= DefaultMirrorRoot();
+        Directory.CreateDirectory(casPath);
+        using var remote = S3ObjectStore.FromEnvironment(root, storeOptions);
+        return RemoteIndexMirror.FetchAsync(remote, root, name, casPath, cancel).GetAwaiter().GetResult().TopPath;
+    }
+
+    /// <summary>
+    /// Writes the disk of the published index <paramref name="indexUri"/> to a raw image: every
+    /// chunk the local store <paramref name="casPath"/> lacks is fetched into it first (verified
+    /// against its name), then the disk is exported from there as any local index is.
+    /// </summary>
+    public static DiskExportResult Export(string indexUri, string casPath, string destination, bool overwrite = false,
+        ObjectStoreOptions? storeOptions = null, IProgress<MaintenanceProgress>? progress = null, CancellationToken cancel = default)
+    {
+        string localIndex;
+        using (var checkpoint = RemoteCheckpoint.Open(indexUri, casPath, new RemoteCheckpointOptions { ObjectStore = storeOptions ?? ObjectStoreOptions.Default }, cancel: cancel))
+        {
+            checkpoint.FetchAll(progress, cancel);
+            localIndex = checkpoint.LocalIndexPath;
+        }
+        return DiskExporter.Export(localIndex, casPath, destination, overwrite, progress, cancel);
+    }
+}
