@@ -22,6 +22,9 @@
               and the end-to-end guest boot figure (bench/boot/run-boot.sh).
       Reliability  The long crash, fault, fuzz and load runs (tests/reliability/run-long.py, root,
               several minutes); writes their figures into docs/reliability.md. Test runs short ones.
+              With -Soak MINUTES, the soak instead (tests/reliability/soak.py): mixed load, kill -9
+              and restarts for that long, the server's RSS, fds and threads sampled every second and
+              plotted to docs/soak.svg, the figures written into docs/reliability.md.
 
 .EXAMPLE
     dotnet tool restore && dotnet pwsh -NoProfile -File ./build.ps1 -Task Serve
@@ -57,7 +60,11 @@ param(
     # Serve, Package: use the module already staged in out/ShuruStore (their tests use it).
     [switch] $NoBuild,
     # Bench: run the scale section and the guest-boot figure (docs/scale.md) instead of the peer benchmark.
-    [switch] $Scale
+    [switch] $Scale,
+
+    # Reliability: run the soak for this many minutes instead of the long runs.
+    [ValidateRange(1, 1440)]
+    [int] $Soak
 )
 
 $ErrorActionPreference = 'Stop'
@@ -323,7 +330,12 @@ function Invoke-BenchScale {
 function Invoke-Reliability {
     Invoke-Deps
     Invoke-Build
-    Invoke-Native /usr/bin/python3 (Join-Path $Root 'tests/reliability/run-long.py')
+    if ($Soak) {
+        Invoke-Native /usr/bin/python3 (Join-Path $Root 'tests/reliability/soak.py') --minutes $Soak `
+            --svg (Join-Path $Root 'docs/soak.svg') --docs
+    } else {
+        Invoke-Native /usr/bin/python3 (Join-Path $Root 'tests/reliability/run-long.py')
+    }
 }
 
 $script:TestFailed = $false

@@ -134,6 +134,42 @@ Describe 'Fuzz: hostile handshakes and requests (short, seeded)' {
     }
 }
 
+Describe 'Server-wide memory bound: 60 stalled clients of every kind (short)' {
+    # issue 21 part 2: 20 clients pipelining READs whose replies they never read, 20 stopped half-way
+    # through a 32 MiB WRITE payload, 20 silent after the greeting, with the fuzzer and a canary.
+    It 'keeps RSS growth under 512 MiB, serves the canary throughout and stops cleanly' {
+        # The symptoms of two open bugs (docs/reliability.md) are reported, not failed on: a large fuzz
+        # request may wait for memory behind the stalled writers longer than any fixed bound (waiters
+        # are not served in order), and a client that left with request bytes unread keeps its
+        # connection while it waits (so replaced hogs can be refused at the connection limit).
+        $r = Invoke-ReliabilityScript fuzz.py @('--seconds', '30', '--seed', '1', '--hogs', '60', '--max-canary-ms', '10000',
+            '--eof-wait', '25', '--tolerate-budget-waits')
+        $r.problems | Should -BeNullOrEmpty
+        $r.ExitCode | Should -Be 0
+        $r.hogs_at_start | Should -Be 60
+        $r.rss_growth_mib | Should -BeLessOrEqual 512
+        $r.canary_ops | Should -BeGreaterThan 50
+        $r.stop_cmdlet_seconds | Should -BeLessOrEqual 10
+    }
+
+    It 'lets a large READ through, and lets clients that left go, while 12 writers are stalled in their payload' {
+        # Failed before the payload stall timeout: stalled writers held the budget for good, and a
+        # connection waiting for budget never noticed that its client had left.
+        $r = Invoke-ReliabilityScript budget.py @('--writers', '12', '--wait', '60')
+        $r.problems | Should -BeNullOrEmpty
+        $r.ExitCode | Should -Be 0
+        $r.new_client_after_s | Should -BeLessOrEqual 5
+    }
+
+    It 'lets clients go that left with part of a WRITE payload unread, while 12 writers are stalled' -Skip {
+        # Skipped while the bug is open (docs/reliability.md): the look for a client that left sees
+        # unread bytes and takes the client for present, so the connection stays until memory frees.
+        $r = Invoke-ReliabilityScript budget.py @('--writers', '12', '--wait', '60', '--leave-with', 'write')
+        $r.problems | Should -BeNullOrEmpty
+        $r.ExitCode | Should -Be 0
+    }
+}
+
 Describe 'Load: eight verified fio clients with checkpoints (short)' {
     It 'has no fio error or mismatch, and every checkpoint taken during the run verifies' {
         $r = Invoke-ReliabilityScript load.py @('--seconds', '10', '--interval', '3')

@@ -6,7 +6,8 @@
     Prints "READY <uri> <pid>" once the socket accepts clients. Commands:
       checkpoint PATH   Save-ShuruCheckpoint PATH; prints "SAVED PATH" only after it returned,
                         or "FAILED PATH <message>".
-      stop              Stop-ShuruNbdServer (flush, close, remove socket), print "STOPPED", exit 0.
+      stop              Stop-ShuruNbdServer (flush, close, remove socket), print "STOPPED <seconds it
+                        took>", exit 0.
     End of stdin behaves like "stop". The scripts kill it with SIGKILL at random moments.
 #>
 param(
@@ -52,7 +53,8 @@ try {
         }
     }
 } finally {
+    $watch = [System.Diagnostics.Stopwatch]::StartNew()
     $server | Stop-ShuruNbdServer -Confirm:$false
-    [Console]::Out.WriteLine('STOPPED')
+    [Console]::Out.WriteLine('STOPPED ' + $watch.Elapsed.TotalSeconds.ToString('0.000', [cultureinfo]::InvariantCulture))
     [Console]::Out.Flush()
 }

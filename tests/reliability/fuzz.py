@@ -2,19 +2,23 @@
 """Protocol fuzzer: random and mutated handshakes and requests, one fresh connection per input
 (--parallel connections at a time), for a bounded time, while a canary client does verified writes and reads on its own range.
 
-Promises checked: the server never crashes (process alive), never hangs (every fuzz connection
-is closed or answered within a few seconds after the fuzzer's EOF, the canary never stalls,
-a clean stop at the end returns), memory stays bounded (VmRSS under --max-rss-mib), and the
-canary never sees an error or a wrong byte.
+Stalled clients (hogs.py) stay connected all along: --hogs of them, replaced when the server cuts
+one off. Promises checked: the server never crashes (process alive), never hangs (every fuzz
+connection is closed or answered within a few seconds after the fuzzer's EOF, the canary never
+waits longer than --max-canary-ms between two operations, a clean stop at the end returns within
+--max-stop-seconds with the hogs still connected), memory stays bounded (VmRSS grows by at most
+--max-rss-mib over its value before the hogs), and the canary never sees an error or a wrong byte.
 
-Usage: fuzz.py --seconds 60 --seed 1 [--json OUT]   (exit 0 = every promise kept)
+Usage: fuzz.py --seconds 60 --seed 1 [--hogs 4] [--parallel 2] [--json OUT]   (exit 0 = every promise kept)
 """
 import argparse, json, os, random, shutil, socket, struct, sys, tempfile, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reliab import CHUNK, Server, close, connect, log
+from hogs import Hogs
 
 SIZE = 16 << 20
 CANARY = (12 << 20, 16 << 20)      # the fuzzer never writes here
+MAX_CONNECTIONS = 64               # the server's default connection limit
 NBDMAGIC, IHAVEOPT, REQ_MAGIC = 0x4e42444d41474943, 0x49484156454F5054, 0x25609513
 U64 = (0, 1, 511, 4095, 4096, 65535, 65536, SIZE - 1, SIZE, SIZE + 1, 2**31 - 1, 2**31, 2**32 - 1, 2**32,
        2**63 - 1, 2**63, 2**64 - 4096, 2**64 - 1)
@@ -160,30 +164,6 @@ def run_input(path, data, eof_wait):
     return result, replied
 
 
-def hog(path, kind):
-    """A stalled client: after GO it either pipelines 64 READs of 32 MiB and never reads a reply
-    ('read'), or sends a 32 MiB WRITE header and only half its payload ('write'); or it connects and
-    never says anything ('silent'). Returns the socket (kept open)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(path)
-    if kind == 'silent':
-        return s
-    s.settimeout(10)
-    s.recv(18)
-    s.sendall(struct.pack('>I', 3) + struct.pack('>QII', IHAVEOPT, 7, 12) + struct.pack('>I', 6) + b'export' + struct.pack('>H', 0))
-    time.sleep(0.1)
-    s.recv(65536)
-    s.setblocking(False)
-    try:
-        if kind == 'read':
-            s.sendall(b''.join(struct.pack('>IHHQQI', REQ_MAGIC, 0, 0, j, 0, 32 << 20) for j in range(64)))
-        else:
-            s.sendall(struct.pack('>IHHQQI', REQ_MAGIC, 0, 1, 1, 0, 32 << 20) + bytes([0x5a]) * (16 << 20))
-    except BlockingIOError:
-        pass
-    return s
-
-
 def canary(uri, stop, st, problems, rng):
     try:
         h = connect(uri)
@@ -222,8 +202,20 @@ def main():
     ap.add_argument('--eof-wait', type=float, default=3.0, help='how long the server may keep a fuzz connection after EOF')
     ap.add_argument('--parallel', type=int, default=2, help='fuzzing connections at a time')
     ap.add_argument('--hogs', type=int, default=4, help='stalled clients held open during the run (reads, writes and silent ones in turn)')
+    ap.add_argument('--max-canary-ms', type=int, default=30000, help='longest the canary may wait between two operations')
+    ap.add_argument('--max-stop-seconds', type=float, default=10, help='bound on Stop-ShuruNbdServer with the hogs connected (its grace is 5 s)')
+    ap.add_argument('--tolerate-budget-waits', action='store_true',
+                    help='report, without counting them as problems, fuzz connections still open after --eof-wait and hogs '
+                         'refused at the connection limit: the symptoms of two open bugs (docs/reliability.md): waiters for '
+                         'memory are not served in order, so a large request may wait behind stalled writers longer than any '
+                         'fixed bound, and a client that left with request bytes unread keeps its connection while it waits; '
+                         'every other promise is still checked')
     ap.add_argument('--json')
     a = ap.parse_args()
+    # The server takes 64 clients; one spare, for a replaced hog whose predecessor the server has
+    # not forgotten yet: a fuzz connection refused at the limit would count as a problem.
+    if a.hogs + a.parallel + 1 > MAX_CONNECTIONS - 1:
+        ap.error('--hogs + --parallel + the canary must leave one of the server\'s %d connections free' % MAX_CONNECTIONS)
     rng = random.Random(a.seed)
     work = tempfile.mkdtemp(prefix='shuru-fuzz-', dir='/tmp')
     base = os.path.join(work, 'base.raw')
@@ -239,7 +231,8 @@ def main():
     log('fuzz: seed %d, %d s, server pid %d' % (a.seed, a.seconds, srv.pid))
     time.sleep(1)
     st['rss_start_mib'] = srv.rss_kib() // 1024
-    hogs = [hog(sock, ('read', 'write', 'silent')[i % 3] if a.hogs > 4 else ('read', 'write')[i % 2]) for i in range(a.hogs)]
+    hogs = Hogs(sock, a.hogs, ('read', 'write', 'silent') if a.hogs > 4 else ('read', 'write'))
+    st['hogs_min_live'] = st['hogs_at_start'] = hogs.count()
     time.sleep(1)
     st['rss_with_hogs_mib'] = srv.rss_kib() // 1024
     t_end = time.time() + a.seconds
@@ -268,8 +261,9 @@ def main():
             problems.append('server died'); break
         if rss - st['rss_start_mib'] > a.max_rss_mib:
             problems.append('server RSS grew %d MiB > %d MiB' % (rss - st['rss_start_mib'], a.max_rss_mib)); break
-        if time.time() - st['canary_last'] > 30:
-            problems.append('canary stalled for 30 s'); break
+        st['hogs_min_live'] = min(st['hogs_min_live'], hogs.count())
+        if time.time() - st['canary_last'] > a.max_canary_ms / 1000:
+            problems.append('canary stalled for %d ms' % a.max_canary_ms); break
     for t in fz: t.join(a.eof_wait + 60)
     stop.set()
     ct.join(120)
@@ -277,13 +271,26 @@ def main():
     st['max_rss_mib'] = max(st['max_rss_mib'], srv.rss_kib() // 1024)
     alive = srv.alive()
     if not alive: problems.append('server died')
+    hogs.freeze()
+    st['hogs_at_stop'] = hogs.count()
     t = time.time()
     rc = srv.stop(60) if alive else None
     if alive and rc != 0: problems.append('clean stop failed (%r)' % rc)
-    st['stop_seconds'] = round(time.time() - t, 1)      # with the stalled clients still connected
-    for hs in hogs: hs.close()
+    st['stop_seconds'] = round(time.time() - t, 1)      # with the stalled clients still connected, process exit included
+    st['stop_cmdlet_seconds'] = srv.stop_seconds        # Stop-ShuruNbdServer alone
+    if alive and (srv.stop_seconds is None or srv.stop_seconds > a.max_stop_seconds):
+        problems.append('Stop-ShuruNbdServer took %s s (bound %s s)' % (srv.stop_seconds, a.max_stop_seconds))
+    hogs.close()
+    st['hogs_cut_off'] = hogs.summary()
+    tolerated = []
+    if hogs.failures:
+        tolerated.append('hogs refused %d time(s) (the connection limit was reached): %s' % (sum(hogs.refused.values()), hogs.failures[0]))
+    if st['canary_max_ms'] > a.max_canary_ms: problems.append('canary waited %d ms between two operations' % st['canary_max_ms'])
+    st['rss_growth_mib'] = st['max_rss_mib'] - st['rss_start_mib']
     if open_seeds: st['open_input_seeds'] = open_seeds
-    if st['still_open'] > 0: problems.append('%d connection(s) kept open %.0f s after EOF' % (st['still_open'], a.eof_wait))
+    if st['still_open'] > 0: tolerated.append('%d connection(s) kept open %.0f s after EOF' % (st['still_open'], a.eof_wait))
+    if a.tolerate_budget_waits: st['tolerated'] = tolerated
+    else: problems.extend(tolerated)
     del st['canary_last']
     st.update(seconds=a.seconds, seed=a.seed, parallel=a.parallel, hogs=a.hogs, problems=problems[:20], ok=not problems)
     print(json.dumps(st, indent=1))

@@ -51,6 +51,7 @@ class Server:
         self.uri = None
         self.pid = None
         self.error = None
+        self.stop_seconds = None     # how long Stop-ShuruNbdServer took (the STOPPED line), process exit aside
         deadline = time.time() + timeout
         while True:
             line = self.next_line(max(0.1, deadline - time.time()))
@@ -69,6 +70,8 @@ class Server:
     def _pump(self):
         for line in self.proc.stdout:
             self.output.append(line)
+            if line.startswith('STOPPED '):
+                self.stop_seconds = float(line.split()[1])
             self.lines.put(line.rstrip('\n'))
         self.lines.put(None)
 
