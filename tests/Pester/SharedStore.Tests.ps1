@@ -88,10 +88,12 @@ Describe 'A collection in another process never takes a live server''s chunks' {
             for ($i = 1MB; $i -lt 1MB + 192KB; $i++) { $expected[$i] = 0x5a }
             # Ingestion of what the guest read lands in the background, when A's clients are quiet;
             # until then those pieces still read from the base and are nobody's chunks. Once it
-            # has run, every old chunk is A's: a dry run finds nothing to remove (without
-            # registrations it would find all of them, for good).
+            # has run, every old chunk is A's but for the three A overwrote before ingestion
+            # reached them (whether it did first depends on timing): a dry run finds at most those
+            # three unused. Without registrations it would find all of them, for good.
+            $overwritten = 3
             $deadline = (Get-Date).AddSeconds(60)
-            while ((Remove-ShuruUnusedChunk -CasPath $cas -IndexPath $otherIdx -WhatIf).ChunksUnused -gt 0) {
+            while ((Remove-ShuruUnusedChunk -CasPath $cas -IndexPath $otherIdx -WhatIf).ChunksUnused -gt $overwritten) {
                 if ((Get-Date) -gt $deadline) { throw 'the collection still finds chunks of the disk A serves unused after 60 s' }
                 Start-Sleep -Milliseconds 200
             }
@@ -105,8 +107,8 @@ Describe 'A collection in another process never takes a live server''s chunks' {
 
             # 3. Process B (this one) collects, knowing only its own checkpoint.
             $r = Remove-ShuruUnusedChunk -CasPath $cas -IndexPath $otherIdx -Confirm:$false
-            $r.ChunksRemoved | Should -Be 0   # every old chunk is A's now
-            @(Get-ChildItem (Join-Path $cas 'chunks') -File).Count | Should -BeGreaterOrEqual $chunksBefore
+            $r.ChunksRemoved | Should -BeLessOrEqual $overwritten   # every other old chunk is A's now
+            @(Get-ChildItem (Join-Path $cas 'chunks') -File).Count | Should -BeGreaterOrEqual ($chunksBefore - $overwritten)
 
             # 4. A serves exactly what it served before, plus its own writes.
             [byte[]] $after = Read-Served $sock (Join-Path $Dir 'after.raw')
