@@ -30,7 +30,7 @@ internal static class BasePiecesIndex
             cancel.ThrowIfCancellationRequested();
             long start = first * CS;
             int want = (int)Math.Min(buffer.Length, length - start);
-            ReadExactly(handle, buffer.AsSpan(0, want), start, basePath);
+            DiskImporter.ReadExactly(handle, buffer.AsSpan(0, want), start, basePath);
             int pieces = (int)Math.Min(PiecesPerRead, count - first);
             var hashes = new ChunkHash?[pieces];
             Parallel.For(0, pieces, i =>
@@ -56,28 +56,10 @@ internal static class BasePiecesIndex
         int len = (int)Math.Min(CS, length - offset);
         if (len <= 0)
             throw new ShuruStoreException(ShuruErrorKind.BaseImageMissing, $"base image '{basePath}' is shorter than when the publish was planned", basePath);
-        ReadExactly(handle, destination[..len], offset, basePath);
+        DiskImporter.ReadExactly(handle, destination[..len], offset, basePath);
         if (ChunkHasher.Hash(destination[..len]) != expected)
             throw new ShuruStoreException(ShuruErrorKind.ChunkCorrupt,
                 $"base image '{basePath}' changed at byte {offset} since the publish was planned (piece no longer hashes to {expected})", basePath);
         return len;
-    }
-
-    private static void ReadExactly(Microsoft.Win32.SafeHandles.SafeFileHandle handle, Span<byte> dest, long offset, string path)
-    {
-        int total = 0;
-        try
-        {
-            while (total < dest.Length)
-            {
-                int n = RandomAccess.Read(handle, dest[total..], offset + total);
-                if (n == 0) throw new ShuruStoreException(ShuruErrorKind.IOError, $"base image '{path}' ended early at byte {offset + total}", path);
-                total += n;
-            }
-        }
-        catch (IOException e)
-        {
-            throw new ShuruStoreException(ShuruErrorKind.IOError, $"cannot read base image '{path}' at byte {offset + total}: {e.Message}", path, e);
-        }
     }
 }

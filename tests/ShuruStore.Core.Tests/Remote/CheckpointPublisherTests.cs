@@ -6,31 +6,8 @@ namespace ShuruStore.Core.Tests.Remote;
 
 /// <summary>Publishing checkpoints to the real cluster and booting them on empty hosts.</summary>
 [Collection("ceph")]
-public sealed class CheckpointPublisherTests(CephCluster cluster) : IDisposable
+public sealed class CheckpointPublisherTests(CephCluster cluster) : RemoteScratch(cluster)
 {
-    private readonly List<CountingObjectStore> _stores = [];
-    private readonly List<TempDir> _dirs = [];
-
-    private CountingObjectStore Store(string what)
-    {
-        var s = RemoteKit.NewStore(cluster, what);
-        _stores.Add(s);
-        return s;
-    }
-
-    private TempDir Dir()
-    {
-        var d = new TempDir();
-        _dirs.Add(d);
-        return d;
-    }
-
-    public void Dispose()
-    {
-        foreach (var s in _stores) { RemoteKit.Clean(s); s.Dispose(); }
-        foreach (var d in _dirs) d.Dispose();
-    }
-
     private static PublishOptions Options(string index, string cas, S3Location root, string? name = null) =>
         new() { IndexPath = index, CasPath = cas, Destination = root.ToString(), Name = name, PackBytes = 256 * 1024, Parallelism = 4 };
 

@@ -10,29 +10,12 @@ namespace ShuruStore.Core.Tests.Remote;
 /// <summary>Serving published checkpoints with DiskServer: local checkpoints saved over them, and
 /// what the server object shows.</summary>
 [Collection("ceph")]
-public sealed class RemoteCheckpointTests(CephCluster cluster) : IDisposable
+public sealed class RemoteCheckpointTests(CephCluster cluster) : RemoteScratch(cluster)
 {
     private const int CS = LocalChain.CS;
-    private readonly List<CountingObjectStore> _stores = [];
-    private readonly List<TempDir> _dirs = [];
-
-    public void Dispose()
-    {
-        foreach (var s in _stores) { RemoteKit.Clean(s); s.Dispose(); }
-        foreach (var d in _dirs) d.Dispose();
-    }
-
-    private TempDir Dir()
-    {
-        var d = new TempDir();
-        _dirs.Add(d);
-        return d;
-    }
-
     private (CountingObjectStore Store, LocalChain Chain, string Uri) Published(string what, int seed)
     {
-        var store = RemoteKit.NewStore(cluster, what);
-        _stores.Add(store);
+        var store = Store(what);
         var chain = LocalChain.Create(Dir(), seed);
         var o = new PublishOptions { IndexPath = chain.TopPath, CasPath = chain.CasPath, Destination = store.Location.ToString(), Name = "cp" };
         var result = CheckpointPublisher.Execute(CheckpointPublisher.Plan(o, store, store.Location), store);
@@ -92,8 +75,7 @@ public sealed class RemoteCheckpointTests(CephCluster cluster) : IDisposable
     [Fact]
     public void AMissingPublishedIndexIsIndexNotFound()
     {
-        var store = RemoteKit.NewStore(cluster, "none");
-        _stores.Add(store);
+        var store = Store("none");
         var host = Dir();
         var e = Assert.Throws<ShuruStoreException>(() => DiskServer.Start(new DiskServerOptions
         {
@@ -115,16 +97,16 @@ public sealed class RemoteCheckpointTests(CephCluster cluster) : IDisposable
         Assert.True(texts.Count > 20, $"only {texts.Count} values looked at");
         foreach (var t in texts)
         {
-            Assert.DoesNotContain(cluster.SecretKey, t, StringComparison.Ordinal);
-            Assert.DoesNotContain(cluster.AccessKey, t, StringComparison.Ordinal);
+            Assert.DoesNotContain(Cluster.SecretKey, t, StringComparison.Ordinal);
+            Assert.DoesNotContain(Cluster.AccessKey, t, StringComparison.Ordinal);
         }
 
         // Nor does a failure: the same store with a wrong secret.
-        var wrong = new S3ObjectStore(store.Location, cluster.Settings(S3Credentials.FromKeys(cluster.AccessKey, "not-the-secret-" + cluster.SecretKey[..4])));
+        var wrong = new S3ObjectStore(store.Location, Cluster.Settings(S3Credentials.FromKeys(Cluster.AccessKey, "not-the-secret-" + Cluster.SecretKey[..4])));
         var e = Assert.Throws<ShuruStoreException>(() => RemoteCheckpoint.Open(wrong, store.Location, "cp", Dir().Cas, ownsRemote: true));
         Bound.Kind(ShuruErrorKind.RemoteAccessDenied, e);
         Assert.DoesNotContain("not-the-secret", e.ToString(), StringComparison.Ordinal);
-        Assert.DoesNotContain(cluster.AccessKey, e.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(Cluster.AccessKey, e.ToString(), StringComparison.Ordinal);
     }
 
     /// <summary>The ToString() of an object and of every public property reachable from it.</summary>

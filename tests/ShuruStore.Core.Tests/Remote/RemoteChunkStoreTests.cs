@@ -7,30 +7,13 @@ namespace ShuruStore.Core.Tests.Remote;
 /// <summary>The remote layer over a local store, against the real cluster: verification of what
 /// is fetched, one fetch per chunk, read-ahead, the cache limit.</summary>
 [Collection("ceph")]
-public sealed class RemoteChunkStoreTests(CephCluster cluster) : IDisposable
+public sealed class RemoteChunkStoreTests(CephCluster cluster) : RemoteScratch(cluster)
 {
     private const int CS = LocalChain.CS;
-    private readonly List<CountingObjectStore> _stores = [];
-    private readonly List<TempDir> _dirs = [];
-
-    public void Dispose()
-    {
-        foreach (var s in _stores) { RemoteKit.Clean(s); s.Dispose(); }
-        foreach (var d in _dirs) d.Dispose();
-    }
-
-    private TempDir Dir()
-    {
-        var d = new TempDir();
-        _dirs.Add(d);
-        return d;
-    }
-
     /// <summary>A chain published as "cp" in a fresh store, its base image deleted.</summary>
     private (CountingObjectStore Store, LocalChain Chain) Published(string what, int seed, int packBytes = 256 * 1024)
     {
-        var store = RemoteKit.NewStore(cluster, what);
-        _stores.Add(store);
+        var store = Store(what);
         var chain = LocalChain.Create(Dir(), seed);
         var o = new PublishOptions { IndexPath = chain.TopPath, CasPath = chain.CasPath, Destination = store.Location.ToString(), Name = "cp", PackBytes = packBytes };
         CheckpointPublisher.Execute(CheckpointPublisher.Plan(o, store, store.Location), store);

@@ -5,31 +5,9 @@ namespace ShuruStore.Core.Tests.Remote;
 
 /// <summary>Collection and verification of a remote store on the real cluster.</summary>
 [Collection("ceph")]
-public sealed class RemoteCollectorTests(CephCluster cluster) : IDisposable
+public sealed class RemoteCollectorTests(CephCluster cluster) : RemoteScratch(cluster)
 {
-    private readonly List<CountingObjectStore> _stores = [];
-    private readonly List<TempDir> _dirs = [];
     private static readonly RemoteCollectionOptions Now = new() { GracePeriod = TimeSpan.Zero };
-
-    public void Dispose()
-    {
-        foreach (var s in _stores) { RemoteKit.Clean(s); s.Dispose(); }
-        foreach (var d in _dirs) d.Dispose();
-    }
-
-    private TempDir Dir()
-    {
-        var d = new TempDir();
-        _dirs.Add(d);
-        return d;
-    }
-
-    private CountingObjectStore Store(string what)
-    {
-        var s = RemoteKit.NewStore(cluster, what);
-        _stores.Add(s);
-        return s;
-    }
 
     private static PublishOptions Options(LocalChain chain, S3Location root, string name) =>
         new() { IndexPath = chain.TopPath, CasPath = chain.CasPath, Destination = root.ToString(), Name = name, PackBytes = 256 * 1024, Parallelism = 1 };

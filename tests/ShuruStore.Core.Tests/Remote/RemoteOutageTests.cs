@@ -9,32 +9,15 @@ namespace ShuruStore.Core.Tests.Remote;
 /// fail with EIO within the deadline, everything cached keeps working on the same connection and
 /// on new ones, and reads work again once radosgw is back. Through the real NBD server.</summary>
 [Collection("ceph")]
-public sealed class RemoteOutageTests(CephCluster cluster) : IDisposable
+public sealed class RemoteOutageTests(CephCluster cluster) : RemoteScratch(cluster)
 {
     private const int CS = LocalChain.CS;
     private const ushort Read = 0;
     private const uint Eio = 5;
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(5);
-    private readonly List<CountingObjectStore> _stores = [];
-    private readonly List<TempDir> _dirs = [];
-
-    public void Dispose()
-    {
-        foreach (var s in _stores) { RemoteKit.Clean(s); s.Dispose(); }
-        foreach (var d in _dirs) d.Dispose();
-    }
-
-    private TempDir Dir()
-    {
-        var d = new TempDir();
-        _dirs.Add(d);
-        return d;
-    }
-
     private (DiskServer Server, LocalChain Chain, TempDir Host) Serve(string what, int seed)
     {
-        var store = RemoteKit.NewStore(cluster, what);
-        _stores.Add(store);
+        var store = Store(what);
         var chain = LocalChain.Create(Dir(), seed);
         var o = new PublishOptions { IndexPath = chain.TopPath, CasPath = chain.CasPath, Destination = store.Location.ToString(), Name = "cp", PackBytes = 256 * 1024 };
         CheckpointPublisher.Execute(CheckpointPublisher.Plan(o, store, store.Location), store);
@@ -95,14 +78,14 @@ public sealed class RemoteOutageTests(CephCluster cluster) : IDisposable
         {
             using var client = Connect(host);
             for (int c = 0; c < 6; c++) ReadOk(client, (long)c * CS, CS); // cached now
-            cluster.MustRun("rgw-stop");
+            Cluster.MustRun("rgw-stop");
             try
             {
                 CheckOutage(client, host, chain);
             }
             finally
             {
-                cluster.MustRun("rgw-start");
+                Cluster.MustRun("rgw-start");
             }
             // Back: the same read on the same connection works.
             Assert.True(ReadOk(client, 40L * CS, 4096).AsSpan().SequenceEqual(chain.Expected.AsSpan(40 * CS, 4096)));
@@ -118,14 +101,14 @@ public sealed class RemoteOutageTests(CephCluster cluster) : IDisposable
         {
             using var client = Connect(host);
             for (int c = 0; c < 6; c++) ReadOk(client, (long)c * CS, CS);
-            cluster.MustRun("rgw-pause");
+            Cluster.MustRun("rgw-pause");
             try
             {
                 CheckOutage(client, host, chain);
             }
             finally
             {
-                cluster.MustRun("rgw-resume");
+                Cluster.MustRun("rgw-resume");
             }
             Assert.True(ReadOk(client, 40L * CS, 4096).AsSpan().SequenceEqual(chain.Expected.AsSpan(40 * CS, 4096)));
         }
@@ -141,7 +124,7 @@ public sealed class RemoteOutageTests(CephCluster cluster) : IDisposable
             using var client = Connect(host);
             ReadOk(client, 0, CS);
         }
-        cluster.MustRun("rgw-stop");
+        Cluster.MustRun("rgw-stop");
         try
         {
             // The mirror is complete: a restart needs nothing from the store for what is cached.
@@ -155,7 +138,7 @@ public sealed class RemoteOutageTests(CephCluster cluster) : IDisposable
         }
         finally
         {
-            cluster.MustRun("rgw-start");
+            Cluster.MustRun("rgw-start");
         }
     }
 }

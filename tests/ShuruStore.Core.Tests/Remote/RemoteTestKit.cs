@@ -157,3 +157,33 @@ internal static class RemoteKit
         Assert.True(at == expected.Length, $"the disks differ from byte {at} (chunk {at / LocalChain.CS})");
     }
 }
+
+/// <summary>What a cluster test class owns: the stores it made (emptied and closed at the end)
+/// and its scratch directories.</summary>
+public abstract class RemoteScratch(CephCluster cluster) : IDisposable
+{
+    private readonly List<CountingObjectStore> _stores = [];
+    private readonly List<TempDir> _dirs = [];
+
+    protected CephCluster Cluster => cluster;
+
+    internal CountingObjectStore Store(string what)
+    {
+        var s = RemoteKit.NewStore(cluster, what);
+        _stores.Add(s);
+        return s;
+    }
+
+    internal TempDir Dir()
+    {
+        var d = new TempDir();
+        _dirs.Add(d);
+        return d;
+    }
+
+    public void Dispose()
+    {
+        foreach (var s in _stores) { RemoteKit.Clean(s); s.Dispose(); }
+        foreach (var d in _dirs) d.Dispose();
+    }
+}
