@@ -51,6 +51,14 @@
 - Every table column is a property or alias property; the server table shows SocketPath.
 - One name for the base image: BaseImagePath (aliases RootfsPath, FallbackPath).
 - Requires PowerShell 7.6.
+- New Publish-ShuruCheckpoint; Start-ShuruNbdServer -IndexPath s3://... boots a published checkpoint
+  (-RemoteTimeoutSec, -CacheLimit); Get/Compare-ShuruChunkIndex and Export-ShuruDisk take s3:// indexes;
+  Test-ShuruChunkStore and Remove-ShuruUnusedChunk take -CasPath s3://BUCKET/PREFIX.
+- One store shared by many processes: servers and imports register in <cas>/leases/; collections in any
+  process keep what they use; Get-ShuruChunkStore shows Users, Test-ShuruChunkStore ended registrations.
+- shuru data directories: a missing parent is reported, not fatal (-AllowMissingParent to serve it);
+  relative paths resolve against the current location first; Save-ShuruCheckpoint creates missing folders.
+- Start-ShuruNbdServer -MaxRequestMemory bounds payload memory across all clients.
 '@
         }
     }
