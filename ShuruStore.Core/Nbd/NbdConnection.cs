@@ -65,6 +65,10 @@ internal sealed class NbdConnection
     public long Id { get; }
     public DateTimeOffset OpenedAt { get; } = DateTimeOffset.UtcNow;
 
+    /// <summary>Pool threads held up by a reply that has been sending for longer than
+    /// <paramref name="stallTicks"/> (see <see cref="NbdPoolStallWatch"/>).</summary>
+    internal int PoolThreadsStalled(long nowTicks, long stallTicks) => _writer.PoolThreadsStalled(nowTicks, stallTicks);
+
     public NbdConnectionStatistics Snapshot() => new(Id, OpenedAt, _session is not null,
         _session?.StructuredReplies ?? false, _counters.BytesRead, _counters.BytesWritten,
         _counters.SnapshotRequests(), _counters.Errors);
@@ -202,12 +206,15 @@ internal sealed class NbdConnection
         }
 
         long cost = type is CmdRead or CmdWrite && length <= _options.MaxPayload ? length : 0;
-        if (!AcquireSlot(cost, out long sharedCost))
-            return _clientLeftWhileWaiting ? "client went away while its request waited for payload memory" : "connection aborted";
         var request = new NbdRequest
         {
-            Connection = this, Type = type, Flags = flags, Cookie = cookie, Offset = offset, Length = length, Cost = cost, SharedCost = sharedCost,
+            Connection = this, Type = type, Flags = flags, Cookie = cookie, Offset = offset, Length = length, Cost = cost,
         };
+        if (cost > 0 && RefuseEarly(request, out bool inSync))
+            return inSync ? null : "client disconnected";
+        if (!AcquireSlot(cost, out long sharedCost))
+            return _clientLeftWhileWaiting ? "client went away while its request waited for payload memory" : "connection aborted";
+        request.SharedCost = sharedCost;
         if (type == CmdWrite)
         {
             request.Payload = NbdPayloadBuffers.Rent((int)length, _writeAlignment, out int start);
@@ -228,6 +235,25 @@ internal sealed class NbdConnection
             }
         }
         return _scheduler.Schedule(request, mayRunInline, Volatile.Read(ref _inFlight), reader.Buffered);
+    }
+
+    /// <summary>Answers here a READ or WRITE that will be refused (past the end, unknown flags, a
+    /// read-only export), before it is charged any memory: such a request must not wait in line
+    /// for payload memory behind stalled clients, nor hold any, and a refused WRITE's payload is
+    /// read through the reader's small buffer and dropped. True when the request was refused;
+    /// <paramref name="inSync"/> false then if the client left in the middle of its payload.</summary>
+    private bool RefuseEarly(NbdRequest request, out bool inSync)
+    {
+        inSync = true;
+        uint error = Validate(request, out string? message);
+        if (error == 0) return false;
+        if (request.Type == CmdWrite && !_reader!.Discard(request.Length))
+        {
+            inSync = false;
+            return true;
+        }
+        Reply(request.Cookie, error, message!);
+        return true;
     }
 
     /// <summary>Reports an unexpected failure of this connection's work.</summary>

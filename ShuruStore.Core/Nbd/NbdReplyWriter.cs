@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using ShuruStore.Core.BlockDevices;
@@ -14,6 +15,11 @@ namespace ShuruStore.Core.Nbd;
 /// Serialises replies onto one connection's socket. Every reply (all chunks of a structured
 /// reply included) is written under one lock, so replies that complete concurrently never
 /// interleave; the lock is only ever held for socket writes, never across a device call.
+/// <para>A client that stops reading its replies blocks the thread sending one (up to the reply-write
+/// timeout) and every thread waiting behind it for the lock. Those are thread-pool threads, so the
+/// writer tells how many pool threads it holds and for how long its current send has lasted
+/// (<see cref="PoolThreadsStalled"/>): the server compensates the pool for them, and other clients
+/// keep being served.</para>
 /// </summary>
 internal sealed class NbdReplyWriter
 {
@@ -28,11 +34,44 @@ internal sealed class NbdReplyWriter
     private const int StageSize = 64 * 1024;
     private static readonly byte[] ZeroPiece = new byte[64 * 1024];
 
+    // Pool threads inside the writer (sending, or waiting for the lock), and since when the
+    // current holder has held the lock (Stopwatch ticks, 0 when nobody holds it).
+    private int _poolThreadsInside;
+    private long _heldSince;
+
     public NbdReplyWriter(Socket socket) => _socket = socket;
+
+    /// <summary>The pool threads this writer holds up when its current reply has been sending for
+    /// longer than <paramref name="stallTicks"/> (Stopwatch ticks) at <paramref name="nowTicks"/>; else 0.</summary>
+    public int PoolThreadsStalled(long nowTicks, long stallTicks)
+    {
+        long since = Volatile.Read(ref _heldSince);
+        return since != 0 && nowTicks - since > stallTicks ? Volatile.Read(ref _poolThreadsInside) : 0;
+    }
+
+    /// <summary>Takes the writer's lock for one whole reply.</summary>
+    private Holder Hold()
+    {
+        bool pool = Thread.CurrentThread.IsThreadPoolThread;
+        if (pool) Interlocked.Increment(ref _poolThreadsInside);
+        _lock.Enter();
+        Volatile.Write(ref _heldSince, Stopwatch.GetTimestamp());
+        return new Holder(this, pool);
+    }
+
+    private readonly ref struct Holder(NbdReplyWriter writer, bool pool)
+    {
+        public void Dispose()
+        {
+            Volatile.Write(ref writer._heldSince, 0);
+            writer._lock.Exit();
+            if (pool) Interlocked.Decrement(ref writer._poolThreadsInside);
+        }
+    }
 
     public void SimpleReply(ulong cookie, uint error, ReadOnlySpan<byte> data = default)
     {
-        lock (_lock)
+        using (Hold())
         {
             WriteSimpleHeader(cookie, error);
             Append(_header.AsSpan(0, SimpleReplyHeaderSize));
@@ -47,7 +86,7 @@ internal sealed class NbdReplyWriter
         // Messages are bounded so the chunk stays small whatever the device says.
         if (message.Length > 1024) message = message[..1024];
         byte[] msg = Encoding.UTF8.GetBytes(message);
-        lock (_lock)
+        using (Hold())
         {
             var h = _header.AsSpan();
             WriteChunkHeader(h, ReplyFlagDone, ReplyTypeError, cookie, (uint)(6 + msg.Length));
@@ -63,7 +102,7 @@ internal sealed class NbdReplyWriter
     /// one flagged DONE. <paramref name="segments"/> index into <paramref name="buffer"/>.</summary>
     public void StructuredRead(ulong cookie, long offset, ReadOnlySpan<byte> buffer, IReadOnlyList<ReadSegment> segments)
     {
-        lock (_lock)
+        using (Hold())
         {
             var h = _header.AsSpan();
             if (segments.Count == 0)
@@ -84,7 +123,7 @@ internal sealed class NbdReplyWriter
     }
 
     /// <summary>
-    /// A READ reply whose data is sent from files (<see cref="IFileRangeSource"/>): a simple
+    /// A READ reply whose data is sent from files (<see cref="IBlockDevice.TryGetFileRanges"/>): a simple
     /// reply when <paramref name="segments"/> is null, else structured chunks as in
     /// <see cref="StructuredRead"/>. <paramref name="ranges"/> cover the data segments in order;
     /// the caller keeps their leases until this returns.
@@ -94,7 +133,7 @@ internal sealed class NbdReplyWriter
     /// shut down (the client sees it end, as when a server dies) and the error reported.</exception>
     public void ReadFromFiles(ulong cookie, long offset, int length, IReadOnlyList<ReadSegment>? segments, List<FileRange> ranges)
     {
-        lock (_lock)
+        using (Hold())
         {
             var h = _header.AsSpan();
             int next = 0;
@@ -257,7 +296,7 @@ internal sealed class NbdReplyWriter
     /// followed by the extent descriptors.</summary>
     public void BlockStatus(ulong cookie, ReadOnlySpan<byte> payload)
     {
-        lock (_lock)
+        using (Hold())
         {
             var h = _header.AsSpan();
             WriteChunkHeader(h, ReplyFlagDone, ReplyTypeBlockStatus, cookie, (uint)payload.Length);

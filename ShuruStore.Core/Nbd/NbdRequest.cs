@@ -22,7 +22,7 @@ internal sealed class NbdRequest : IThreadPoolWorkItem
     public long Cost { get; init; }
     /// <summary>The part of <see cref="Cost"/> charged to the server-wide budget (the rest came
     /// from the connection's allowance).</summary>
-    public long SharedCost { get; init; }
+    public long SharedCost { get; set; }
 
     public void Execute() => Connection.Execute(this);
 }

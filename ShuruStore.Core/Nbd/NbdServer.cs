@@ -65,6 +65,11 @@ public sealed class NbdServer : IDisposable
     /// <summary>Payload bytes charged to the server-wide budget now, and its limit.</summary>
     public (long Used, long Limit) PayloadMemory => (PayloadBudget.Used, PayloadBudget.Limit);
 
+    private NbdPoolStallWatch? _stallWatch;
+
+    /// <summary>Claims pool threads for replies stalled on clients that do not read (null before Start).</summary>
+    internal NbdPoolStallWatch? StallWatch => _stallWatch;
+
     /// <summary>The accepting and serving threads (null before Start).</summary>
     internal NbdWorkerPool? Workers => _workers;
 
@@ -125,6 +130,7 @@ public sealed class NbdServer : IDisposable
             }
             _listener = listener;
             _workers = new NbdWorkerPool(listener, ServeClient);
+            _stallWatch = new NbdPoolStallWatch(() => _connections.Values);
             _state = NbdServerState.Running;
             _workers.Start();
         }
@@ -178,6 +184,7 @@ public sealed class NbdServer : IDisposable
         // device safely (queued ones see the abort and skip the device).
         if (t_serverThreadDepth == 0)
             foreach (var c in conns) c.WaitDrained(DrainBound);
+        _stallWatch?.Dispose();
         RemoveSocketFile();
         lock (_stateLock) _state = NbdServerState.Stopped;
         _stoppedEvent.Set();

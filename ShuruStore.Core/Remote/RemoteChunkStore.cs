@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using ShuruStore.Core.BlockDevices;
 using ShuruStore.Core.Storage;
+using ShuruStore.Core.Threading;
 
 namespace ShuruStore.Core.Remote;
 
@@ -111,14 +112,10 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
     /// serves requests on the thread pool) would otherwise hold every pool thread, and the pool adds
     /// threads only slowly, so fetch completions wait behind blocked readers: cold reads crawl.
     /// The pool is therefore kept wide enough from the start for the readers a server has in
-    /// flight and the fetches behind them. Process-wide, and only ever raised.
+    /// flight and the fetches behind them (a lasting <see cref="ThreadPoolFloor"/>).
     /// </summary>
-    private static void ReserveThreads(RemoteChunkStoreOptions options)
-    {
-        int wanted = Environment.ProcessorCount * 2 + options.MaxPrefetches + MaxBlockedReaders;
-        ThreadPool.GetMinThreads(out int workers, out int io);
-        if (workers < wanted) ThreadPool.SetMinThreads(wanted, io);
-    }
+    private static void ReserveThreads(RemoteChunkStoreOptions options) =>
+        ThreadPoolFloor.RequireAtLeast(Environment.ProcessorCount * 2 + options.MaxPrefetches + MaxBlockedReaders);
 
     /// <summary>Readers a server may have blocked on fetches at once that the pool is sized for
     /// (a few NBD connections, each with tens of requests in flight).</summary>

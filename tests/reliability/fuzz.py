@@ -204,12 +204,6 @@ def main():
     ap.add_argument('--hogs', type=int, default=4, help='stalled clients held open during the run (reads, writes and silent ones in turn)')
     ap.add_argument('--max-canary-ms', type=int, default=30000, help='longest the canary may wait between two operations')
     ap.add_argument('--max-stop-seconds', type=float, default=10, help='bound on Stop-ShuruNbdServer with the hogs connected (its grace is 5 s)')
-    ap.add_argument('--tolerate-budget-waits', action='store_true',
-                    help='report, without counting them as problems, fuzz connections still open after --eof-wait and hogs '
-                         'refused at the connection limit: the symptoms of two open bugs (docs/reliability.md): waiters for '
-                         'memory are not served in order, so a large request may wait behind stalled writers longer than any '
-                         'fixed bound, and a client that left with request bytes unread keeps its connection while it waits; '
-                         'every other promise is still checked')
     ap.add_argument('--json')
     a = ap.parse_args()
     # The server takes 64 clients; one spare, for a replaced hog whose predecessor the server has
@@ -282,15 +276,12 @@ def main():
         problems.append('Stop-ShuruNbdServer took %s s (bound %s s)' % (srv.stop_seconds, a.max_stop_seconds))
     hogs.close()
     st['hogs_cut_off'] = hogs.summary()
-    tolerated = []
     if hogs.failures:
-        tolerated.append('hogs refused %d time(s) (the connection limit was reached): %s' % (sum(hogs.refused.values()), hogs.failures[0]))
+        problems.append('hogs refused %d time(s) (the connection limit was reached): %s' % (sum(hogs.refused.values()), hogs.failures[0]))
     if st['canary_max_ms'] > a.max_canary_ms: problems.append('canary waited %d ms between two operations' % st['canary_max_ms'])
     st['rss_growth_mib'] = st['max_rss_mib'] - st['rss_start_mib']
     if open_seeds: st['open_input_seeds'] = open_seeds
-    if st['still_open'] > 0: tolerated.append('%d connection(s) kept open %.0f s after EOF' % (st['still_open'], a.eof_wait))
-    if a.tolerate_budget_waits: st['tolerated'] = tolerated
-    else: problems.extend(tolerated)
+    if st['still_open'] > 0: problems.append('%d connection(s) kept open %.0f s after EOF' % (st['still_open'], a.eof_wait))
     del st['canary_last']
     st.update(seconds=a.seconds, seed=a.seed, parallel=a.parallel, hogs=a.hogs, problems=problems[:20], ok=not problems)
     print(json.dumps(st, indent=1))

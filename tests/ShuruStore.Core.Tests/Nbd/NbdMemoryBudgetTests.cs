@@ -134,6 +134,35 @@ public class NbdMemoryBudgetTests
             Assert.Contains(srv.Events, e => e.Kind == NbdServerEventKind.ConnectionClosed && e.Message.Contains("went away while its request waited"));
     }
 
+    [Theory]
+    [InlineData(Write, 1ul << 40, 0)]   // past the end: ENOSPC, its payload read and dropped
+    [InlineData(Read, 1ul << 40, 0)]    // past the end: EINVAL
+    [InlineData(Write, 0ul, 0x8000)]    // an unknown flag: EINVAL
+    public void A_request_that_will_be_refused_is_answered_at_once_while_stalled_writers_hold_the_budget(ushort type, ulong offset, ushort flags)
+    {
+        const long Budget = 8L << 20;
+        using var srv = new NbdTestServer(new MemoryDevice(64L << 20), maxPayloadMemory: Budget, connectionAllowance: 0,
+            payloadStallTimeout: TimeSpan.FromSeconds(120), grace: TimeSpan.FromSeconds(2));
+        using var hog = StalledWriter(srv, (uint)Budget); // holds the whole budget and stays
+        WaitFor(() => srv.Server.PayloadMemory.Used == Budget, "the stalled writer to hold the budget");
+
+        // Before the refusal was decided at the header, such a request waited in line for memory
+        // behind the stalled writer (here for its 120 s payload-stall timeout).
+        using var c = srv.Client().Connect(structured: false, meta: false);
+        c.SendRequest(type, offset, 4u << 20, cookie: 5, flags: flags, payload: type == Write ? new byte[4 << 20] : null);
+        var reply = Task.Run(() => c.ReadReply());
+        Assert.True(reply.Wait(TimeSpan.FromSeconds(10)), "the refused request was not answered while the budget was held");
+        Assert.NotEqual(0u, reply.Result.Error);
+        Assert.Equal(5ul, reply.Result.Cookie);
+
+        // The stream stayed in sync (the payload was dropped, not taken for requests) and the
+        // connection serves the next request from its own allowance.
+        c.SendRequest(Read, 0, 0, cookie: 6);
+        var next = c.ReadReply();
+        Assert.Equal((0u, 6ul), (next.Error, next.Cookie));
+        Assert.Equal(Budget, srv.Server.PayloadMemory.Used);
+    }
+
     [Fact]
     public void Waiters_are_served_in_the_order_they_came_and_one_that_gives_up_leaves_the_line()
     {
