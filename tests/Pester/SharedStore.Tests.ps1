@@ -168,6 +168,46 @@ Describe 'A server killed with kill -9, then a collection' {
     }
 }
 
+Describe 'A running server''s overwritten chunks, collected from another process' {
+    It 'removes what the server stored and overwrote while it keeps serving its current data' {
+        # Failed before the server restarted its log of stored names: every chunk it ever stored
+        # stayed a root for as long as it ran, so a disk rewritten for days grew the store without bound.
+        $cas = Join-Path $Dir 'cas4'
+        $base = Join-Path $Dir 'base4.img'
+        $null = New-BaseImage $base 41 -Chunks 16
+        $null = New-BaseImage (Join-Path $Dir 'keep4.img') 42 -Chunks 4
+        $keepIdx = (Import-ShuruDisk -Path (Join-Path $Dir 'keep4.img') -CasPath $cas -IndexPath (Join-Path $Dir 'keep4.idx')).IndexPath
+        $sock = Join-Path $Dir 'o.sock'
+        $o = Start-ServerProcess -Socket $sock -Cas $cas -Rootfs $base
+        try {
+            # 1500 different chunks written over the first one, each flushed (python3-libnbd).
+            $py = @"
+import nbd, random
+h = nbd.NBD(); h.connect_uri('nbd+unix:///export?socket=$sock')
+for i in range(1500):
+    h.pwrite(random.Random(i).randbytes(65536), 0); h.flush()
+h.shutdown()
+"@
+            $py | & /usr/bin/python3 - 2>&1 | Out-String | Should -BeNullOrEmpty
+            $r = Remove-ShuruUnusedChunk -CasPath $cas -IndexPath $keepIdx -GracePeriod 0 -Confirm:$false
+            # The log restarts at the first flush past 1,024 names: the chunks stored before it are free.
+            $r.ChunksRemoved | Should -BeGreaterOrEqual 1000
+            $log = @(Get-ChildItem (Join-Path $cas 'leases') -Filter '*.refs')
+            $log.Count | Should -Be 1
+            $log[0].Length | Should -BeLessThan (1024 * 32)
+            # The disk still serves its last write.
+            $py = @"
+import nbd, random, sys
+h = nbd.NBD(); h.connect_uri('nbd+unix:///export?socket=$sock')
+sys.stdout.write('same' if h.pread(65536, 0) == random.Random(1499).randbytes(65536) else 'different')
+h.shutdown()
+"@
+            ($py | & /usr/bin/python3 - 2>&1 | Out-String).Trim() | Should -Be 'same'
+        }
+        finally { Stop-ServerProcess $o }
+    }
+}
+
 Describe 'Two servers in two processes and a collector in a third, on one store' {
     It 'loses nothing and corrupts nothing (reliability/shared.py, short)' {
         $json = Join-Path $Dir 'shared.json'

@@ -494,7 +494,39 @@ public sealed class CowDisk : IBlockDevice
                 if (e is BlockDeviceException) throw;
                 throw DiskErrors.StoreFailure(e, _journal is null ? $"cannot sync chunk store '{CasPath}'" : $"cannot flush to '{CasPath}' / state '{StatePath}'");
             }
+            RestartStoreLogIfLong();
         }
+    }
+
+    /// <summary>The store's log of names this disk stored or relied on is started afresh once it
+    /// holds this many names, or twice as many as the disk relied on at the last restart if that
+    /// is more: then what the disk stored and overwrote since can be collected by other processes,
+    /// and rewriting the log costs at most one name per name logged.</summary>
+    internal long LogRestartMinimum { get; set; } = 1024;
+
+    private long _logRestartAt;
+
+    /// <summary>Starts the store's log afresh (<see cref="IChunkStore.RestartLog"/>) when it has
+    /// grown past its threshold, with the names the disk relies on now that its booted index does
+    /// not cover. Every stripe and the ingestion are held meanwhile, so no store of this disk is
+    /// between logging a name and recording it in the live map. A failure leaves the old log,
+    /// which stays a superset.</summary>
+    private void RestartStoreLogIfLong()
+    {
+        if (_readOnly || _store.LoggedNames < Math.Max(LogRestartMinimum, _logRestartAt)) return;
+        // A booted index a collector can read is a root of this disk's registration; one it
+        // cannot (an s3:// index) is not, so its names stay in the log.
+        bool bootIsRoot = BootIndexPath is not null && File.Exists(BootIndexPath);
+        var reliedOn = new HashSet<ChunkHash>();
+        using (_ingestion is null ? default : _ingestion.HoldBack())
+        using (_table.HoldAll())
+        {
+            if (bootIsRoot) { foreach (var (_, e) in _table.DiffFromBoot()) if (e is { } h) reliedOn.Add(h); }
+            else _table.AddReferencedHashesTo(reliedOn);
+            try { _store.RestartLog(reliedOn); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return; } // tried again at the next sync point
+        }
+        _logRestartAt = 2L * reliedOn.Count;
     }
 
     /// <summary>Journal length (records) past which it is rewritten as a snapshot (tests).</summary>

@@ -30,6 +30,9 @@ internal sealed class LazyIngestion(ChunkTable table, BaseImage baseImage, IChun
 
     private readonly ConcurrentQueue<long> _queue = new();
     private readonly ConcurrentDictionary<long, byte> _pending = new();
+    // Held (shared) by a batch from storing its pieces to recording them; taken whole by
+    // HoldBack, so the store's log can restart with nothing in between.
+    private readonly ReaderWriterLockSlim _storing = new();
     private long _queued, _done, _lastClientIo, _ingested;
     private int _running, _urgent;
 
@@ -65,6 +68,19 @@ internal sealed class LazyIngestion(ChunkTable table, BaseImage baseImage, IChun
                 spin.SpinOnce(sleep1Threshold: 10);
         }
         finally { Interlocked.Decrement(ref _urgent); }
+    }
+
+    /// <summary>Waits for the batch being stored, if any, to record its pieces, and keeps the next
+    /// one from starting until disposed (see <see cref="StoreLease.Restart"/>).</summary>
+    public StoringHeldBack HoldBack()
+    {
+        _storing.EnterWriteLock();
+        return new StoringHeldBack(_storing);
+    }
+
+    public readonly struct StoringHeldBack(ReaderWriterLockSlim? storing) : IDisposable
+    {
+        public void Dispose() => storing?.ExitWriteLock(); // default: nothing was held
     }
 
     /// <summary>Waits for a running pump to stop (after closing it skips its queue).</summary>
@@ -115,6 +131,7 @@ internal sealed class LazyIngestion(ChunkTable table, BaseImage baseImage, IChun
         var batchChunks = new List<long>(chunks.Count);
         var batch = new List<(ChunkHash, ReadOnlyMemory<byte>)>(chunks.Count);
         bool[] stored = [];
+        _storing.EnterReadLock();
         try
         {
             foreach (var chunk in chunks)
@@ -134,6 +151,7 @@ internal sealed class LazyIngestion(ChunkTable table, BaseImage baseImage, IChun
         finally
         {
             for (int i = 0; i < stored.Length; i++) if (stored[i]) Record(batchChunks[i], batch[i].Item1);
+            _storing.ExitReadLock();
             foreach (var buf in buffers) ArrayPool<byte>.Shared.Return(buf);
         }
     }

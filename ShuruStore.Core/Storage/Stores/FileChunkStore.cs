@@ -118,6 +118,10 @@ public sealed class FileChunkStore : IChunkStore
     /// <see cref="ChunkDurability"/> for the fail-stop rule.</summary>
     public void Sync() => _durability?.Sync();
 
+    public long LoggedNames => _lease?.LoggedNames ?? 0;
+
+    public void RestartLog(IReadOnlyCollection<ChunkHash> reliedOn) => _lease?.Restart(reliedOn);
+
     public IEnumerable<ChunkHash> Enumerate()
     {
         if (!Directory.Exists(ChunksPath)) yield break;

@@ -32,6 +32,8 @@ public abstract class ForwardingChunkStore : IChunkStore
     public virtual int WriteMany(IReadOnlyList<(ChunkHash Hash, ReadOnlyMemory<byte> Data)> chunks, bool[] stored, bool syncSoon = false) =>
         Inner.WriteMany(chunks, stored, syncSoon);
     public virtual void Sync() => Inner.Sync();
+    public virtual long LoggedNames => Inner.LoggedNames;
+    public virtual void RestartLog(IReadOnlyCollection<ChunkHash> reliedOn) => Inner.RestartLog(reliedOn);
     public virtual IEnumerable<ChunkHash> Enumerate() => Inner.Enumerate();
 
     public void Dispose()

@@ -59,6 +59,16 @@ public interface IChunkStore : IDisposable
     /// <summary>Makes every chunk written so far durable (including its name).</summary>
     void Sync();
 
+    /// <summary>Names in the log of this store's registration (<see cref="StoreLease"/>): every
+    /// name stored or relied on since the log last started. 0 for a store opened without one.</summary>
+    long LoggedNames { get; }
+
+    /// <summary>Starts the registration's log afresh with <paramref name="reliedOn"/>, the names
+    /// its holder relies on now that no other root of the registration covers, so that what the
+    /// holder stored and no longer uses can be collected (<see cref="StoreLease.Restart"/>). The
+    /// caller holds back its own stores meanwhile. Nothing happens without a registration.</summary>
+    void RestartLog(IReadOnlyCollection<ChunkHash> reliedOn);
+
     /// <summary>Names of every stored chunk.</summary>
     IEnumerable<ChunkHash> Enumerate();
 }

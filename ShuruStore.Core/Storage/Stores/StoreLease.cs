@@ -25,6 +25,13 @@ public sealed record StoreHolder(string Kind, string? Name = null, string? Socke
 /// restored; a holder that logs a name after it finds the name gone (renamed aside) and writes
 /// the chunk afresh. The log is a superset of what the holder references; it is dropped with
 /// the registration at a clean close.</para>
+/// <para>A holder that rewrites its disk for days would log without end, and keep every chunk it
+/// ever stored from every collector. So it starts the log afresh now and then
+/// (<see cref="Restart"/>) with the names it relies on at that moment, which the holder takes
+/// while no store of its is between logging names and recording them. The new log replaces the
+/// old one in one rename: a collector reads either the old log (a superset) or the new one,
+/// whose names were all in the old one or logged since; collectors that read logs in steps
+/// notice the new file by its inode and read it from the start.</para>
 /// <para>The lease dies with the process: a killed holder's lock is released, so collectors see
 /// the registration as no longer alive. Its state file then stays a root (a crashed VM's disk is
 /// resumable) until someone removes the registration. A holder with a state file that closes
@@ -39,7 +46,8 @@ public sealed class StoreLease : IDisposable
     internal const string RefsExtension = ".refs";
 
     private readonly int _lockFd; // the lease file, flock'ed exclusively while this registration lives
-    private readonly FileStream _refs;
+    private FileStream _refs;
+    private long _logged; // names in the log now
     private readonly object _refsLock = new();
     private readonly bool _hasState;
     private bool _disposed;
@@ -105,6 +113,41 @@ public sealed class StoreLease : IDisposable
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             _refs.Write(bytes); // unbuffered: in the file (page cache) before this returns
+            Interlocked.Add(ref _logged, hashes.Count);
+        }
+    }
+
+    /// <summary>Names in the log now (each logging counts, repeated names too).</summary>
+    public long LoggedNames => Interlocked.Read(ref _logged);
+
+    /// <summary>Replaces the log with <paramref name="reliedOn"/>: every name the holder references
+    /// now and that no other root of its registration (booted chain, state file) covers. The
+    /// caller makes sure no store of its is between logging names and recording them meanwhile
+    /// (see the class remarks); names logged while this runs go to the new log.</summary>
+    public void Restart(IReadOnlyCollection<ChunkHash> reliedOn)
+    {
+        var bytes = new byte[reliedOn.Count * ChunkHash.Size];
+        int i = 0;
+        foreach (var h in reliedOn) h.CopyTo(bytes.AsSpan(i++ * ChunkHash.Size));
+        string tmp = Path.Combine(Path.GetDirectoryName(RefsPath)!, ".tmp-" + Path.GetFileName(RefsPath));
+        lock (_refsLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var fresh = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
+            try
+            {
+                fresh.Write(bytes);
+                File.Move(tmp, RefsPath, overwrite: true); // rename(2): collectors see the old log or the new one, whole
+            }
+            catch
+            {
+                fresh.Dispose();
+                try { File.Delete(tmp); } catch (IOException) { }
+                throw;
+            }
+            _refs.Dispose();
+            _refs = fresh;
+            Interlocked.Exchange(ref _logged, reliedOn.Count);
         }
     }
 

@@ -90,7 +90,9 @@ public static class StoreRegistrations
 /// </summary>
 public sealed class RegistrationRoots(string casPath)
 {
-    private readonly Dictionary<string, long> _offsets = new(StringComparer.Ordinal);
+    // How far each log was read, and which file (inode) that was: a holder that restarts its
+    // log replaces the file, and the new one is read from its start.
+    private readonly Dictionary<string, (ulong Inode, long Offset)> _offsets = new(StringComparer.Ordinal);
     private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
 
     /// <summary>Registrations found by the last <see cref="AddNew"/>.</summary>
@@ -116,10 +118,11 @@ public sealed class RegistrationRoots(string casPath)
 
     private void ReadLog(string path, ISet<ChunkHash> into)
     {
-        _offsets.TryGetValue(path, out long offset);
         try
         {
             using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16);
+            ulong inode = FileStatusCalls.TryStat((int)fs.SafeFileHandle.DangerousGetHandle(), out var st, out _) ? st.Identity.Inode : 0;
+            long offset = _offsets.TryGetValue(path, out var read) && read.Inode == inode && inode != 0 ? read.Offset : 0;
             fs.Position = offset;
             var buf = new byte[ChunkHash.Size * 2048];
             while (true)
@@ -130,7 +133,7 @@ public sealed class RegistrationRoots(string casPath)
                 offset += whole;
                 if (n < buf.Length) break; // a torn last name is read whole next time
             }
-            _offsets[path] = offset;
+            _offsets[path] = (inode, offset);
         }
         catch (FileNotFoundException) { _offsets.Remove(path); } // the holder ended cleanly meanwhile
     }

@@ -154,4 +154,71 @@ public class SharedStoreTests
         Assert.Equal("unknown", broken.Kind);
         Assert.False(broken.IsRoot);
     }
+
+    [Fact]
+    public void A_restarted_log_holds_what_the_holder_relies_on_and_what_it_logs_after()
+    {
+        using var t = new TempDir();
+        using var writer = new FileChunkStore(t.Cas, new FileChunkStoreOptions { Holder = new StoreHolder("writer") });
+        var names = Enumerable.Range(0, 10).Select(i => ChunkHasher.Hash(TempDir.Pattern(CS, 100 + i))).ToList();
+        writer.Lease!.Intend(names);
+        Assert.Equal(10, writer.LoggedNames);
+        writer.RestartLog([names[3]]);
+        writer.Lease.Intend([names[7]]);
+        Assert.Equal(2, writer.LoggedNames);
+        var logged = File.ReadAllBytes(writer.Lease.RefsPath).Chunk(ChunkHash.Size).Select(b => ChunkHash.FromBytes(b)).ToList();
+        Assert.Equal([names[3], names[7]], logged);
+        Assert.Empty(Directory.GetFiles(Path.Combine(t.Cas, StoreLease.FolderName), ".tmp-*"));
+    }
+
+    [Fact]
+    public void A_collector_that_read_a_log_before_it_restarted_reads_the_new_one_from_its_start()
+    {
+        using var t = new TempDir();
+        var orphan = OldOrphan(t, 9);
+        using var writer = new FileChunkStore(t.Cas, new FileChunkStoreOptions { Holder = new StoreHolder("writer") });
+        // A long log, read by the collector when it plans: it then reads on from that offset.
+        writer.Lease!.Intend(Enumerable.Range(0, 100).Select(i => ChunkHasher.Hash(TempDir.Pattern(64, i))).ToList());
+        var r = GarbageCollector.Collect(new()
+        {
+            CasPath = t.Cas,
+            GracePeriod = TimeSpan.Zero,
+            AfterSetAside = batch =>
+            {
+                Assert.Contains(orphan, batch);
+                // The writer relies on the chunk, then restarts its log: the new log (one name) is
+                // shorter than what the collector read of the old one.
+                writer.Lease.Intend([orphan]);
+                writer.RestartLog([orphan]);
+            },
+        });
+        Assert.Equal(0, r.ChunksRemoved);
+        Assert.True(IntactChunk(t, orphan));
+    }
+
+    [Fact]
+    public void A_running_disk_lets_other_processes_collect_the_chunks_it_overwrote()
+    {
+        using var t = new TempDir();
+        File.WriteAllBytes(t["base.img"], new byte[4 * CS]);
+        using var d = CowDisk.Open(new() { BaseImagePath = t["base.img"], CasPath = t.Cas });
+        d.LogRestartMinimum = 16;
+        byte[] last = [];
+        for (int i = 0; i < 200; i++)
+        {
+            last = TempDir.Pattern(CS, 1000 + i);
+            d.Write(0, last, WriteFlags.None);
+            d.Flush();
+        }
+        var log = Assert.Single(Directory.GetFiles(Path.Combine(t.Cas, StoreLease.FolderName), "*.refs"));
+        Assert.InRange(new FileInfo(log).Length, ChunkHash.Size, 40 * ChunkHash.Size);
+
+        // A collector that knows nothing of the disk but its registration (another process).
+        var r = GarbageCollector.Collect(new() { CasPath = t.Cas, GracePeriod = TimeSpan.Zero });
+        Assert.InRange(r.ChunksRemoved, 160, 199);
+        var back = new byte[CS];
+        d.Read(0, back);
+        Assert.Equal(last, back);
+        Assert.True(IntactChunk(t, ChunkHasher.Hash(last)));
+    }
 }
