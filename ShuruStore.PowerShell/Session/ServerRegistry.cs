@@ -106,8 +106,11 @@ internal static class ServerRegistry
         // closed, an SSH session dropped) without raising ProcessExit, which would leave the
         // sockets and the warm-up scratch in /dev/shm behind and skip the final flush. The
         // servers are stopped first; the signal is not cancelled, so the process still ends.
+        // A process that ignores SIGHUP (started under nohup) is meant to outlive its terminal:
+        // its servers do too, so SIGHUP is left alone (a handler would replace the ignore).
         if (OperatingSystem.IsWindows()) return;
-        foreach (var signal in (PosixSignal[])[PosixSignal.SIGTERM, PosixSignal.SIGHUP])
+        PosixSignal[] endings = ProcessSignals.HangUpIgnored ? [PosixSignal.SIGTERM] : [PosixSignal.SIGTERM, PosixSignal.SIGHUP];
+        foreach (var signal in endings)
             Signals.Add(PosixSignalRegistration.Create(signal, _ =>
             {
                 StopEverything();

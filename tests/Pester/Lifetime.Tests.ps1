@@ -36,7 +36,7 @@ Describe '#18.8 Ways a session ends' {
     It 'SIGHUP (a closed terminal) stops the servers and removes the socket and the warm-up scratch' -Skip:(-not (Test-Path /dev/shm)) {
         $sock = Join-Path $Dir 'hup.sock'
         # A long rehearsal, so that it is still running when the signal comes.
-        $p = Start-ModulePwsh -Environment @{ SHURUSTORE_WARMUP = '100000' } -Script (
+        $p = Start-ModulePwsh -HangUp Default -Environment @{ SHURUSTORE_WARMUP = '100000' } -Script (
             "`$s = Start-ShuruNbdServer -ImagePath '$Image' -SocketPath '$sock'; " +
             "[Console]::Out.WriteLine('pid ' + `$PID); [Console]::Out.Flush(); Start-Sleep -Seconds 600")
         try {
@@ -49,6 +49,29 @@ Describe '#18.8 Ways a session ends' {
             $p.WaitForExit(60000) | Should -BeTrue -Because 'SIGHUP ends pwsh'
             Test-Path $sock | Should -BeFalse
             Test-Path "/dev/shm/shuru-warmup-$childPid-*" | Should -BeFalse
+        } finally {
+            if (-not $p.HasExited) { $p.Kill($true) }
+        }
+    }
+
+    It 'SIGHUP leaves a process started under nohup and its servers running' -Skip:(-not (Test-Path /proc/self/status)) {
+        # Failed while the module stopped every server on SIGHUP whatever the process's disposition:
+        # under nohup the servers stopped and the process went on without them.
+        $sock = Join-Path $Dir 'nohup.sock'
+        $p = Start-ModulePwsh -HangUp Ignore -Script (
+            "`$s = Start-ShuruNbdServer -ImagePath '$Image' -SocketPath '$sock'; " +
+            "[Console]::Out.WriteLine('pid ' + `$PID); [Console]::Out.Flush(); Start-Sleep -Seconds 600")
+        try {
+            $line = $p.StandardOutput.ReadLine()
+            if ($line -notmatch '^pid \d+$') { $p.Kill($true); throw "The server's pwsh failed: $($p.StandardError.ReadToEnd())" }
+            $childPid = [int]($line -split ' ')[1]
+            Invoke-Client kill -HUP $childPid | Out-Null
+            $p.WaitForExit(3000) | Should -BeFalse -Because 'a process that ignores SIGHUP goes on'
+            (Invoke-Client nbdinfo --size "nbd+unix:///export?socket=$sock" | Out-String).Trim() | Should -Be ((Get-Item $Image).Length).ToString()
+            # SIGTERM still ends it cleanly.
+            Invoke-Client kill -TERM $childPid | Out-Null
+            $p.WaitForExit(60000) | Should -BeTrue -Because 'SIGTERM ends pwsh'
+            Test-Path $sock | Should -BeFalse
         } finally {
             if (-not $p.HasExited) { $p.Kill($true) }
         }

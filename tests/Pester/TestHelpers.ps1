@@ -55,14 +55,24 @@ function Invoke-QemuIo {
 # A separate pwsh (this same one, as `dotnet pwsh.dll`, so that its process id is the one to
 # signal) running -Command $Script with the module imported (not with -NoImport) in
 # $WorkingDirectory; its output is redirected. Variables in $Environment are set for it (a $null
-# value removes one).
+# value removes one). -HangUp sets how it starts out treating SIGHUP ('Default': ends the process;
+# 'Ignore': as under nohup) instead of inheriting this process's disposition, which a test run
+# started under nohup would pass on.
 function Start-ModulePwsh {
-    param([Parameter(Mandatory)][string] $Script, [hashtable] $Environment = @{}, [switch] $NoImport, [string] $WorkingDirectory = $PWD.ProviderPath)
-    $psi = [System.Diagnostics.ProcessStartInfo]::new([Environment]::ProcessPath)
-    $psi.WorkingDirectory = $WorkingDirectory
-    if ((Split-Path ([Environment]::ProcessPath) -Leaf) -match '^dotnet') { $psi.ArgumentList.Add((Join-Path $PSHOME 'pwsh.dll')) }
+    param([Parameter(Mandatory)][string] $Script, [hashtable] $Environment = @{}, [switch] $NoImport, [string] $WorkingDirectory = $PWD.ProviderPath,
+        [ValidateSet('Default', 'Ignore')][string] $HangUp)
     $command = if ($NoImport) { $Script } else { "Import-Module '$StagedModule'; $Script" }
-    foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $command) { $psi.ArgumentList.Add($a) }
+    $argv = @([Environment]::ProcessPath)
+    if ((Split-Path ([Environment]::ProcessPath) -Leaf) -match '^dotnet') { $argv += Join-Path $PSHOME 'pwsh.dll' }
+    $argv += '-NoProfile', '-NonInteractive', '-Command', $command
+    if ($HangUp) {
+        # python3 sets the disposition and execs pwsh in its place: the same process id.
+        $disposition = if ($HangUp -eq 'Ignore') { 'SIG_IGN' } else { 'SIG_DFL' }
+        $argv = @('/usr/bin/python3', '-c', "import os, signal, sys; signal.signal(signal.SIGHUP, signal.$disposition); os.execv(sys.argv[1], sys.argv[1:])") + $argv
+    }
+    $psi = [System.Diagnostics.ProcessStartInfo]::new($argv[0])
+    $psi.WorkingDirectory = $WorkingDirectory
+    foreach ($a in $argv | Select-Object -Skip 1) { $psi.ArgumentList.Add($a) }
     $psi.RedirectStandardOutput = $true
     $psi.RedirectStandardError = $true
     foreach ($name in $Environment.Keys) {
