@@ -23,7 +23,9 @@ namespace ShuruStore.Core.Remote;
 /// <item>Path-style addressing for a custom endpoint (see <see cref="S3ClientSettings"/>).</item>
 /// <item>Over https a PUT's payload is not signed (UNSIGNED-PAYLOAD): TLS protects it, and
 /// hashing every byte with SHA-256 for the signature would only cost CPU. Over http the payload
-/// is signed, which is also the only integrity check of the body on the way.</item>
+/// is signed, which is also the only integrity check of the body on the way: with one hash of
+/// the whole body, by this store's own request (<see cref="S3PlainHttpPut"/>), not the SDK's
+/// aws-chunked encoding with a signature per chunk.</item>
 /// <item>Whole-object GETs are sent as the range [0, buffer length): for a GET without a range
 /// the SDK computes the MD5 of the body to compare with the ETag, which costs several times the
 /// CPU of the transfer; ranged answers are passed through as they come.</item>
@@ -51,6 +53,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     private readonly S3ClientSettings _settings;
     private readonly string _endpointText;
     private readonly bool _https;
+    private readonly S3PlainHttpPut? _plainPut; // PUTs over http (see the remarks)
 
     /// <summary>A store at <paramref name="location"/> with the given settings and limits.</summary>
     public S3ObjectStore(S3Location location, S3ClientSettings settings, ObjectStoreOptions? options = null)
@@ -64,6 +67,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         _https = settings.Endpoint is null || settings.Endpoint.Scheme == System.Uri.UriSchemeHttps;
         _endpointText = settings.Endpoint is null ? $"AWS S3 ({settings.Region})" : settings.Endpoint.GetLeftPart(UriPartial.Authority);
         _client = new AmazonS3Client(settings.Credentials.Sdk, BuildConfig(settings, options));
+        if (!_https) _plainPut = new S3PlainHttpPut(settings.Endpoint!, settings.Region, settings.Credentials.Sdk, options);
     }
 
     /// <summary>A store at <paramref name="location"/>, endpoint and credentials from the AWS
@@ -214,10 +218,15 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     {
         var fullKey = Location.KeyOf(key);
         var path = Uri(fullKey);
-        // The SDK reads a Stream; every attempt gets a fresh one over the same bytes.
+        // The SDK reads a Stream (https); every attempt gets a fresh one over the same bytes.
         if (!MemoryMarshal.TryGetArray(content, out var segment)) segment = new ArraySegment<byte>(content.ToArray());
         await _calls.RunAsync<bool>(async ct =>
         {
+            if (_plainPut is not null)
+            {
+                await _plainPut.PutAsync(Location.Bucket, fullKey, content, ct).ConfigureAwait(false);
+                return true;
+            }
             using var body = new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false);
             await _client.PutObjectAsync(new PutObjectRequest
             {
@@ -441,6 +450,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     public void Dispose()
     {
         _client.Dispose();
+        _plainPut?.Dispose();
         _calls.Dispose();
     }
 }
