@@ -52,7 +52,8 @@ public sealed class DiskServerOptions
     /// <summary>Export description shown to clients that ask (NBD_INFO_DESCRIPTION).</summary>
     public string? Description { get; init; }
 
-    /// <summary>Flat image: large aligned writes go to the disk directly (O_DIRECT).</summary>
+    /// <summary>Flat image: large aligned writes go to the disk directly (O_DIRECT). Off unless
+    /// SHURUSTORE_DIRECT_WRITES=1 (see <see cref="EngineEnvironment"/>).</summary>
     public bool DirectWrites { get; init; } = EngineEnvironment.DirectWrites;
 
     /// <summary>Chunk store: how published chunks are made durable.</summary>

@@ -8,7 +8,7 @@ namespace ShuruStore.Core.Hosting;
 /// hosting layer reads the environment; everything there takes an option.
 /// <list type="bullet">
 /// <item><c>SHURUSTORE_WARMUP</c>: <c>0</c> turns the process's warm-up off; a positive number sets its rounds.</item>
-/// <item><c>SHURUSTORE_DIRECT_WRITES</c>: <c>0</c> keeps a flat image's large writes in the page cache.</item>
+/// <item><c>SHURUSTORE_DIRECT_WRITES</c>: <c>1</c> sends a flat image's large aligned writes to the disk directly (O_DIRECT); unset or anything else: every write goes through the page cache.</item>
 /// <item><c>SHURUSTORE_DURABILITY</c>: <c>fsync</c> makes chunk stores durable by per-file fsyncs,
 /// <c>syncfs</c> by one syncfs per flush; unset: the platform's default.</item>
 /// </list>
@@ -24,8 +24,9 @@ public static class EngineEnvironment
             _ => ProcessWarmUp.DefaultRounds,
         };
 
-    /// <summary>Whether a flat image's large aligned writes go to the disk directly.</summary>
-    public static bool DirectWrites => Environment.GetEnvironmentVariable("SHURUSTORE_DIRECT_WRITES") != "0";
+    /// <summary>Whether a flat image's large aligned writes go to the disk directly (opt-in: on a
+    /// quiet machine the page cache wins, and what a guest wrote it reads back from memory).</summary>
+    public static bool DirectWrites => Environment.GetEnvironmentVariable("SHURUSTORE_DIRECT_WRITES") == "1";
 
     /// <summary>How chunk stores make published chunks durable.</summary>
     public static ChunkDurabilityMode Durability =>
