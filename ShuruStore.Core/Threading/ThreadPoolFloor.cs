@@ -49,16 +49,13 @@ internal static class ThreadPoolFloor
         }
     }
 
-    /// <summary>The extra threads claimed now by every owner (before the cap).</summary>
-    public static int Compensated { get { lock (s_lock) return s_compensated; } }
-
     private static void Apply()
     {
         ThreadPool.GetMinThreads(out int workers, out int io);
         if (s_poolMinimum < 0) s_poolMinimum = workers;
         int target = Math.Max(s_poolMinimum, s_floor) + Math.Min(s_compensated, MaxCompensation);
         if (target == s_applied && target == workers) return;
-        // Never below the pool's maximum's reach: SetMinThreads refuses a minimum above the maximum.
+        // SetMinThreads refuses a minimum above the pool's maximum: capped at it.
         ThreadPool.GetMaxThreads(out int maxWorkers, out _);
         target = Math.Min(target, maxWorkers);
         if (ThreadPool.SetMinThreads(target, io)) s_applied = target;

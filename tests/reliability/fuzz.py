@@ -4,7 +4,9 @@
 
 Stalled clients (hogs.py) stay connected all along: --hogs of them, replaced when the server cuts
 one off. Promises checked: the server never crashes (process alive), never hangs (every fuzz
-connection is closed or answered within a few seconds after the fuzzer's EOF, the canary never
+connection is closed or answered within a few seconds after the fuzzer's EOF; one whose input the
+server has not finished reading by then, because a request of it waits for payload memory, is
+counted as backpressured, the bound's intended effect, not as a hang), the canary never
 waits longer than --max-canary-ms between two operations, a clean stop at the end returns within
 --max-stop-seconds with the hogs still connected), memory stays bounded (VmRSS grows by at most
 --max-rss-mib over its value before the hogs), and the canary never sees an error or a wrong byte.
@@ -127,7 +129,10 @@ def make_input(rng):
 
 def run_input(path, data, eof_wait):
     """Sends one input on a fresh connection, half-closes, drains replies. Returns 'closed'
-    (server closed after EOF), 'open' (server still holds it after eof_wait s) or 'refused'."""
+    (server closed after EOF), 'open' (server still holds it eof_wait s after the EOF),
+    'backpressured' (after eof_wait s the server has still not read all of the input, so the EOF
+    could not even be sent: a request waits for payload memory, which is the server's
+    backpressure, not a hang) or 'refused'."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(eof_wait)
     try:
@@ -135,11 +140,13 @@ def run_input(path, data, eof_wait):
     except OSError:
         return 'refused', False
     err = []
+    eof_sent = threading.Event()
 
     def sender():
         try:
-            s.sendall(data)
+            s.sendall(data)     # the socket's timeout bounds this too: a server that reads nothing times it out
             s.shutdown(socket.SHUT_WR)
+            eof_sent.set()
         except OSError as e:
             err.append(e)
     t = threading.Thread(target=sender, daemon=True)
@@ -155,7 +162,11 @@ def run_input(path, data, eof_wait):
             if time.time() > deadline:
                 result = 'open'; break
     except socket.timeout:
-        result = 'open'        # neither reading our input, nor answering, nor closing
+        # Neither answering nor closing. If our sender could not send everything (still blocked, or
+        # timed out), the server is not reading our input (backpressure); otherwise it has our EOF
+        # and keeps the connection.
+        t.join(1)
+        result = 'open' if eof_sent.is_set() else 'backpressured'
     except OSError:
         pass
     t.join(5)
@@ -217,7 +228,7 @@ def main():
     sock = os.path.join(work, 'f.sock')
     srv = Server(sock, os.path.join(work, 'cas'), rootfs=base)
     problems = []
-    st = dict(inputs=0, transmission_replies=0, closed=0, still_open=0, refused=0, canary_ops=0, canary_last=time.time(), max_rss_mib=0,
+    st = dict(inputs=0, transmission_replies=0, closed=0, still_open=0, backpressured=0, refused=0, canary_ops=0, canary_last=time.time(), max_rss_mib=0,
               canary_max_ms=0)
     stop = threading.Event()
     ct = threading.Thread(target=canary, args=(srv.uri, stop, st, problems, random.Random(a.seed + 1)))
@@ -241,7 +252,7 @@ def main():
             with lock:
                 st['inputs'] += 1
                 st['transmission_replies'] += replied
-                st[{'closed': 'closed', 'open': 'still_open', 'refused': 'refused'}[r]] += 1
+                st[{'closed': 'closed', 'open': 'still_open', 'backpressured': 'backpressured', 'refused': 'refused'}[r]] += 1
                 if r == 'open' and len(open_seeds) < 5: open_seeds.append(seed)
                 if r == 'refused': problems.append('connection refused (input seed %d)' % seed)
 

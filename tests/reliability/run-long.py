@@ -97,11 +97,11 @@ def main():
                  fuzz['command'], fuzz.get('inputs', 0), fuzz.get('parallel', 1), fuzz.get('transmission_replies', 0), fuzz.get('still_open', 0),
                  fuzz.get('hogs', 0), fuzz.get('canary_ops', 0), fuzz.get('max_rss_mib', 0), fuzz.get('stop_seconds', 0),
                  '0 (canary)' if fuzz.get('ok') else 'see problems'),
-             '| memory bound | `%s` | %d stalled clients at the start (%s), at least %d held throughout; server RSS %d MiB before them, peak %d MiB (growth %d MiB, bound 512); canary: %d operations, longest wait %d ms; Stop-ShuruNbdServer %.1f s with the stalled clients connected (grace 5 s); %d fuzz connections still open 5 s after EOF | %s |' % (
+             '| memory bound | `%s` | %d stalled clients at the start (%s), at least %d held throughout; server RSS %d MiB before them, peak %d MiB (growth %d MiB, bound 512); canary: %d operations, longest wait %d ms; Stop-ShuruNbdServer %.1f s with the stalled clients connected (grace 5 s); fuzz connections: %d still open 5 s after EOF, %d backpressured (input not yet read: waiting for payload memory) | %s |' % (
                  hogs['command'], hogs.get('hogs_at_start', 0), ', '.join('%s cut off %d times' % (k, v['cut_off']) for k, v in hogs.get('hogs_cut_off', {}).items()),
                  hogs.get('hogs_min_live', 0), hogs.get('rss_start_mib', 0), hogs.get('max_rss_mib', 0), hogs.get('rss_growth_mib', -1),
                  hogs.get('canary_ops', 0), hogs.get('canary_max_ms', -1), hogs.get('stop_cmdlet_seconds') or -1,
-                 hogs.get('still_open', 0), '0 (canary)' if hogs.get('ok') else 'see problems'),
+                 hogs.get('still_open', 0), hogs.get('backpressured', 0), '0 (canary)' if hogs.get('ok') else 'see problems'),
              '| load | `%s` | %d fio jobs x %d s: %d reads, %d writes (%d / %d MiB), %d fio errors; %d checkpoints taken during the run, %d verified | %s |' % (
                  load['command'], load.get('jobs', 0), load.get('seconds', 0), load.get('read_ios', 0), load.get('write_ios', 0), load.get('read_mib', 0),
                  load.get('write_mib', 0), load.get('fio_errors', -1), load.get('checkpoints', 0), load.get('checkpoints_verified', 0),
