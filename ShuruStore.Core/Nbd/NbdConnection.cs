@@ -332,7 +332,9 @@ internal sealed class NbdConnection
             // After Abort the client is gone and the device may be about to close: queued work
             // is dropped instead of touching the device.
             if (_abandon) return;
-            uint error = Validate(r, out string? message);
+            // A READ or WRITE with a payload was validated when it was read (RefuseEarly).
+            string? message = null;
+            uint error = r.Cost > 0 ? 0 : Validate(r, out message);
             if (error != 0)
             {
                 Reply(r.Cookie, error, message!);

@@ -89,8 +89,8 @@ internal sealed class NbdRequestScheduler(NbdConnection connection, IBlockDevice
     /// requests behind it. False: nothing was read.</summary>
     private bool TryPreread(NbdRequest request)
     {
+        // A READ with a length reaches the scheduler only once validated (NbdConnection.RefuseEarly).
         if (!_deviceHasNoWait || request.Type != CmdRead || request.Length is 0 or >= NbdConnection.MinReadFromFiles) return false;
-        if (connection.Validate(request, out _) != 0) return false; // the pool path answers with the error
         byte[] buffer = ArrayPool<byte>.Shared.Rent((int)request.Length);
         if (device.TryReadNoWait((long)request.Offset, buffer.AsSpan(0, (int)request.Length)))
         {

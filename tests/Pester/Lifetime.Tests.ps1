@@ -5,6 +5,17 @@ BeforeAll {
     $script:Dir = New-TestDirectory
     $script:Image = Join-Path $Dir 'disk.raw'
     Invoke-Client truncate -s 4M $Image | Out-Null
+
+    # A separate pwsh serving $Image at $Socket with SIGHUP treated as -HangUp says; returns the
+    # process once it has printed its id (in .ChildPid), for the test to signal.
+    function Start-SignalledServer([string] $Socket, [string] $HangUp, [hashtable] $Environment = @{}) {
+        $p = Start-ModulePwsh -HangUp $HangUp -Environment $Environment -Script (
+            "`$s = Start-ShuruNbdServer -ImagePath '$Image' -SocketPath '$Socket'; " +
+            "[Console]::Out.WriteLine('pid ' + `$PID); [Console]::Out.Flush(); Start-Sleep -Seconds 600")
+        $line = $p.StandardOutput.ReadLine()
+        if ($line -notmatch '^pid \d+$') { $p.Kill($true); throw "The server's pwsh failed: $($p.StandardError.ReadToEnd())" }
+        $p | Add-Member -NotePropertyName ChildPid -NotePropertyValue ([int]($line -split ' ')[1]) -PassThru
+    }
 }
 AfterAll {
     Get-ShuruNbdServer | Stop-ShuruNbdServer -Confirm:$false
@@ -36,13 +47,9 @@ Describe '#18.8 Ways a session ends' {
     It 'SIGHUP (a closed terminal) stops the servers and removes the socket and the warm-up scratch' -Skip:(-not (Test-Path /dev/shm)) {
         $sock = Join-Path $Dir 'hup.sock'
         # A long rehearsal, so that it is still running when the signal comes.
-        $p = Start-ModulePwsh -HangUp Default -Environment @{ SHURUSTORE_WARMUP = '100000' } -Script (
-            "`$s = Start-ShuruNbdServer -ImagePath '$Image' -SocketPath '$sock'; " +
-            "[Console]::Out.WriteLine('pid ' + `$PID); [Console]::Out.Flush(); Start-Sleep -Seconds 600")
+        $p = Start-SignalledServer -Socket $sock -HangUp Default -Environment @{ SHURUSTORE_WARMUP = '100000' }
         try {
-            $line = $p.StandardOutput.ReadLine()
-            if ($line -notmatch '^pid \d+$') { $p.Kill($true); throw "The server's pwsh failed: $($p.StandardError.ReadToEnd())" }
-            $childPid = [int]($line -split ' ')[1]
+            $childPid = $p.ChildPid
             Wait-Until { Test-Path "/dev/shm/shuru-warmup-$childPid-*" } -Because 'the rehearsal has its scratch in /dev/shm'
             Test-Path $sock | Should -BeTrue
             Invoke-Client kill -HUP $childPid | Out-Null
@@ -58,13 +65,9 @@ Describe '#18.8 Ways a session ends' {
         # Failed while the module stopped every server on SIGHUP whatever the process's disposition:
         # under nohup the servers stopped and the process went on without them.
         $sock = Join-Path $Dir 'nohup.sock'
-        $p = Start-ModulePwsh -HangUp Ignore -Script (
-            "`$s = Start-ShuruNbdServer -ImagePath '$Image' -SocketPath '$sock'; " +
-            "[Console]::Out.WriteLine('pid ' + `$PID); [Console]::Out.Flush(); Start-Sleep -Seconds 600")
+        $p = Start-SignalledServer -Socket $sock -HangUp Ignore
         try {
-            $line = $p.StandardOutput.ReadLine()
-            if ($line -notmatch '^pid \d+$') { $p.Kill($true); throw "The server's pwsh failed: $($p.StandardError.ReadToEnd())" }
-            $childPid = [int]($line -split ' ')[1]
+            $childPid = $p.ChildPid
             Invoke-Client kill -HUP $childPid | Out-Null
             $p.WaitForExit(3000) | Should -BeFalse -Because 'a process that ignores SIGHUP goes on'
             (Invoke-Client nbdinfo --size "nbd+unix:///export?socket=$sock" | Out-String).Trim() | Should -Be ((Get-Item $Image).Length).ToString()

@@ -26,16 +26,6 @@ public class NbdMemoryBudgetTests
         return c;
     }
 
-    private static void WaitFor(Func<bool> condition, string what, int seconds = 20)
-    {
-        var until = DateTime.UtcNow.AddSeconds(seconds);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > until) throw new TimeoutException(what);
-            Thread.Sleep(20);
-        }
-    }
-
     [Fact]
     public void Stalled_writers_hold_at_most_the_budget_and_a_small_client_is_served_throughout()
     {
@@ -48,7 +38,7 @@ public class NbdMemoryBudgetTests
             // Ten clients each start a 4 MiB write and stop half-way: without a server-wide budget
             // they would hold 40 MiB; the fourth already waits before its payload is received.
             for (int i = 0; i < 10; i++) hogs.Add(StalledWriter(srv, 4u << 20));
-            WaitFor(() => srv.Server.PayloadMemory.Used >= Budget - (4L << 20), "the stalled writers to fill the budget");
+            Poll.Until(() => srv.Server.PayloadMemory.Used >= Budget - (4L << 20), "the stalled writers to fill the budget");
             Thread.Sleep(300);
             Assert.InRange(srv.Server.PayloadMemory.Used, 0, Budget);
 
@@ -88,9 +78,9 @@ public class NbdMemoryBudgetTests
         using var hog = srv.Client().Connect(structured: false, meta: false);
         // Large reads, pipelined, replies never read: the socket buffer fills and the send waits.
         for (int i = 0; i < 8; i++) hog.SendRequest(Read, 0, 16u << 20, cookie: (ulong)i);
-        WaitFor(() => srv.Server.PayloadMemory.Used > 0, "the reads to be admitted");
-        WaitFor(() => srv.Server.ConnectionCount == 0, "the connection to be cut off after the reply-write timeout");
-        WaitFor(() => srv.Server.PayloadMemory.Used == 0, "its memory to be freed");
+        Poll.Until(() => srv.Server.PayloadMemory.Used > 0, "the reads to be admitted");
+        Poll.Until(() => srv.Server.ConnectionCount == 0, "the connection to be cut off after the reply-write timeout");
+        Poll.Until(() => srv.Server.PayloadMemory.Used == 0, "its memory to be freed");
         Assert.Contains(srv.Events, e => e.Kind == NbdServerEventKind.ConnectionClosed);
     }
 
@@ -100,8 +90,8 @@ public class NbdMemoryBudgetTests
         using var srv = new NbdTestServer(new MemoryDevice(64L << 20), maxPayloadMemory: 16L << 20, connectionAllowance: 0,
             payloadStallTimeout: TimeSpan.FromSeconds(1));
         using var hog = StalledWriter(srv, 4u << 20);
-        WaitFor(() => srv.Server.PayloadMemory.Used > 0, "the write to be admitted");
-        WaitFor(() => srv.Server.ConnectionCount == 0, "the stalled writer to be cut off after the payload-stall timeout");
+        Poll.Until(() => srv.Server.PayloadMemory.Used > 0, "the write to be admitted");
+        Poll.Until(() => srv.Server.ConnectionCount == 0, "the stalled writer to be cut off after the payload-stall timeout");
         Assert.Equal(0, srv.Server.PayloadMemory.Used);
         lock (srv.Events)
             Assert.Contains(srv.Events, e => e.Kind == NbdServerEventKind.ConnectionClosed && e.Message.Contains("sent nothing of a write payload"));
@@ -116,7 +106,7 @@ public class NbdMemoryBudgetTests
         using var srv = new NbdTestServer(new MemoryDevice(64L << 20), maxPayloadMemory: Budget, connectionAllowance: 0,
             payloadStallTimeout: TimeSpan.FromSeconds(120), grace: TimeSpan.FromSeconds(2));
         using var hog = StalledWriter(srv, (uint)Budget); // holds the whole budget and stays
-        WaitFor(() => srv.Server.PayloadMemory.Used == Budget, "the stalled writer to hold the budget");
+        Poll.Until(() => srv.Server.PayloadMemory.Used == Budget, "the stalled writer to hold the budget");
         var leaver = srv.Client().Connect(structured: false, meta: false);
         leaver.SendRequest(Read, 0, 4u << 20, cookie: 9); // waits for memory the hog holds
         if (sentMoreFirst)
@@ -125,10 +115,10 @@ public class NbdMemoryBudgetTests
             leaver.Send(NbdTestClient.Request(Write, 0, 1u << 20, cookie: 10));
             leaver.Send(new byte[100 * 1024]); // fits the socket buffer: the send returns
         }
-        WaitFor(() => srv.Server.ConnectionCount == 2, "the second client to connect");
+        Poll.Until(() => srv.Server.ConnectionCount == 2, "the second client to connect");
         Thread.Sleep(300);
         leaver.Dispose();
-        WaitFor(() => srv.Server.ConnectionCount == 1, "the connection of the client that left to end", seconds: 5);
+        Poll.Until(() => srv.Server.ConnectionCount == 1, "the connection of the client that left to end", seconds: 5);
         Assert.Equal(Budget, srv.Server.PayloadMemory.Used);
         lock (srv.Events)
             Assert.Contains(srv.Events, e => e.Kind == NbdServerEventKind.ConnectionClosed && e.Message.Contains("went away while its request waited"));
@@ -144,7 +134,7 @@ public class NbdMemoryBudgetTests
         using var srv = new NbdTestServer(new MemoryDevice(64L << 20), maxPayloadMemory: Budget, connectionAllowance: 0,
             payloadStallTimeout: TimeSpan.FromSeconds(120), grace: TimeSpan.FromSeconds(2));
         using var hog = StalledWriter(srv, (uint)Budget); // holds the whole budget and stays
-        WaitFor(() => srv.Server.PayloadMemory.Used == Budget, "the stalled writer to hold the budget");
+        Poll.Until(() => srv.Server.PayloadMemory.Used == Budget, "the stalled writer to hold the budget");
 
         // Before the refusal was decided at the header, such a request waited in line for memory
         // behind the stalled writer (here for its 120 s payload-stall timeout).
@@ -171,12 +161,12 @@ public class NbdMemoryBudgetTests
         var order = new System.Collections.Concurrent.ConcurrentQueue<string>();
         bool giveUp = false;
         var quitter = Task.Run(() => { if (!budget.Acquire(9, () => Volatile.Read(ref giveUp))) order.Enqueue("quitter gave up"); });
-        WaitFor(() => budget.Waiting == 1, "the first waiter to queue");
+        Poll.Until(() => budget.Waiting == 1, "the first waiter to queue");
         var large = Task.Run(() => { budget.Acquire(6, () => false); order.Enqueue("large"); });
-        WaitFor(() => budget.Waiting == 2, "the second waiter to queue");
+        Poll.Until(() => budget.Waiting == 2, "the second waiter to queue");
         // 2 bytes would fit beside the 8 held, but two came first: it waits its turn.
         var small = Task.Run(() => { budget.Acquire(2, () => false); order.Enqueue("small"); });
-        WaitFor(() => budget.Waiting == 3, "the third waiter to queue");
+        Poll.Until(() => budget.Waiting == 3, "the third waiter to queue");
         Thread.Sleep(200);
         Assert.Empty(order);
         Volatile.Write(ref giveUp, true);               // the first in line leaves it

@@ -13,16 +13,6 @@ public class NbdPoolStallWatchTests
 {
     private const ushort Read = 0, Flush = 3;
 
-    private static void WaitFor(Func<bool> condition, string what, int seconds = 20)
-    {
-        var until = DateTime.UtcNow.AddSeconds(seconds);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > until) throw new TimeoutException(what);
-            Thread.Sleep(20);
-        }
-    }
-
     [Fact]
     public void Pool_threads_held_by_a_client_that_does_not_read_are_claimed_while_it_stays_and_given_back()
     {
@@ -32,7 +22,7 @@ public class NbdPoolStallWatchTests
         // Simple replies: every read answers with all its bytes. Reads above 1 MiB run on the pool.
         var hog = srv.Client().Connect(structured: false, meta: false);
         for (int i = 0; i < 8; i++) hog.SendRequest(Read, 0, 16u << 20, cookie: (ulong)i);
-        WaitFor(() => watch.Claimed >= 1, "the stalled reply's pool threads to be claimed");
+        Poll.Until(() => watch.Claimed >= 1, "the stalled reply's pool threads to be claimed");
         ThreadPool.GetMinThreads(out int during, out _);
         Assert.True(during >= before + 1, $"pool minimum {during} while {watch.Claimed} threads are claimed (before: {before})");
 
@@ -43,7 +33,7 @@ public class NbdPoolStallWatchTests
         Assert.Equal((0u, 42ul), (reply.Error, reply.Cookie));
 
         hog.Dispose();
-        WaitFor(() => watch.Claimed == 0, "the claim to end once the client left");
-        WaitFor(() => { ThreadPool.GetMinThreads(out int now, out _); return now == before; }, "the pool minimum to return");
+        Poll.Until(() => watch.Claimed == 0, "the claim to end once the client left");
+        Poll.Until(() => { ThreadPool.GetMinThreads(out int now, out _); return now == before; }, "the pool minimum to return");
     }
 }
