@@ -23,13 +23,18 @@ public static class PublishedIndexes
     /// <summary>Mirrors the published index <paramref name="indexUri"/> and its chain (endpoint and
     /// credentials from the AWS environment) into <paramref name="casPath"/> (null: the
     /// <see cref="DefaultMirrorRoot"/>) and returns the local path of its top.</summary>
-    public static string Mirror(string indexUri, string? casPath = null, ObjectStoreOptions? storeOptions = null, CancellationToken cancel = default)
+    public static string Mirror(string indexUri, string? casPath = null, ObjectStoreOptions? storeOptions = null, CancellationToken cancel = default) =>
+        MirrorChain(indexUri, casPath, storeOptions, cancel).TopPath;
+
+    /// <summary>As <see cref="Mirror"/>, returning the whole mirrored chain, so a tool can show
+    /// each member by its published URI rather than by its local mirror's path.</summary>
+    public static MirroredChain MirrorChain(string indexUri, string? casPath = null, ObjectStoreOptions? storeOptions = null, CancellationToken cancel = default)
     {
         var (root, name) = RemoteLayout.ParseIndexUri(indexUri);
         casPath ??= DefaultMirrorRoot();
         Directory.CreateDirectory(casPath);
         using var remote = S3ObjectStore.FromEnvironment(root, storeOptions);
-        return RemoteIndexMirror.FetchAsync(remote, root, name, casPath, cancel).GetAwaiter().GetResult().TopPath;
+        return RemoteIndexMirror.FetchAsync(remote, root, name, casPath, cancel).GetAwaiter().GetResult();
     }
 
     /// <summary>

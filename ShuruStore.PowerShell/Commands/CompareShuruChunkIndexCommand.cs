@@ -28,8 +28,8 @@ public sealed class CompareShuruChunkIndexCommand : PSCmdlet
     /// <inheritdoc />
     protected override void EndProcessing()
     {
-        string a = ResolveIndex(ReferencePath);
-        string b = ResolveIndex(DifferencePath);
+        var (a, shownA) = ResolveIndex(ReferencePath);
+        var (b, shownB) = ResolveIndex(DifferencePath);
         IndexComparison result;
         try
         {
@@ -60,17 +60,17 @@ public sealed class CompareShuruChunkIndexCommand : PSCmdlet
             Length = r.Length,
             FirstChunk = r.Offset / chunk,
             ChunkCount = (r.End + chunk - 1) / chunk - r.Offset / chunk,
-            ReferencePath = a,
-            DifferencePath = b,
+            ReferencePath = shownA,
+            DifferencePath = shownB,
         }).ToArray();
-        WriteVerbose($"{a} and {b}: {result.DifferingChunks} of {result.ComparedChunks} chunks differ " +
+        WriteVerbose($"{shownA} and {shownB}: {result.DifferingChunks} of {result.ComparedChunks} chunks differ " +
                      $"({ByteSize.Format(result.DifferingBytes)} in {ranges.Length} ranges).");
         if (Summary)
         {
             WriteObject(new ShuruIndexComparison
             {
-                ReferencePath = a,
-                DifferencePath = b,
+                ReferencePath = shownA,
+                DifferencePath = shownB,
                 DiskSize = Math.Max(result.DiskSizeA, result.DiskSizeB),
                 DifferentChunks = result.DifferingChunks,
                 DifferentBytes = result.DifferingBytes,
@@ -84,12 +84,13 @@ public sealed class CompareShuruChunkIndexCommand : PSCmdlet
         }
     }
 
-    private string ResolveIndex(string path)
+    /// <summary>The index file to compare, and how results name it.</summary>
+    private (string File, string Shown) ResolveIndex(string path)
     {
-        // A published index (s3://…) is compared through its local mirror.
+        // A published index (s3://…) is compared through its local mirror and shown by its URI.
         if (Core.Remote.S3Location.IsS3Uri(path))
         {
-            try { return Core.Remote.PublishedIndexes.Mirror(path); }
+            try { return (Core.Remote.PublishedIndexes.Mirror(path), path); }
             catch (ShuruStoreException e) { ThrowTerminatingError(ShuruErrors.From(e, path)); }
         }
         string resolved = PathResolver.ResolveUnresolved(this, path);
@@ -98,6 +99,6 @@ public sealed class CompareShuruChunkIndexCommand : PSCmdlet
             ThrowTerminatingError(ShuruErrors.Create(ShuruErrors.IndexPathNotFound, ErrorCategory.ObjectNotFound, resolved,
                 $"The index '{resolved}' does not exist."));
         }
-        return resolved;
+        return (resolved, resolved);
     }
 }

@@ -45,16 +45,17 @@ public sealed class GetShuruChunkIndexCommand : PSCmdlet
         {
             if (Core.Remote.S3Location.IsS3Uri(input))
             {
-                // A published index is read from its local mirror (indexes and maps only).
-                string mirror;
-                try { mirror = Core.Remote.PublishedIndexes.Mirror(input); }
+                // A published index is read from its local mirror (indexes and maps only) and
+                // shown by its published URIs: the mirror is a cache, not the user's file.
+                Core.Remote.MirroredChain chain;
+                try { chain = Core.Remote.PublishedIndexes.MirrorChain(input); }
                 catch (ShuruStoreException e)
                 {
                     WriteError(ShuruErrors.From(e, input));
                     continue;
                 }
-                WriteVerbose($"{input} is mirrored at '{mirror}'.");
-                Emit(mirror);
+                WriteVerbose($"{input} is mirrored at '{chain.TopPath}'.");
+                Emit(chain.TopPath, PublishedNames.Of(chain));
                 continue;
             }
             IReadOnlyList<string> files;
@@ -67,11 +68,11 @@ public sealed class GetShuruChunkIndexCommand : PSCmdlet
                 WriteError(new ErrorRecord(e, ShuruErrors.IndexPathNotFound, ErrorCategory.ObjectNotFound, input));
                 continue;
             }
-            foreach (string file in files) Emit(file);
+            foreach (string file in files) Emit(file, PublishedNames.None);
         }
     }
 
-    private void Emit(string file)
+    private void Emit(string file, PublishedNames names)
     {
         IndexChainView view;
         try
@@ -93,18 +94,18 @@ public sealed class GetShuruChunkIndexCommand : PSCmdlet
         if (view.Chain.MissingParent is { } missing)
         {
             ChainWarnings.WriteMissingParent(this, missing,
-                $"'{file}' is shown as the rest of its chain reads: {MissingParentLink.Consequence(view.BaseImagePath)}. " +
+                $"'{names.Show(file)}' is shown as the rest of its chain reads: {MissingParentLink.Consequence(view.BaseImagePath)}. " +
                 "Start-ShuruNbdServer and Export-ShuruDisk refuse it unless -AllowMissingParent is given.");
         }
 
         if (Chunk is null && !AllChunks)
         {
-            WriteObject(ShuruChunkIndexFactory.FromView(view));
+            WriteObject(ShuruChunkIndexFactory.FromView(view, names));
             return;
         }
         if (AllChunks)
         {
-            foreach (var location in view.Chunks()) WriteObject(ShuruChunkIndexFactory.Entry(location, file));
+            foreach (var location in view.Chunks()) WriteObject(ShuruChunkIndexFactory.Entry(location, file, names));
             return;
         }
         foreach (long n in Chunk!)
@@ -112,10 +113,10 @@ public sealed class GetShuruChunkIndexCommand : PSCmdlet
             if (n >= view.ChunkCount)
             {
                 WriteError(ShuruErrors.Create("ChunkOutOfRange", ErrorCategory.InvalidArgument, n,
-                    $"Chunk {n} is past the end of '{file}', which has {view.ChunkCount} chunks (0 to {view.ChunkCount - 1})."));
+                    $"Chunk {n} is past the end of '{names.Show(file)}', which has {view.ChunkCount} chunks (0 to {view.ChunkCount - 1})."));
                 continue;
             }
-            WriteObject(ShuruChunkIndexFactory.Entry(view.Locate(n), file));
+            WriteObject(ShuruChunkIndexFactory.Entry(view.Locate(n), file, names));
         }
     }
 }

@@ -6,6 +6,10 @@ public sealed class ShuruChunkIndex
     /// <summary>The index file (alias property IndexPath, so an index binds to -IndexPath).</summary>
     public required string Path { get; init; }
 
+    /// <summary>For a published index (<c>s3://…</c>, then <see cref="Path"/> is its URI), the local
+    /// mirror the module read it from; null for a local index file.</summary>
+    public string? MirrorPath { get; init; }
+
     /// <summary>The file name of the index, as tables show it.</summary>
     public string Name => System.IO.Path.GetFileName(Path);
 

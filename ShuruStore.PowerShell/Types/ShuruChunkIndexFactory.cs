@@ -5,30 +5,35 @@ namespace ShuruStore.Commands;
 /// <summary>Builds the cmdlets' index objects from the engine's index views.</summary>
 internal static class ShuruChunkIndexFactory
 {
-    public static ShuruChunkIndex FromView(IndexChainView view)
+    public static ShuruChunkIndex FromView(IndexChainView view) => FromView(view, PublishedNames.None);
+
+    /// <summary>As <see cref="FromView(IndexChainView)"/>, showing mirrors of published indexes by their URIs.</summary>
+    public static ShuruChunkIndex FromView(IndexChainView view, PublishedNames names)
     {
         var summary = view.Summarize();
         var file = new FileInfo(summary.Path);
+        string shown = names.Show(summary.Path)!;
         return new ShuruChunkIndex
         {
-            Path = summary.Path,
+            Path = shown,
+            MirrorPath = shown == summary.Path ? null : summary.Path,
             DiskSize = summary.DiskSize,
             ChunkCount = summary.ChunkCount,
             ChunksSetHere = summary.SetHere,
             ZeroChunks = summary.ZeroHashEntries,
             ChunksInherited = summary.InheritedFromParents + summary.FromBase,
             ChunksUnset = summary.ReadAsZeros,
-            ParentPath = summary.ResolvedParentPath,
+            ParentPath = names.Show(summary.ResolvedParentPath),
             BaseImagePath = summary.FallbackPath is null ? null : summary.BaseImagePath,
-            Chain = [.. view.Chain.AllPaths],
-            MissingParentPath = summary.MissingParent?.MissingPath,
-            MissingParentNamedBy = summary.MissingParent?.IndexPath,
+            Chain = [.. view.Chain.AllPaths.Select(p => names.Show(p)!)],
+            MissingParentPath = names.Show(summary.MissingParent?.MissingPath),
+            MissingParentNamedBy = names.Show(summary.MissingParent?.IndexPath),
             FileSize = file.Exists ? file.Length : 0,
             LastWriteTime = file.Exists ? file.LastWriteTime : default,
         };
     }
 
-    public static ShuruChunkEntry Entry(ChunkLocation location, string indexPath) => new()
+    public static ShuruChunkEntry Entry(ChunkLocation location, string indexPath, PublishedNames names) => new()
     {
         Chunk = location.Chunk,
         Offset = location.Offset,
@@ -41,8 +46,8 @@ internal static class ShuruChunkIndexFactory
             ChunkSource.Base => ShuruChunkLayer.Base,
             _ => ShuruChunkLayer.Zero,
         },
-        Source = location.LayerPath,
+        Source = names.Show(location.LayerPath),
         IsZeroChunk = location.ReadsAsZeros,
-        IndexPath = indexPath,
+        IndexPath = names.Show(indexPath)!,
     };
 }

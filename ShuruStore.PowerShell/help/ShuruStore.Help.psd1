@@ -130,7 +130,7 @@
             'A chain that names a parent index that does not exist (shuru''s checkpoint delete leaves such children) is read as far as it goes: the counts and entries are what the rest of the chain provides, MissingParentPath names the missing index (MissingParentNamedBy the index that names it, IsChainComplete is $false), and a warning says so. ParentPath and BaseImagePath are absolute: relative paths stored in the file are resolved against the current location first, as shuru resolves them against its working directory, then against the index''s folder.'
         )
         Parameters  = @{
-            Path        = 'Index files to read. Wildcards are permitted. Accepts FullName from Get-ChildItem. A published index, s3://BUCKET/PREFIX/indexes/NAME.idx, is mirrored (indexes and chunk maps, no chunks) into $XDG_CACHE_HOME/shurustore (default ~/.cache/shurustore) and read from there; the result''s paths are the mirror''s.'
+            Path        = 'Index files to read. Wildcards are permitted. Accepts FullName from Get-ChildItem. A published index, s3://BUCKET/PREFIX/indexes/NAME.idx, is mirrored (indexes and chunk maps, no chunks) into $XDG_CACHE_HOME/shurustore (default ~/.cache/shurustore) and read from there; the result shows the published URIs (Path, ParentPath, Chain, an entry''s Source and IndexPath), and MirrorPath names the local mirror it was read from.'
             LiteralPath = 'Index files to read, with no wildcard interpretation.'
             Chunk       = 'Chunk numbers to enumerate, for example 0, 5 or 0..15.'
             AllChunks   = 'Enumerate every entry of the index.'

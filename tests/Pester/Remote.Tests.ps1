@@ -158,8 +158,22 @@ $s | Stop-ShuruNbdServer -Confirm:$false
         $i = Get-ShuruChunkIndex $UriB
         $i.ChunkCount | Should -Be 512
         @($i.Chain).Count | Should -Be 3
+        # Shown by where the data lives, not by the local mirror it was read from.
+        $i.Path | Should -Be $UriB
+        "$i" | Should -Be $UriB
+        @($i.Chain | Where-Object { $_ -notlike 's3://*' }).Count | Should -Be 0
+        $i.Chain[1] | Should -Be $i.ParentPath
+        $i.ParentPath | Should -BeLike 's3://*/indexes/*.idx'
+        Test-Path -LiteralPath $i.MirrorPath -PathType Leaf | Should -BeTrue
+        $i.MirrorPath | Should -Not -BeLike 's3://*'
+        ($i | Get-ShuruChunkIndex).Path | Should -Be $UriB                      # the object pipes on by its URI
+        $e0 = Get-ShuruChunkIndex $UriB -Chunk 0
+        $e0.IndexPath | Should -Be $UriB
+        $e0.Source | Should -BeLike 's3://*'
         $diff = Compare-ShuruChunkIndex $UriA $UriB -Summary
         $diff.DifferentChunks | Should -Be 2
+        $diff.ReferencePath | Should -Be $UriA
+        $diff.DifferencePath | Should -Be $UriB
         $e = Export-ShuruDisk $UriB -CasPath (Join-Path $Dir 'export-cache') -Destination (Join-Path $Dir 'export.raw')
         $e.DiskSize | Should -Be 32MB
         Assert-SameBytes $ExpectB (Join-Path $Dir 'export.raw')
@@ -204,7 +218,7 @@ Describe 'Ctrl+C during a publish' {
 
 Describe 'Bad input and credentials' {
     It 'a malformed destination is RemoteInvalid (InvalidArgument), and user information in it is never echoed' {
-        $idx = (Get-ShuruChunkIndex $UriA).IndexPath      # the local mirror: an index file that exists
+        $idx = (Get-ShuruChunkIndex $UriA).MirrorPath     # the local mirror: an index file that exists
         $err = $null
         Publish-ShuruCheckpoint $idx (Join-Path $Dir 'xdg') -Destination 's3://someone:hunter2@bucket/x' -ErrorVariable err -ErrorAction SilentlyContinue
         $err[0].FullyQualifiedErrorId | Should -Match '^RemoteInvalid'
