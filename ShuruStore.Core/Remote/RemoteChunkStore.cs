@@ -71,6 +71,7 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
     private readonly S3Location _root;
     private readonly object _lock = new();
     private readonly Dictionary<int, Fetch> _inFlight = [];
+    private readonly Dictionary<int, int> _pins = [];   // chunks being fetched for a reader or sent: never evicted under them
     private readonly byte[] _state;
     private readonly SemaphoreSlim _prefetchSlots;
     private readonly CancellationTokenSource _closing = new();
@@ -78,6 +79,7 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
     private readonly object _evictLock = new();
     private readonly ConcurrentQueue<RemoteObjectDamage> _damaged = new();
     private int _pendingTriggers;
+    private readonly int _readaheadGroups;
     private long _fetches, _chunksFetched, _bytesFetched, _prefetches, _prefetchesDropped, _failures, _damagedCount, _evicted, _cachedBytes;
     private int _disposed;
 
@@ -102,6 +104,7 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
         _locations = new ChunkLocations(maps, options.GroupChunks);
         _state = new byte[_locations.Count];
         _prefetchSlots = new SemaphoreSlim(options.MaxPrefetches, Math.Max(1, options.MaxPrefetches));
+        _readaheadGroups = ReadaheadWithin(options);
         if (options.CacheLimitBytes > 0) CountCachedChunks();
         ReserveThreads(options);
     }
@@ -120,6 +123,16 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
     /// <summary>Readers a server may have blocked on fetches at once that the pool is sized for
     /// (a few NBD connections, each with tens of requests in flight).</summary>
     private const int MaxBlockedReaders = 128;
+
+    /// <summary>Read-ahead groups kept in flight: as many as asked, but with a cache limit no more
+    /// than half the limit holds (at least one), because read-ahead past what the cache keeps is
+    /// evicted before the reader gets to it and fetched again.</summary>
+    private static int ReadaheadWithin(RemoteChunkStoreOptions options)
+    {
+        if (options.CacheLimitBytes == 0 || options.ReadaheadGroups == 0) return options.ReadaheadGroups;
+        long groupBytes = (long)options.GroupChunks * ChunkHasher.ChunkSize;
+        return (int)Math.Clamp(options.CacheLimitBytes / 2 / groupBytes, 1, options.ReadaheadGroups);
+    }
 
     /// <summary>Where the chunks this store can fetch are.</summary>
     public ChunkLocations Locations => _locations;
@@ -180,7 +193,47 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
     public override bool TryLeaseRange(ChunkHash hash, int offset, int length, out FileRange range)
     {
         NoteRead(hash);
-        return Inner.TryLeaseRange(hash, offset, length, out range);
+        if (_options.CacheLimitBytes == 0 || !_locations.TryGetOrdinal(hash, out int ordinal))
+            return Inner.TryLeaseRange(hash, offset, length, out range);
+        // With a limit, a fetched chunk is pinned while its file is sent: an eviction would
+        // unlink it mid-reply, and a reply whose file changed under it is cut off with the
+        // connection. One not kept (evicted, or still being stored) is left to the read path.
+        lock (_lock)
+        {
+            if ((_state[ordinal] & Cached) == 0) { range = default; return false; }
+            Pin(ordinal);
+        }
+        if (!Inner.TryLeaseRange(hash, offset, length, out range))
+        {
+            lock (_lock) Unpin(ordinal);
+            return false;
+        }
+        range = range with { Lease = new PinnedLease(this, ordinal, range.Lease) };
+        return true;
+    }
+
+    /// <summary>The lease of a sent range of a fetched chunk: the chunk stays pinned until sent.</summary>
+    private sealed class PinnedLease(RemoteChunkStore store, int ordinal, IFileRangeLease inner) : IFileRangeLease
+    {
+        public bool MayChange => inner.MayChange;
+
+        public bool StillValid(in FileRange range) => inner.StillValid(range with { Lease = inner });
+
+        public void Release(in FileRange range)
+        {
+            inner.Release(range with { Lease = inner });
+            lock (store._lock) store.Unpin(ordinal);
+        }
+    }
+
+    /// <summary>Keeps a chunk from eviction (one count per user); caller holds <see cref="_lock"/>.</summary>
+    private void Pin(int ordinal) => _pins[ordinal] = _pins.GetValueOrDefault(ordinal) + 1;
+
+    /// <summary>Ends one <see cref="Pin"/>; caller holds <see cref="_lock"/>.</summary>
+    private void Unpin(int ordinal)
+    {
+        if (_pins[ordinal] == 1) _pins.Remove(ordinal);
+        else _pins[ordinal]--;
     }
 
     /// <summary>A read of the local store; a damaged local copy of a remote chunk counts as absent
@@ -210,15 +263,32 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
                     fired = true;
                 }
             }
-            if (fired) ReadAhead(_locations.GroupOf(ordinal) + _options.ReadaheadGroups, 1);
+            if (fired) ReadAhead(_locations.GroupOf(ordinal) + _readaheadGroups, 1);
         }
         if (_options.CacheLimitBytes > 0 && (s & Referenced) == 0)
             lock (_lock) _state[ordinal] |= Referenced;
     }
 
     /// <summary>Serves a chunk from the remote: joins the fetch of it in flight or starts one,
-    /// waits for it (bounded by the object store's deadline), then reads what it brought.</summary>
+    /// waits for it (bounded by the object store's deadline), then reads what it brought. The
+    /// chunk is pinned meanwhile: with a cache limit, fetches that end beside it would otherwise
+    /// evict it between its fetch and this read.</summary>
     private void ReadThrough(int ordinal, int offset, Span<byte> destination, bool whole, out int storedLength)
+    {
+        if (_options.CacheLimitBytes == 0)
+        {
+            ReadThroughPinned(ordinal, offset, destination, whole, out storedLength);
+            return;
+        }
+        lock (_lock) Pin(ordinal);
+        try { ReadThroughPinned(ordinal, offset, destination, whole, out storedLength); }
+        finally
+        {
+            lock (_lock) Unpin(ordinal);
+        }
+    }
+
+    private void ReadThroughPinned(int ordinal, int offset, Span<byte> destination, bool whole, out int storedLength)
     {
         var hash = _locations.HashAt(ordinal);
         for (int attempt = 0; attempt < 3; attempt++)
@@ -306,7 +376,7 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
             fetch = Register(ordinal, end, prefetch: false);
         }
         Start(fetch);
-        if (sequential && _options.ReadaheadGroups > 0) ReadAhead(_locations.GroupOf(ordinal) + 1, _options.ReadaheadGroups);
+        if (sequential && _readaheadGroups > 0) ReadAhead(_locations.GroupOf(ordinal) + 1, _readaheadGroups);
         return fetch;
     }
 
@@ -481,7 +551,7 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
                 {
                     byte s = _state[o];
                     if ((s & Cached) == 0) continue; // already gone
-                    evict = (s & Referenced) == 0 && !_inFlight.ContainsKey(o);
+                    evict = (s & Referenced) == 0 && !_inFlight.ContainsKey(o) && !_pins.ContainsKey(o);
                     if (evict) _state[o] &= unchecked((byte)~(Cached | Seen | Referenced));
                     else _state[o] &= unchecked((byte)~Referenced);
                 }

@@ -19,7 +19,9 @@ namespace ShuruStore.Core.Remote;
 /// <item><see cref="CacheLimitBytes"/> bounds the bytes of fetched chunks kept locally; past it,
 /// chunks that were fetched and are located in the remote are deleted, least recently used
 /// first (CLOCK). A chunk only this host has (written by the disk and not in the remote) is
-/// never counted or removed.</item>
+/// never counted or removed, nor is a chunk a reader is fetching before it has read it. With a
+/// limit, read-ahead is capped at half of it (at least one group): read-ahead the cache cannot
+/// keep is evicted before the reader gets there and fetched twice.</item>
 /// </list>
 /// </remarks>
 public sealed record RemoteChunkStoreOptions

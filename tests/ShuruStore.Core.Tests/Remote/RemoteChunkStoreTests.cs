@@ -154,6 +154,75 @@ public sealed class RemoteChunkStoreTests(CephCluster cluster) : RemoteScratch(c
     }
 
     [Fact]
+    public void AReaderIsNeverFailedByEvictionsAroundItAndReadAheadStaysWithinASmallLimit()
+    {
+        // Many sequential readers over a cache far smaller than the read-ahead asked for: fetches
+        // that end beside a reader evict what the others just fetched. A reader's own chunk must
+        // survive until it has read it, and read-ahead that cannot be kept must not be fetched.
+        var (store, chain) = Published("thrash", seed: 16, packBytes: 4 << 20);
+        const long limit = 3 * CS;
+        var (remote, disk) = RemoteKit.Boot(store, store.Location, "cp", Dir().Cas,
+            new RemoteChunkStoreOptions { CacheLimitBytes = limit, GroupChunks = 2, ReadaheadGroups = 8 });
+        using (remote)
+        using (disk)
+        {
+            var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 8 }, reader =>
+            {
+                for (int round = 0; round < 3; round++)
+                {
+                    var got = new byte[disk.Size];
+                    try
+                    {
+                        for (int at = 0; at < got.Length; at += 16 * 1024)
+                            disk.Read(at, got.AsSpan(at, Math.Min(16 * 1024, got.Length - at)));
+                    }
+                    catch (Exception e) { failures.Enqueue($"reader {reader}, round {round}: {e.Message}"); return; }
+                    int same = chain.Expected.AsSpan().CommonPrefixLength(got);
+                    if (same != got.Length) failures.Enqueue($"reader {reader}, round {round}: differs from byte {same}");
+                }
+            });
+            Assert.Empty(failures);
+            var s = remote.Store.Statistics;
+            Assert.True(s.ChunksEvicted > 0, $"nothing evicted: {s}");
+            // Read-ahead within half the limit: one group (2 chunks) ahead, not eight.
+            long located = remote.Store.Locations.Count;
+            Assert.True(s.ChunksFetched <= 24 * located * 2, $"{s.ChunksFetched} chunks fetched for 24 reads of {located}: {s}");
+        }
+    }
+
+    [Fact]
+    public void AFetchedChunkBeingSentIsNotEvictedUntilItsLeaseEnds()
+    {
+        // The NBD server sends chunk files with sendfile under a lease, and checks afterwards that
+        // the file did not change; an eviction (unlink) in between would cut the reply and close
+        // the client's connection.
+        var (store, _) = Published("lease", seed: 17);
+        var host = Dir();
+        var (remote, disk) = RemoteKit.Boot(store, store.Location, "cp", host.Cas,
+            new RemoteChunkStoreOptions { CacheLimitBytes = 2 * CS, GroupChunks = 1, ReadaheadGroups = 0 });
+        using (remote)
+        using (disk)
+        {
+            var hashes = remote.Store.Locations.All().Select(l => l.Hash).Distinct().ToList();
+            var buf = new byte[CS];
+            Assert.True(remote.Store.TryRead(hashes[0], buf, out _));
+            Assert.True(remote.Store.TryLeaseRange(hashes[0], 0, 4096, out var range));
+            try
+            {
+                foreach (var h in hashes.Skip(1)) Assert.True(remote.Store.TryRead(h, buf, out _));
+                Assert.True(remote.Store.Statistics.ChunksEvicted > 0, "nothing evicted");
+                Assert.True(range.Lease.StillValid(range), "the chunk file being sent was evicted under it");
+            }
+            finally { range.Lease.Release(range); }
+            // Released, it is an ordinary cached chunk again: reading past the limit evicts it.
+            for (int round = 0; round < 3; round++)
+                foreach (var h in hashes.Skip(1)) Assert.True(remote.Store.TryRead(h, buf, out _));
+            Assert.False(File.Exists(Path.Combine(host.Cas, "chunks", hashes[0].ToString())), "a released chunk is never evicted");
+        }
+    }
+
+    [Fact]
     public void TheCacheLimitEvictsOnlyChunksTheRemoteHas()
     {
         var (store, chain) = Published("limit", seed: 15);
