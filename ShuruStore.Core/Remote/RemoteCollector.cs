@@ -83,7 +83,10 @@ public static class RemoteCollector
         options ??= new RemoteCollectionOptions();
         var clock = Stopwatch.StartNew();
         var throttle = new ProgressThrottle(progress, $"Collecting unused objects in {root}");
-        return PlanAsync().GetAwaiter().GetResult();
+        // The work runs on pool threads; progress is reported here, on the calling thread, as the
+        // cmdlets need (Write-Progress only works on the pipeline thread).
+        var state = new PolledProgress();
+        return PolledProgress.RunReporting(Task.Run(PlanAsync, cancel), state, throttle);
 
         async Task<RemoteCollectionPlan> PlanAsync()
         {
@@ -92,17 +95,17 @@ public static class RemoteCollector
             var indexes = await ListAsync(remote, RemoteLayout.IndexesFolder, cancel).ConfigureAwait(false);
             var indexNames = indexes.Select(o => RemoteLayout.NameOfKey(o.Key, RemoteLayout.IndexesFolder)).OfType<string>().ToHashSet(StringComparer.Ordinal);
             var referenced = new HashSet<PackId>();
-            int done = 0;
+            state.Start("Marking", indexNames.Count, "indexes");
             await Parallel.ForEachAsync(indexNames, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancel }, async (name, ct) =>
             {
                 var map = await ReadMapAsync(remote, root, name, ct).ConfigureAwait(false);
                 lock (referenced) referenced.UnionWith(map.Packs);
-                Interlocked.Increment(ref done);
+                state.Advance();
             }).ConfigureAwait(false);
-            throttle.Report("Marking", done, indexNames.Count, "indexes");
 
             var unused = new List<RemoteGarbage>();
             long scanned = 0, kept = 0, spared = 0, byUploads = 0;
+            state.Start("Scanning packs", 0, "packs");
             foreach (var o in await ListAsync(remote, RemoteLayout.PacksFolder, cancel).ConfigureAwait(false))
             {
                 if (RemoteLayout.PackOfKey(o.Key) is not { } id) continue; // not ours: never touched
@@ -111,7 +114,7 @@ public static class RemoteCollector
                 else if (protectedPacks.Contains(id)) byUploads++;
                 else if (IsYoung(o, now, options.GracePeriod)) spared++;
                 else unused.Add(new RemoteGarbage(o.Key, o.Length, o.LastModified, "unreferenced pack"));
-                throttle.Report("Scanning packs", scanned, 0, "packs");
+                state.Advance();
             }
             foreach (var o in await ListAsync(remote, RemoteLayout.MapsFolder, cancel).ConfigureAwait(false))
             {
@@ -132,7 +135,9 @@ public static class RemoteCollector
         options ??= new RemoteCollectionOptions();
         var clock = Stopwatch.StartNew();
         var throttle = new ProgressThrottle(progress, $"Removing unused objects from {plan.Root}");
-        return SweepAsync().GetAwaiter().GetResult();
+        var state = new PolledProgress();
+        state.Start("Removing", plan.Unused.Count, "objects");
+        return PolledProgress.RunReporting(Task.Run(SweepAsync, cancel), state, throttle);
 
         async Task<RemoteCollectionResult> SweepAsync()
         {
@@ -168,7 +173,7 @@ public static class RemoteCollector
                     onRemoved?.Invoke(d);
                 }
                 processed += batch.Count;
-                throttle.Report("Removing", processed, plan.Unused.Count, "objects");
+                state.Advance(batch.Count);
             }
             return new RemoteCollectionResult(plan.Root.ToString(), plan.Indexes, plan.PacksScanned, plan.PacksReferenced, plan.PacksSpared,
                 plan.PacksProtectedByUploads, plan.Unused.Count, plan.BytesUnused, removed, bytes, rescued, false, plan.Elapsed + clock.Elapsed);

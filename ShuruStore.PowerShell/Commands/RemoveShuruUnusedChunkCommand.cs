@@ -90,9 +90,9 @@ public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
         {
             var root = S3Location.Parse(uri);
             using var remote = S3ObjectStore.FromEnvironment(root, ObjectStoreOptions.Default.WithDeadline(TimeSpan.FromSeconds(RemoteTimeoutSec)));
-            // The remote collector reports from its own threads: no Write-Progress here, and the
-            // removed objects are listed once it returns.
-            var plan = RemoteCollector.Plan(remote, root, options, null, Cancel);
+            // The collector reports progress on this thread; the objects it removes (from its own
+            // threads) are listed once it returns.
+            var plan = RemoteCollector.Plan(remote, root, options, Progress(4), Cancel);
             WriteVerbose($"{plan.PacksScanned} packs in {root}: {plan.PacksReferenced} referenced by {plan.Indexes} published indexes, " +
                          $"{plan.PacksProtectedByUploads} kept for uploads in progress, {plan.PacksSpared} unreferenced but younger than {GracePeriod}; " +
                          $"{plan.Unused.Count} objects unused ({ByteSize.Format(plan.BytesUnused)}).");
@@ -106,7 +106,7 @@ public sealed class RemoveShuruUnusedChunkCommand : MaintenanceCmdlet
                                                $"packs of {plan.Indexes} published indexes and {plan.PacksSpared + plan.PacksProtectedByUploads} recent or in use"))
             {
                 var removed = new System.Collections.Concurrent.ConcurrentQueue<RemoteGarbage>();
-                result = RemoteCollector.Sweep(plan, remote, options, removed.Enqueue, null, Cancel);
+                result = RemoteCollector.Sweep(plan, remote, options, removed.Enqueue, Progress(4), Cancel);
                 foreach (var g in removed) WriteVerbose($"Removed {root.Child(g.Key)} ({g.Reason}, {ByteSize.Format(g.Length)}).");
             }
             WriteObject(new ShuruRemoteCollectionResult

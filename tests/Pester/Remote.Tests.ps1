@@ -154,6 +154,39 @@ $s | Stop-ShuruNbdServer -Confirm:$false
         Assert-SameBytes $ExpectB (Join-Path $c 'read.raw')
     }
 
+    It 'host D boots it with -CacheLimit: fetched chunks are evicted to the limit, chunks only this host has are kept, reads stay exact' {
+        $d = New-HostDirectory 'host-d'
+        $r = Invoke-TestHost -Environment @{ HOST_DIR = $d; URI = $UriB } -Script @'
+$d = $env:HOST_DIR
+$s = Start-ShuruNbdServer -IndexPath $env:URI -CasPath "$d/cache" -SocketPath "$d/d.sock" -CacheLimit 2MB
+qemu-io -f raw -c 'write -P 0x3c 4M 192k' -c flush $s.Uri | Out-Null
+if ($LASTEXITCODE) { throw 'qemu-io failed' }
+foreach ($round in 1, 2) {
+    nbdcopy $s.Uri "$d/read$round.raw"
+    if ($LASTEXITCODE) { throw 'nbdcopy failed' }
+}
+$s | Stop-ShuruNbdServer -Confirm:$false
+$files = @(Get-ChildItem "$d/cache/chunks" -File | Where-Object Name -Match '^[0-9a-f]{64}$')
+[pscustomobject]@{ Names = @($files.Name); Bytes = ($files | Measure-Object Length -Sum).Sum } | ConvertTo-Json -Compress
+'@
+        # What a reader sees: host B's disk with the written range.
+        $expect = Join-Path $d 'expect.raw'
+        Copy-Item $ExpectB $expect
+        $fs = [IO.File]::OpenWrite($expect)
+        $written = [byte[]]::new(192KB)
+        [Array]::Fill($written, [byte]0x3c)
+        try { $fs.Position = 4MB; $fs.Write($written, 0, $written.Length) } finally { $fs.Dispose() }
+        Assert-SameBytes $expect (Join-Path $d 'read1.raw')
+        Assert-SameBytes $expect (Join-Path $d 'read2.raw')
+        # The written chunk exists only on this host: never evicted.
+        $writtenChunk = (Invoke-Client bash -c "head -c 65536 /dev/zero | tr '\0' '\074' | b3sum --no-names").Trim()
+        $r.Names | Should -Contain $writtenChunk
+        # Two reads of a 32 MiB disk fetched every chunk; no more than the limit and a fetch group
+        # or two in flight (1 MiB each) stays, besides the chunk this host wrote.
+        $r.Bytes | Should -BeLessOrEqual (2MB + 2MB + 64KB)
+        $r.Bytes | Should -BeGreaterThan 0
+    }
+
     It 'Get-ShuruChunkIndex, Compare-ShuruChunkIndex and Export-ShuruDisk take s3:// indexes' {
         $i = Get-ShuruChunkIndex $UriB
         $i.ChunkCount | Should -Be 512
@@ -292,8 +325,18 @@ Describe 'Collection of the remote store' {
         $plan.ObjectsUnused | Should -Be 2                  # hostb's pack and its map
         (Get-RemoteObjects 'packs/').Count | Should -Be $packsBefore.Count
 
-        $r = Remove-ShuruUnusedChunk -CasPath $Dest -GracePeriod 0 -Confirm:$false
+        # Run where the progress stream can be read: the collection shows a progress bar.
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript("Import-Module '$StagedModule'; Remove-ShuruUnusedChunk -CasPath '$Dest' -GracePeriod 0 -Confirm:`$false")
+            $r = @($ps.Invoke())[0]
+            $ps.Streams.Error | Should -BeNullOrEmpty
+            $bars = @($ps.Streams.Progress)
+        } finally { $ps.Dispose() }
         $r.ObjectsRemoved | Should -Be 2
+        @($bars | Where-Object { $_.Activity -like 'Removing unused objects from s3://*' -and $_.StatusDescription -eq 'Removing: 2 of 2 objects' }).Count | Should -BeGreaterThan 0
+        @($bars | Where-Object { $_.Activity -like 'Collecting unused objects in s3://*' }).Count | Should -BeGreaterThan 0
+        $bars[-1].RecordType | Should -Be 'Completed'
         (Get-RemoteObjects 'packs/').Count | Should -Be ($packsBefore.Count - 1)
         (Get-RemoteObjects 'maps/').Key | Should -Not -Contain 'maps/hostb.map'
 

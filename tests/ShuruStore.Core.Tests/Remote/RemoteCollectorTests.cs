@@ -1,3 +1,4 @@
+using ShuruStore.Core.Maintenance;
 using ShuruStore.Core.Remote;
 using ShuruStore.Core.Storage;
 
@@ -61,6 +62,31 @@ public sealed class RemoteCollectorTests(CephCluster cluster) : RemoteScratch(cl
         using (r)
         using (d)
             RemoteKit.SameBytes(chain.Expected, RemoteKit.ReadAll(d));
+    }
+
+    [Fact]
+    public void ProgressIsReportedOnTheCallingThreadAndEndsComplete()
+    {
+        // The cmdlet turns each report into Write-Progress, which only works on its own thread.
+        var store = Store("gc-progress");
+        var chain = LocalChain.Create(Dir(), seed: 37);
+        Publish(Options(chain, store.Location, "kept"), store);
+        for (int i = 0; i < 3; i++) PutOrphanPack(store, 100 + i);
+        var reports = new List<(MaintenanceProgress Report, int Thread)>();
+        var progress = new SynchronousProgress<MaintenanceProgress>(p => reports.Add((p, Environment.CurrentManagedThreadId)));
+        int caller = Environment.CurrentManagedThreadId;
+
+        var plan = RemoteCollector.Plan(store, store.Location, Now, progress);
+        var result = RemoteCollector.Sweep(plan, store, Now, null, progress);
+
+        Assert.Equal(3, result.ObjectsRemoved);
+        Assert.NotEmpty(reports);
+        Assert.All(reports, r => Assert.Equal(caller, r.Thread));
+        var last = reports[^1].Report;
+        Assert.Equal("Removing", last.Phase);
+        Assert.Equal(3, last.Total);
+        Assert.Equal(3, last.Done);
+        Assert.Contains(reports, r => r.Report.Phase == "Scanning packs" && r.Report.Done == plan.PacksScanned);
     }
 
     [Fact]
