@@ -1,0 +1,89 @@
+using System.Runtime.InteropServices;
+
+namespace ShuruStore.Core.Hosting;
+
+/// <summary>
+/// Gives the C heap's free pages back to the system while this process serves disks: every
+/// <see cref="DefaultInterval"/>, glibc's <c>malloc_trim(0)</c>.
+/// </summary>
+/// <remarks>
+/// Why: the runtime's own native allocations come from glibc's per-thread malloc arenas, and
+/// every NBD connection starts threads of its own, so over a server's life a client that
+/// reconnects spreads them over more arenas (up to eight per core), each keeping the free pages
+/// of its busiest moment. Nothing is live in them, yet the process's resident size climbs in steps
+/// for as long as new arenas are reached. Freeing only trims the top of an arena; <c>malloc_trim</c>
+/// returns every free page of every arena. It walks the free lists (milliseconds) and takes each
+/// arena's lock briefly, so it runs rarely, off the request paths, and only while disks are
+/// served. Elsewhere (musl, macOS, Windows) there is no <c>malloc_trim</c> and nothing is done.
+/// </remarks>
+internal sealed class NativeHeapTrim(TimeSpan interval, Func<bool> trim)
+{
+    /// <summary>Time between two trims while a disk is served.</summary>
+    public static readonly TimeSpan DefaultInterval = TimeSpan.FromSeconds(30);
+
+    /// <summary>The process's schedule, started and stopped by <see cref="HostedServers"/>.</summary>
+    public static NativeHeapTrim Process { get; } = new(DefaultInterval, TrimNow);
+
+    private static bool s_unavailable = !OperatingSystem.IsLinux();
+
+    private readonly object _lock = new();
+    private Timer? _timer;
+    private int _users;
+    private long _trims;
+
+    /// <summary>Whether trims are scheduled (some disk is served).</summary>
+    public bool IsRunning
+    {
+        get { lock (_lock) return _timer is not null; }
+    }
+
+    /// <summary>Trims done by the schedule so far.</summary>
+    public long Trims => Interlocked.Read(ref _trims);
+
+    /// <summary>A served disk starts: trims run every interval until every starter has called
+    /// <see cref="Stop"/>.</summary>
+    public void Start()
+    {
+        lock (_lock)
+        {
+            if (_users++ > 0) return;
+            _timer = new Timer(static s => ((NativeHeapTrim)s!).Tick(), this, interval, interval);
+        }
+    }
+
+    /// <summary>A served disk stops; the last one stops the trims.</summary>
+    public void Stop()
+    {
+        lock (_lock)
+        {
+            if (_users == 0 || --_users > 0) return;
+            _timer?.Dispose();
+            _timer = null;
+        }
+    }
+
+    private void Tick()
+    {
+        if (trim()) Interlocked.Increment(ref _trims);
+    }
+
+    /// <summary>Returns the C heap's free pages to the system now. False where the C library
+    /// has no <c>malloc_trim</c> (then it is never tried again).</summary>
+    public static bool TrimNow()
+    {
+        if (Volatile.Read(ref s_unavailable)) return false;
+        try
+        {
+            _ = malloc_trim(0);
+            return true;
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            Volatile.Write(ref s_unavailable, true);
+            return false;
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int malloc_trim(nuint pad);
+}
