@@ -42,6 +42,9 @@ public sealed class DiskExportOptions
     /// <summary>The directory relative paths stored in the chain are first resolved against
     /// (<see cref="IndexPathResolver"/>); null: the process current directory.</summary>
     public string? WorkingDirectory { get; init; }
+    /// <summary>Where the chunks are read from instead of <see cref="CasPath"/> opened read-only:
+    /// a store in front of it (a published checkpoint's fetching cache, say). Not disposed here.</summary>
+    public IChunkStore? ChunkStore { get; init; }
 }
 
 /// <summary>
@@ -84,7 +87,8 @@ public static class DiskExporter
         if (view.BaseImagePath is not null && !view.BaseImageExists)
             throw new ShuruStoreException(ShuruErrorKind.BaseImageMissing, $"base image '{view.BaseImagePath}' of '{view.Chain.Path}' does not exist", view.BaseImagePath);
 
-        using var store = new FileChunkStore(casPath, readOnly: true);
+        using var ownStore = o.ChunkStore is null ? new FileChunkStore(casPath, readOnly: true) : null;
+        IChunkStore store = o.ChunkStore ?? ownStore!;
         using var baseHandle = view.BaseImagePath is null ? null : DiskImporter.OpenRead(view.BaseImagePath, ShuruErrorKind.BaseImageMissing, "base image");
         long baseLength = baseHandle is null ? 0 : RandomAccess.GetLength(baseHandle);
 

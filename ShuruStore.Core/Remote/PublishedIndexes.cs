@@ -38,19 +38,37 @@ public static class PublishedIndexes
     }
 
     /// <summary>
-    /// Writes the disk of the published index <paramref name="indexUri"/> to a raw image: every
-    /// chunk the local store <paramref name="casPath"/> lacks is fetched into it first (verified
-    /// against its name), then the disk is exported from there as any local index is.
+    /// Writes the disk of the published index <paramref name="indexUri"/> to a raw image, with
+    /// <paramref name="casPath"/> as the local store the chunks go through. Without a cache limit
+    /// every chunk the store lacks is fetched into it first (verified against its name), then the
+    /// disk is exported from there as any local index is; with one, the image is written as the
+    /// chunks arrive and fetched chunks beyond the limit are evicted again (the store keeps at
+    /// most <paramref name="cacheLimitBytes"/> of them), for images larger than the room a cache has.
     /// </summary>
     public static DiskExportResult Export(string indexUri, string casPath, string destination, bool overwrite = false,
-        ObjectStoreOptions? storeOptions = null, IProgress<MaintenanceProgress>? progress = null, CancellationToken cancel = default)
+        ObjectStoreOptions? storeOptions = null, IProgress<MaintenanceProgress>? progress = null, CancellationToken cancel = default,
+        long cacheLimitBytes = 0)
     {
-        string localIndex;
-        using (var checkpoint = RemoteCheckpoint.Open(indexUri, casPath, new RemoteCheckpointOptions { ObjectStore = storeOptions ?? ObjectStoreOptions.Default }, cancel: cancel))
+        var options = new RemoteCheckpointOptions
         {
-            checkpoint.FetchAll(progress, cancel);
-            localIndex = checkpoint.LocalIndexPath;
+            ObjectStore = storeOptions ?? ObjectStoreOptions.Default,
+            Cache = RemoteChunkStoreOptions.Default with { CacheLimitBytes = cacheLimitBytes },
+        };
+        if (cacheLimitBytes == 0)
+        {
+            string localIndex;
+            using (var whole = RemoteCheckpoint.Open(indexUri, casPath, options, cancel: cancel))
+            {
+                whole.FetchAll(progress, cancel);
+                localIndex = whole.LocalIndexPath;
+            }
+            return DiskExporter.Export(localIndex, casPath, destination, overwrite, progress, cancel);
         }
-        return DiskExporter.Export(localIndex, casPath, destination, overwrite, progress, cancel);
+        using var checkpoint = RemoteCheckpoint.Open(indexUri, casPath, options, cancel: cancel);
+        return DiskExporter.Export(new DiskExportOptions
+        {
+            IndexPath = checkpoint.LocalIndexPath, CasPath = casPath, Destination = destination, Overwrite = overwrite,
+            ChunkStore = checkpoint.Store,
+        }, progress, cancel);
     }
 }

@@ -39,6 +39,13 @@ public sealed class ExportShuruDiskCommand : MaintenanceCmdlet
     [Parameter]
     public SwitchParameter AllowMissingParent { get; set; }
 
+    /// <summary>For a published index (s3://…): bytes of fetched chunks the chunk store keeps at
+    /// most while the image is written; past it they are evicted again (0: no limit, every chunk
+    /// of the chain is fetched into the store first).</summary>
+    [Parameter]
+    [ValidateRange(0L, long.MaxValue)]
+    public long CacheLimit { get; set; }
+
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
@@ -48,6 +55,12 @@ public sealed class ExportShuruDiskCommand : MaintenanceCmdlet
             // A published index (s3://…) is exported through the chunk store as its local cache.
             bool published = Core.Remote.S3Location.IsS3Uri(input);
             string index = published ? input : Resolve(input);
+            if (CacheLimit > 0 && !published)
+            {
+                WriteError(ShuruErrors.Create(ShuruErrors.NotForLocalIndex, ErrorCategory.InvalidArgument, input,
+                    $"-CacheLimit bounds the cache a published index (s3://…) is fetched through; '{input}' is a local index, whose chunks are all in '{cas}' already."));
+                continue;
+            }
             string dest;
             if (Destination is null && published)
             {
@@ -82,7 +95,7 @@ public sealed class ExportShuruDiskCommand : MaintenanceCmdlet
                 AllowMissingParent = AllowMissingParent, WorkingDirectory = PathResolver.WorkingDirectory(this),
             };
             if (!Run(index, () => r = published
-                    ? Core.Remote.PublishedIndexes.Export(index, cas, dest, Force, null, Progress(2), Cancel)
+                    ? Core.Remote.PublishedIndexes.Export(index, cas, dest, Force, null, Progress(2), Cancel, CacheLimit)
                     : DiskExporter.Export(options, Progress(2), Cancel))) continue;
             ChainWarnings.WritePathWarnings(this, r!.Warnings);
             if (r.MissingParent is { } missing)

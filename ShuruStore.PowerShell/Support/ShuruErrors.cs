@@ -23,6 +23,7 @@ internal static class ShuruErrors
     public const string NotForRemoteStore = nameof(NotForRemoteStore);
     public const string NoChunksToKeep = nameof(NoChunksToKeep);
     public const string DestinationRequired = nameof(DestinationRequired);
+    public const string NotForLocalIndex = nameof(NotForLocalIndex);
 
     public static ErrorCategory CategoryOf(ShuruErrorKind kind) => kind switch
     {

@@ -236,6 +236,7 @@
             Destination = 'The raw image to write, or an existing directory to write <index name>.raw into. Default: <index name>.raw next to the index.'
             Force       = 'Replace an existing destination file (never an index of the chain or the base image).'
             AllowMissingParent = 'Export an index whose chain stops at a parent index that does not exist: chunks set only in the missing parent come from the base image or are zeros, as shuru would serve them. Without it such an index is refused (ParentIndexMissing).'
+            CacheLimit  = 'For a published index only: the bytes of fetched chunks the chunk store keeps at most while the image is written (evicted again past it, so an image larger than the room for a cache can be exported). 0 (the default): every chunk of the chain is fetched into the store first and kept. With a local index it is an error (NotForLocalIndex).'
         }
         Defaults    = @{ Destination = '<index name>.raw next to the index' }
         Inputs      = @(@{ Type = 'System.String'; Description = 'Index paths, by value or by property name (FullName).' })
@@ -243,6 +244,7 @@
         Examples    = @(
             @{ Code = 'Export-ShuruDisk -IndexPath ./installed.idx -CasPath ./cas -Destination ./installed.raw'; Remarks = 'Turns a checkpoint back into a flat image, for example to hand it to another hypervisor.' }
             @{ Code = 'Export-ShuruDisk s3://images/golden/indexes/base.idx ./cache -Destination ./base.raw'; Remarks = 'Fetches a published checkpoint into ./cache and writes it out as a raw image.' }
+            @{ Code = 'Export-ShuruDisk s3://images/golden/indexes/base.idx ./cache -Destination ./base.raw -CacheLimit 256MB'; Remarks = 'Writes a published checkpoint out while ./cache keeps at most 256 MiB of what was fetched.' }
             @{ Code = 'Get-ChildItem ./checkpoints/*.idx | Export-ShuruDisk -CasPath ./cas -Destination ./images'; Remarks = 'Exports every checkpoint into the images directory, one .raw file per index.' }
         )
         Links       = @('Import-ShuruDisk', 'Save-ShuruCheckpoint')

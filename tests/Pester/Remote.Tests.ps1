@@ -210,6 +210,20 @@ $files = @(Get-ChildItem "$d/cache/chunks" -File | Where-Object Name -Match '^[0
         $e = Export-ShuruDisk $UriB -CasPath (Join-Path $Dir 'export-cache') -Destination (Join-Path $Dir 'export.raw')
         $e.DiskSize | Should -Be 32MB
         Assert-SameBytes $ExpectB (Join-Path $Dir 'export.raw')
+        # Through a bounded cache: the image is exact, the cache keeps no more than its limit and a fetch group or two.
+        $limited = Join-Path $Dir 'export-limited'
+        $l = Export-ShuruDisk $UriB -CasPath $limited -Destination (Join-Path $Dir 'export-limited.raw') -CacheLimit 2MB
+        $l.DiskSize | Should -Be 32MB
+        Assert-SameBytes $ExpectB (Join-Path $Dir 'export-limited.raw')
+        $kept = (Get-ChildItem (Join-Path $limited 'chunks') -File | Measure-Object Length -Sum).Sum
+        $kept | Should -BeLessOrEqual (2MB + 2MB)
+        # -CacheLimit is for published indexes only.
+        $local = (Get-ShuruChunkIndex $UriB).MirrorPath
+        $err = $null
+        Export-ShuruDisk $local -CasPath $limited -Destination (Join-Path $Dir 'local.raw') -CacheLimit 2MB -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -Match '^NotForLocalIndex'
+        $err[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        Test-Path (Join-Path $Dir 'local.raw') | Should -BeFalse
     }
 }
 
