@@ -30,6 +30,9 @@ internal sealed class LazyIngestion(ChunkTable table, BaseImage baseImage, IChun
 
     private readonly ConcurrentQueue<long> _queue = new();
     private readonly ConcurrentDictionary<long, byte> _pending = new();
+    // How many _pending holds, kept apart: ConcurrentDictionary.Count takes every one of its locks
+    // (up to 1,024 once the table has grown), and Queue runs on every cold read.
+    private int _pendingCount;
     // Held (shared) by a batch from storing its pieces to recording them; taken whole by
     // HoldBack, so the store's log can restart with nothing in between.
     private readonly ReaderWriterLockSlim _storing = new();
@@ -45,8 +48,9 @@ internal sealed class LazyIngestion(ChunkTable table, BaseImage baseImage, IChun
     /// <summary>Queues a base piece a client read (each at most once while it waits).</summary>
     public void Queue(long chunk)
     {
-        if (_pending.Count >= MaxPending) return;
+        if (Volatile.Read(ref _pendingCount) >= MaxPending) return;
         if (!_pending.TryAdd(chunk, 0)) return; // already waiting
+        Interlocked.Increment(ref _pendingCount);
         _queue.Enqueue(chunk);
         Interlocked.Increment(ref _queued);
         // A thread of its own while there is work (it sleeps while clients are busy, which a pool
@@ -107,7 +111,7 @@ internal sealed class LazyIngestion(ChunkTable table, BaseImage baseImage, IChun
                 {
                     foreach (var c in batch)
                     {
-                        _pending.TryRemove(c, out _);
+                        if (_pending.TryRemove(c, out _)) Interlocked.Decrement(ref _pendingCount);
                         Interlocked.Increment(ref _done);
                     }
                 }
