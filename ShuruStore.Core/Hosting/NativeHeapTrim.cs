@@ -7,10 +7,11 @@ namespace ShuruStore.Core.Hosting;
 /// <see cref="DefaultInterval"/>, glibc's <c>malloc_trim(0)</c>.
 /// </summary>
 /// <remarks>
-/// Why: the runtime's own native allocations come from glibc's per-thread malloc arenas, and
-/// every NBD connection starts threads of its own, so over a server's life a client that
-/// reconnects spreads them over more arenas (up to eight per core), each keeping the free pages
-/// of its busiest moment. Nothing is live in them, yet the process's resident size climbs in steps
+/// Why: the runtime's own native allocations come from glibc's malloc arenas, which glibc hands
+/// to threads (a new one when threads contend); a serving process's threads come and go (the
+/// NBD worker pool and the runtime's pool grow under load and retire idle threads), so over a
+/// server's life more arenas are reached (up to eight per core), each keeping the free pages of
+/// its busiest moment. Nothing is live in them, yet the process's resident size climbs in steps
 /// for as long as new arenas are reached. Freeing only trims the top of an arena; <c>malloc_trim</c>
 /// returns every free page of every arena. It walks the free lists (milliseconds) and takes each
 /// arena's lock briefly, so it runs rarely, off the request paths, and only while disks are
