@@ -90,11 +90,12 @@ public sealed class GetShuruChunkIndexCommand : PSCmdlet
             return;
         }
 
+        string shown = names.Show(file)!;
         ChainWarnings.WritePathWarnings(this, view.Chain.Warnings);
         if (view.Chain.MissingParent is { } missing)
         {
             ChainWarnings.WriteMissingParent(this, missing,
-                $"'{names.Show(file)}' is shown as the rest of its chain reads: {MissingParentLink.Consequence(view.BaseImagePath)}. " +
+                $"'{shown}' is shown as the rest of its chain reads: {MissingParentLink.Consequence(view.BaseImagePath)}. " +
                 "Start-ShuruNbdServer and Export-ShuruDisk refuse it unless -AllowMissingParent is given.");
         }
 
@@ -105,7 +106,7 @@ public sealed class GetShuruChunkIndexCommand : PSCmdlet
         }
         if (AllChunks)
         {
-            foreach (var location in view.Chunks()) WriteObject(ShuruChunkIndexFactory.Entry(location, file, names));
+            foreach (var location in view.Chunks()) WriteObject(ShuruChunkIndexFactory.Entry(location, shown, names));
             return;
         }
         foreach (long n in Chunk!)
@@ -113,10 +114,10 @@ public sealed class GetShuruChunkIndexCommand : PSCmdlet
             if (n >= view.ChunkCount)
             {
                 WriteError(ShuruErrors.Create("ChunkOutOfRange", ErrorCategory.InvalidArgument, n,
-                    $"Chunk {n} is past the end of '{names.Show(file)}', which has {view.ChunkCount} chunks (0 to {view.ChunkCount - 1})."));
+                    $"Chunk {n} is past the end of '{shown}', which has {view.ChunkCount} chunks (0 to {view.ChunkCount - 1})."));
                 continue;
             }
-            WriteObject(ShuruChunkIndexFactory.Entry(view.Locate(n), file, names));
+            WriteObject(ShuruChunkIndexFactory.Entry(view.Locate(n), shown, names));
         }
     }
 }

@@ -20,6 +20,5 @@ internal sealed class PublishedNames
 
     /// <summary>The URI a mirror path stands for, or the path itself.</summary>
     public string? Show(string? path) =>
-        path is not null && _uriByMirror.TryGetValue(Path.GetFullPath(path), out string? uri) ? uri : path;
-
+        path is not null && _uriByMirror.Count > 0 && _uriByMirror.TryGetValue(Path.GetFullPath(path), out string? uri) ? uri : path;
 }

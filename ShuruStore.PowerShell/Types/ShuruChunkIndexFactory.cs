@@ -33,6 +33,9 @@ internal static class ShuruChunkIndexFactory
         };
     }
 
+    /// <param name="location">The entry.</param>
+    /// <param name="indexPath">The index as shown (its URI for a published one).</param>
+    /// <param name="names">How the layers' paths are shown.</param>
     public static ShuruChunkEntry Entry(ChunkLocation location, string indexPath, PublishedNames names) => new()
     {
         Chunk = location.Chunk,
@@ -48,6 +51,6 @@ internal static class ShuruChunkIndexFactory
         },
         Source = names.Show(location.LayerPath),
         IsZeroChunk = location.ReadsAsZeros,
-        IndexPath = names.Show(indexPath)!,
+        IndexPath = indexPath,
     };
 }
