@@ -149,7 +149,9 @@ function Read-TrxCounts([string] $Path, [int] $ExitCode) {
         $failed = 1
     }
     if ($summary.outcome -eq 'Failed' -and $failed -eq 0) { $failed = 1 }
-    [pscustomobject]@{ Passed = [int]$c.passed; Failed = $failed; Skipped = [int]$c.notExecuted }
+    $failedNames = @($trx.TestRun.Results.UnitTestResult |
+        Where-Object { $_.outcome -notin 'Passed', 'NotExecuted' } | ForEach-Object testName)
+    [pscustomobject]@{ Passed = [int]$c.passed; Failed = $failed; Skipped = [int]$c.notExecuted; FailedNames = $failedNames }
 }
 
 function Invoke-Test {
@@ -188,7 +190,8 @@ $config.Run.PassThru = $true
 $config.Output.Verbosity = 'Detailed'
 $config.TestResult.Enabled = $false
 $r = Invoke-Pester -Configuration $config
-@{ Passed = $r.PassedCount; Failed = $r.FailedCount + $r.FailedBlocksCount + $r.FailedContainersCount; Skipped = $r.SkippedCount + $r.NotRunCount } |
+$failedNames = @($r.Failed | ForEach-Object ExpandedPath) + @($r.FailedBlocks | ForEach-Object ExpandedPath) + @($r.FailedContainers | ForEach-Object Name)
+@{ Passed = $r.PassedCount; Failed = $r.FailedCount + $r.FailedBlocksCount + $r.FailedContainersCount; Skipped = $r.SkippedCount + $r.NotRunCount; FailedNames = $failedNames } |
     ConvertTo-Json | Set-Content -Path $SummaryPath
 '@
     $scriptFile = Join-Path $resultsDir 'run-pester.ps1'
@@ -206,6 +209,8 @@ $r = Invoke-Pester -Configuration $config
     $failed = ($results | Measure-Object Failed -Sum).Sum
     $skipped = ($results | Measure-Object Skipped -Sum).Sum
     $script:TestFailed = $failed -gt 0
+    # The failures are named again just above the summary: a CI log shown only by its tail still says what broke.
+    foreach ($name in $results | ForEach-Object { $_.FailedNames } | Where-Object { $_ }) { Write-Output "failed: $name" }
     # The last line of the run: CI reads it.
     Write-Output "tests: $passed passed, $failed failed, $skipped skipped"
 }
