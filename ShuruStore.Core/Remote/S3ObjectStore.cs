@@ -24,11 +24,14 @@ namespace ShuruStore.Core.Remote;
 /// <item>Over https a PUT's payload is not signed (UNSIGNED-PAYLOAD): TLS protects it, and
 /// hashing every byte with SHA-256 for the signature would only cost CPU. Over http the payload
 /// is signed, which is also the only integrity check of the body on the way: with one hash of
-/// the whole body, by this store's own request (<see cref="S3PlainHttpPut"/>), not the SDK's
+/// the whole body, by this store's own request (<see cref="S3PlainHttp"/>), not the SDK's
 /// aws-chunked encoding with a signature per chunk.</item>
+/// <item>Over http GETs are this store's own requests too (<see cref="S3PlainHttp"/>): a cold read
+/// is a stream of them, and the SDK's request pipeline was a fifth of the reader's CPU.</item>
 /// <item>Whole-object GETs are sent as the range [0, buffer length): for a GET without a range
 /// the SDK computes the MD5 of the body to compare with the ETag, which costs several times the
-/// CPU of the transfer; ranged answers are passed through as they come.</item>
+/// CPU of the transfer; ranged answers are passed through as they come. Both paths share one
+/// reading of the answer (<see cref="RangedAnswer"/>).</item>
 /// <item>The SDK's own retries are off (MaxErrorRetry = 0): <see cref="BoundedCalls"/> retries
 /// inside the deadline, so the bound holds whatever the SDK's retry mode or quota would do.</item>
 /// <item>The HTTP client's timeout is the attempt timeout, its connect timeout the connect
@@ -53,7 +56,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     private readonly S3ClientSettings _settings;
     private readonly string _endpointText;
     private readonly bool _https;
-    private readonly S3PlainHttpPut? _plainPut; // PUTs over http (see the remarks)
+    private readonly S3PlainHttp? _plainHttp; // PUTs and GETs over http (see the remarks)
 
     /// <summary>A store at <paramref name="location"/> with the given settings and limits.</summary>
     public S3ObjectStore(S3Location location, S3ClientSettings settings, ObjectStoreOptions? options = null)
@@ -67,7 +70,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         _https = settings.Endpoint is null || settings.Endpoint.Scheme == System.Uri.UriSchemeHttps;
         _endpointText = settings.Endpoint is null ? $"AWS S3 ({settings.Region})" : settings.Endpoint.GetLeftPart(UriPartial.Authority);
         _client = new AmazonS3Client(settings.Credentials.Sdk, BuildConfig(settings, options));
-        if (!_https) _plainPut = new S3PlainHttpPut(settings.Endpoint!, settings.Region, settings.Credentials.Sdk, options);
+        if (!_https) _plainHttp = new S3PlainHttp(settings.Endpoint!, settings.Region, settings.Credentials.Sdk, options);
     }
 
     /// <summary>A store at <paramref name="location"/>, endpoint and credentials from the AWS
@@ -137,12 +140,11 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             // Asked as the range [0, buffer length): the SDK then hands over the body as it comes
             // instead of through an MD5 of the whole object checked against its ETag, which costs
             // several times the CPU of the transfer itself. Content-Range tells the object's size.
-            var request = new GetObjectRequest { BucketName = Location.Bucket, Key = fullKey };
-            if (destination.Length > 0) request.ByteRange = new ByteRange(0, destination.Length - 1);
-            GetObjectResponse response;
+            // An empty buffer asks for byte 0, which only an empty object lacks.
+            RangedAnswer response;
             try
             {
-                response = await _client.GetObjectAsync(request, ct).ConfigureAwait(false);
+                response = await GetRangeAnswerAsync(fullKey, 0, Math.Max(0, destination.Length - 1), ct).ConfigureAwait(false);
             }
             catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable)
             {
@@ -151,7 +153,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             using (response)
             {
                 long length = response.ContentLength;
-                if (response.HttpStatusCode == HttpStatusCode.PartialContent)
+                if (response.Status == HttpStatusCode.PartialContent)
                 {
                     var (start, total) = ParseContentRange(response.ContentRange);
                     if (start is not 0 || total is null)
@@ -161,8 +163,8 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
                 if (length > destination.Length)
                     throw new ShuruStoreException(ShuruErrorKind.RemoteInvalid,
                         $"GET {path}: the object is {length} bytes, more than the {destination.Length} expected", path);
-                int n = await ReadFullyAsync(response.ResponseStream, destination, ct).ConfigureAwait(false);
-                if (length < 0 && n == destination.Length && await HasMoreAsync(response.ResponseStream, ct).ConfigureAwait(false))
+                int n = await ReadFullyAsync(response.Body, destination, ct).ConfigureAwait(false);
+                if (length < 0 && n == destination.Length && await HasMoreAsync(response.Body, ct).ConfigureAwait(false))
                     throw new ShuruStoreException(ShuruErrorKind.RemoteInvalid, $"GET {path}: the object is more than the {destination.Length} bytes expected", path);
                 if (length >= 0 && n != length)
                     throw new IOException($"the answer ended after {n} of {length} bytes");
@@ -181,15 +183,10 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         var describe = $"GET {path} bytes {offset}-{offset + destination.Length - 1}";
         return _calls.RunAsync(async ct =>
         {
-            GetObjectResponse response;
+            RangedAnswer response;
             try
             {
-                response = await _client.GetObjectAsync(new GetObjectRequest
-                {
-                    BucketName = Location.Bucket,
-                    Key = fullKey,
-                    ByteRange = new ByteRange(offset, offset + destination.Length - 1),
-                }, ct).ConfigureAwait(false);
+                response = await GetRangeAnswerAsync(fullKey, offset, offset + destination.Length - 1, ct).ConfigureAwait(false);
             }
             catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable)
             {
@@ -197,8 +194,8 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             }
             using (response)
             {
-                var stream = response.ResponseStream;
-                if (response.HttpStatusCode == HttpStatusCode.PartialContent)
+                var stream = response.Body;
+                if (response.Status == HttpStatusCode.PartialContent)
                 {
                     if (ParseContentRange(response.ContentRange).Start is { } start && start != offset)
                         throw new ShuruStoreException(ShuruErrorKind.RemoteInvalid, $"{describe}: the answer starts at byte {start}", path);
@@ -213,6 +210,47 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         }, Classify, describe, path, cancellationToken);
     }
 
+    /// <summary>GET of bytes [<paramref name="first"/>, <paramref name="last"/>] of an object, by
+    /// this store's own request over http and by the SDK over https. A failure is thrown as an
+    /// <see cref="AmazonS3Exception"/> either way (416 when the object has no byte <paramref name="first"/>).</summary>
+    private async Task<RangedAnswer> GetRangeAnswerAsync(string fullKey, long first, long last, CancellationToken ct)
+    {
+        if (_plainHttp is not null)
+        {
+            var r = await _plainHttp.GetRangeAsync(Location.Bucket, fullKey, first, last, ct).ConfigureAwait(false);
+            try
+            {
+                var body = await r.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+                return new RangedAnswer(r.StatusCode, r.Content.Headers.ContentRange?.ToString(), r.Content.Headers.ContentLength ?? -1, body, r);
+            }
+            catch
+            {
+                r.Dispose();
+                throw;
+            }
+        }
+        var response = await _client.GetObjectAsync(new GetObjectRequest
+        {
+            BucketName = Location.Bucket,
+            Key = fullKey,
+            ByteRange = new ByteRange(first, last),
+        }, ct).ConfigureAwait(false);
+        return new RangedAnswer(response.HttpStatusCode, response.ContentRange, response.ContentLength, response.ResponseStream, response);
+    }
+
+    /// <summary>The parts of a GET's answer the readers look at, whichever path sent it; disposing
+    /// it releases the answer (and its connection).</summary>
+    private sealed class RangedAnswer(HttpStatusCode status, string? contentRange, long contentLength, Stream body, IDisposable owner) : IDisposable
+    {
+        public HttpStatusCode Status { get; } = status;
+        /// <summary>"bytes START-END/TOTAL" of a 206 answer, null otherwise.</summary>
+        public string? ContentRange { get; } = contentRange;
+        /// <summary>Bytes in the body, -1 when the answer does not say.</summary>
+        public long ContentLength { get; } = contentLength;
+        public Stream Body { get; } = body;
+        public void Dispose() => owner.Dispose();
+    }
+
     /// <inheritdoc/>
     public async Task PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
     {
@@ -222,9 +260,9 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         if (!MemoryMarshal.TryGetArray(content, out var segment)) segment = new ArraySegment<byte>(content.ToArray());
         await _calls.RunAsync<bool>(async ct =>
         {
-            if (_plainPut is not null)
+            if (_plainHttp is not null)
             {
-                await _plainPut.PutAsync(Location.Bucket, fullKey, content, ct).ConfigureAwait(false);
+                await _plainHttp.PutAsync(Location.Bucket, fullKey, content, ct).ConfigureAwait(false);
                 return true;
             }
             using var body = new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false);
@@ -450,7 +488,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     public void Dispose()
     {
         _client.Dispose();
-        _plainPut?.Dispose();
+        _plainHttp?.Dispose();
         _calls.Dispose();
     }
 }

@@ -10,24 +10,28 @@ using Amazon.S3;
 namespace ShuruStore.Core.Remote;
 
 /// <summary>
-/// PutObject over plain http, signed (AWS Signature Version 4) with one SHA-256 of the whole
-/// body, as boto3 and the AWS CLI send it. The AWS SDK for .NET sends a PUT over http as
-/// aws-chunked with a signature per chunk, which costs an S3-compatible server noticeably more
-/// CPU per byte (radosgw: about a fifth), and refuses an unsigned payload without TLS; with its
-/// chunk encoding turned off it was slower still. Over https the SDK's own PUT is used (the
-/// payload is not signed there: TLS protects it).
-/// <para>The body's hash is signed, so the server still checks every byte it stores against it.
+/// PutObject and ranged GetObject over plain http, signed (AWS Signature Version 4) as boto3 and
+/// the AWS CLI sign them: a PUT with one SHA-256 of the whole body, a GET with the hash of its
+/// empty body. The AWS SDK for .NET sends a PUT over http as aws-chunked with a signature per
+/// chunk, which costs an S3-compatible server noticeably more CPU per byte (radosgw: about a
+/// fifth), and refuses an unsigned payload without TLS; with its chunk encoding turned off it was
+/// slower still. Its GET costs the reader CPU it does not need on a cold read: a request object,
+/// a pipeline of handlers and an unmarshaller per answer, and a large path for the runtime to
+/// compile while the read is running. Over https the SDK's own requests are used (the payload is
+/// not signed there: TLS protects it).
+/// <para>The PUT body's hash is signed, so the server still checks every byte it stores against
+/// it; what a GET returns is checked by its reader (every chunk against its BLAKE3 name).
 /// Failures are thrown as the SDK's <see cref="AmazonS3Exception"/> (status, error code and
 /// request id read from the error document) so that one classification serves both paths.</para>
 /// </summary>
-internal sealed class S3PlainHttpPut : IDisposable
+internal sealed class S3PlainHttp : IDisposable
 {
     private readonly HttpClient _http;
     private readonly Uri _endpoint;
     private readonly string _region;
     private readonly AWSCredentials _credentials;
 
-    public S3PlainHttpPut(Uri endpoint, string region, AWSCredentials credentials, ObjectStoreOptions options)
+    public S3PlainHttp(Uri endpoint, string region, AWSCredentials credentials, ObjectStoreOptions options)
     {
         _endpoint = endpoint;
         _region = region;
@@ -43,18 +47,44 @@ internal sealed class S3PlainHttpPut : IDisposable
         _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
     }
 
+    /// <summary>SHA-256 of an empty body: what a GET signs as its payload.</summary>
+    private const string EmptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
     /// <summary>Stores <paramref name="content"/> as <paramref name="key"/> in <paramref name="bucket"/>
     /// (path-style addressing).</summary>
     public async Task PutAsync(string bucket, string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
-        var identity = await _credentials.GetCredentialsAsync().ConfigureAwait(false);
-        string path = "/" + EncodeSegment(bucket) + "/" + EncodePath(key);
-        var uri = new Uri(_endpoint.GetLeftPart(UriPartial.Authority) + path, UriKind.Absolute);
-        using var request = new HttpRequestMessage(HttpMethod.Put, uri) { Version = HttpVersion.Version11 };
+        var request = new HttpRequestMessage(HttpMethod.Put, Address(bucket, key, out string path)) { Version = HttpVersion.Version11 };
         request.Content = new ReadOnlyMemoryContent(content);
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         request.Content.Headers.ContentLength = content.Length;
-        string payloadHash = Convert.ToHexStringLower(SHA256.HashData(content.Span));
+        using var response = await SendAsync(request, path, Convert.ToHexStringLower(SHA256.HashData(content.Span)), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Asks for bytes [<paramref name="first"/>, <paramref name="last"/>] of an object.
+    /// The answer is 206 with the range, or 200 with the whole object from a server that ignores
+    /// ranges; the caller reads its body and disposes it. An object that has no byte
+    /// <paramref name="first"/> fails with HTTP 416 (RequestedRangeNotSatisfiable).</summary>
+    public async Task<HttpResponseMessage> GetRangeAsync(string bucket, string key, long first, long last, CancellationToken cancellationToken)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, Address(bucket, key, out string path)) { Version = HttpVersion.Version11 };
+        request.Headers.Range = new RangeHeaderValue(first, last);
+        return await SendAsync(request, path, EmptyPayloadHash, cancellationToken).ConfigureAwait(false);
+    }
+
+    private Uri Address(string bucket, string key, out string path)
+    {
+        path = "/" + EncodeSegment(bucket) + "/" + EncodePath(key);
+        return new Uri(_endpoint.GetLeftPart(UriPartial.Authority) + path, UriKind.Absolute);
+    }
+
+    /// <summary>Signs and sends <paramref name="request"/> (which it then owns) and returns the
+    /// successful answer with its body unread; a failed one is thrown as an <see cref="AmazonS3Exception"/>.</summary>
+    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, string path, string payloadHash, CancellationToken cancellationToken)
+    {
+        using var owned = request;
+        var identity = await _credentials.GetCredentialsAsync().ConfigureAwait(false);
+        var uri = request.RequestUri!;
         var now = DateTime.UtcNow;
         string host = uri.IsDefaultPort ? uri.IdnHost : $"{uri.IdnHost}:{uri.Port}";
         var signed = new SortedDictionary<string, string>(StringComparer.Ordinal)
@@ -65,17 +95,20 @@ internal sealed class S3PlainHttpPut : IDisposable
         };
         if (!string.IsNullOrEmpty(identity.Token)) signed["x-amz-security-token"] = identity.Token;
         request.Headers.TryAddWithoutValidation("Authorization",
-            Authorization("PUT", path, signed, payloadHash, now, _region, identity.AccessKey, identity.SecretKey));
+            Authorization(request.Method.Method, path, signed, payloadHash, now, _region, identity.AccessKey, identity.SecretKey));
         foreach (var (name, value) in signed)
             if (name != "host") request.Headers.TryAddWithoutValidation(name, value);
 
-        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        if (response.IsSuccessStatusCode) return;
-        string body = "";
-        try { body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false); }
-        catch (HttpRequestException) { /* the status alone then */ }
-        var (code, requestId) = ReadError(body);
-        throw new AmazonS3Exception($"PUT answered HTTP {(int)response.StatusCode}", ErrorType.Unknown, code, requestId, response.StatusCode);
+        var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (response.IsSuccessStatusCode) return response;
+        using (response)
+        {
+            string body = "";
+            try { body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false); }
+            catch (HttpRequestException) { /* the status alone then */ }
+            var (code, requestId) = ReadError(body);
+            throw new AmazonS3Exception($"{request.Method.Method} answered HTTP {(int)response.StatusCode}", ErrorType.Unknown, code, requestId, response.StatusCode);
+        }
     }
 
     /// <summary>The Authorization header of a Signature Version 4 request with an empty query
