@@ -373,7 +373,8 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
                 int groupEnd = _locations.GroupEnd(_locations.GroupOf(ordinal));
                 while (end < groupEnd && !_inFlight.ContainsKey(end) && (_state[end] & Cached) == 0) end++;
             }
-            fetch = Register(ordinal, end, prefetch: false);
+            // The chunk itself is neither in flight nor stored (checked above): the fetch owns it.
+            fetch = Register(ordinal, end, prefetch: false)!;
         }
         Start(fetch);
         if (sequential && _readaheadGroups > 0) ReadAhead(_locations.GroupOf(ordinal) + 1, _readaheadGroups);
@@ -415,22 +416,36 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
                 }
                 return; // every slot busy: the reader fetches the rest itself when it gets there
             }
-            Fetch fetch;
+            Fetch? fetch;
             lock (_lock) fetch = Register(lo, hi, prefetch: true);
+            if (fetch is null)
+            {
+                _prefetchSlots.Release(); // readers got there first: nothing left to fetch
+                continue;
+            }
             Interlocked.Increment(ref _prefetches);
             Start(fetch);
         }
     }
 
-    /// <summary>A fetch of ordinals [first, end), owning those not already in flight. Lock held.</summary>
-    private Fetch Register(int first, int end, bool prefetch)
+    /// <summary>A fetch of ordinals [first, end), owning those neither in flight nor stored
+    /// already. Only the owner of a chunk verifies and stores it: ranges overlap (a read-ahead
+    /// spans a reader's single-chunk fetch), and a second copy written into the local store is
+    /// a file created only to be thrown away. The range is trimmed to the first and last chunk
+    /// it owns; null when it would own none. Lock held.</summary>
+    private Fetch? Register(int first, int end, bool prefetch)
     {
+        bool Free(int o) => !_inFlight.ContainsKey(o) && (_state[o] & Cached) == 0;
+        while (first < end && !Free(first)) first++;
+        while (end > first && !Free(end - 1)) end--;
+        if (first == end) return null;
         var fetch = new Fetch(first, end, _locations.OffsetAt(first), prefetch);
         for (int o = first; o < end; o++)
         {
-            if (_inFlight.ContainsKey(o)) continue;
+            if (!Free(o)) continue;
             _inFlight[o] = fetch;
             _state[o] |= Seen;
+            fetch.Own(o);
         }
         return fetch;
     }
@@ -454,6 +469,7 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
             var ordinals = new List<int>(end - fetch.First);
             for (int o = fetch.First; o < end; o++)
             {
+                if (!fetch.Owns(o)) continue; // another fetch brings it, or brought it
                 int at = _locations.OffsetAt(o) - fetch.Start, len = _locations.LengthAt(o);
                 var hash = _locations.HashAt(o);
                 if (at + len > n) Damaged(fetch, o, $"the object ends {n + fetch.Start} bytes in, before the chunk's end at {fetch.Start + at + len}");
@@ -585,6 +601,7 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
     private sealed class Fetch(int first, int end, int start, bool prefetch)
     {
         private readonly Outcome[] _outcomes = new Outcome[end - first];
+        private readonly bool[] _owned = new bool[end - first];
         private string?[]? _damage;
         public int First { get; } = first;
         public int End { get; } = end;
@@ -595,6 +612,9 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
         public Exception? Error { get; set; }
         /// <summary>The verified bytes, kept only when the local store could not take some of them.</summary>
         public byte[]? Data { get; set; }
+        /// <summary>Marks a chunk as this fetch's to verify and store (set before it starts).</summary>
+        public void Own(int ordinal) => _owned[ordinal - First] = true;
+        public bool Owns(int ordinal) => _owned[ordinal - First];
         public Outcome OutcomeOf(int ordinal) => ordinal >= First && ordinal < End ? _outcomes[ordinal - First] : Outcome.Pending;
         public string DamageOf(int ordinal) => _damage?[ordinal - First] ?? "damaged";
         public void SetOutcome(int ordinal, Outcome outcome, string? detail = null)

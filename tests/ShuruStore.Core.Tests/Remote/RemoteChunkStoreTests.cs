@@ -154,6 +154,37 @@ public sealed class RemoteChunkStoreTests(CephCluster cluster) : RemoteScratch(c
     }
 
     [Fact]
+    public void OverlappingReadersAndReadAheadStoreEveryChunkExactlyOnce()
+    {
+        // Eight sequential readers starting at different chunks: their read-aheads run into each
+        // other's fetches. Each chunk must be verified and written into the local store by one
+        // fetch only (a second copy is a file created only to be thrown away).
+        var (store, chain) = Published("overlap", seed: 17, packBytes: 4 << 20);
+        var (remote, disk) = RemoteKit.Boot(store, store.Location, "cp", Dir().Cas, new RemoteChunkStoreOptions { GroupChunks = 4, ReadaheadGroups = 4 });
+        using (remote)
+        using (disk)
+        {
+            long chunks = disk.Size / CS;
+            var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 8 }, reader =>
+            {
+                var buf = new byte[16 * 1024];
+                long startChunk = reader * chunks / 8 + reader % 3;
+                for (long i = 0; i < chunks * CS; i += buf.Length)
+                {
+                    long at = (startChunk * CS + i) % (chunks * CS);
+                    disk.Read(at, buf);
+                    if (!buf.AsSpan().SequenceEqual(chain.Expected.AsSpan((int)at, buf.Length))) { failures.Enqueue($"reader {reader} at {at}"); return; }
+                }
+            });
+            Assert.Empty(failures);
+            var s = remote.Store.Statistics;
+            Assert.True(s.Prefetches > 0, $"no read-ahead: {s}");
+            Assert.Equal(remote.Store.Locations.Count, s.ChunksFetched);
+        }
+    }
+
+    [Fact]
     public void AReaderIsNeverFailedByEvictionsAroundItAndReadAheadStaysWithinASmallLimit()
     {
         // Many sequential readers over a cache far smaller than the read-ahead asked for: fetches
