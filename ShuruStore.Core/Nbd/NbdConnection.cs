@@ -55,7 +55,7 @@ internal sealed class NbdConnection
         _device = server.Device;
         _options = server.Options;
         _writer = new NbdReplyWriter(socket);
-        _scheduler = new NbdRequestScheduler(this, _device);
+        _scheduler = new NbdRequestScheduler(this, _device, server.RescueWatch);
         _deviceHasFiles = (_device.Capabilities & BlockDeviceCapabilities.FileRanges) != 0;
         _writeAlignment = _device.WriteBufferAlignment;
         _payloadStallMs = (int)Math.Clamp(_options.PayloadStallTimeout.TotalMilliseconds, 1, int.MaxValue);
@@ -68,6 +68,10 @@ internal sealed class NbdConnection
     /// <summary>Pool threads held up by a reply that has been sending for longer than
     /// <paramref name="stallTicks"/> (see <see cref="NbdPoolStallWatch"/>).</summary>
     internal int PoolThreadsStalled(long nowTicks, long stallTicks) => _writer.PoolThreadsStalled(nowTicks, stallTicks);
+
+    /// <summary>Rescues the request running on the reader thread if it is past its deadline
+    /// (see <see cref="NbdRescueWatch"/>).</summary>
+    internal void RescueIfDue(long nowTicks) => _scheduler.RescueIfDue(nowTicks);
 
     public NbdConnectionStatistics Snapshot() => new(Id, OpenedAt, _session is not null,
         _session?.StructuredReplies ?? false, _counters.BytesRead, _counters.BytesWritten,

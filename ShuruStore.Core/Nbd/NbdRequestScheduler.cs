@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Buffers;
 using ShuruStore.Core.BlockDevices;
 using static ShuruStore.Core.Nbd.NbdProtocol;
@@ -16,15 +17,15 @@ namespace ShuruStore.Core.Nbd;
 /// the device has at hand (<see cref="IBlockDevice.TryReadNoWait"/>). Everything else goes to the pool.</para>
 /// <para>While a request runs inline nobody reads the socket. So that a slow device call (a read
 /// that misses the page cache, an fsync behind a FUA write) cannot hold up the requests sent
-/// behind it, a timer hands the reader role to the connection's rescuer thread once the inline
-/// request has run for <see cref="RescueDelay"/>; the rescuer reads and dispatches requests to
+/// behind it, the server's <see cref="NbdRescueWatch"/> hands the reader role to the connection's
+/// rescuer thread once the inline request has run for <see cref="RescueDelay"/>; the rescuer reads and dispatches requests to
 /// the pool until the inline one is done, then gives the role back and waits for the next time.
 /// A large read sent from files waits longer (<see cref="SendBoundRescueDelay"/>) before it is
 /// rescued: its time is the send itself, and replies leave one at a time, so requests read
 /// behind it could not be answered sooner; the rescue is then only there so that a client that
 /// sends without reading never deadlocks with a server that sends without reading.</para>
 /// </summary>
-internal sealed class NbdRequestScheduler(NbdConnection connection, IBlockDevice device) : IDisposable
+internal sealed class NbdRequestScheduler(NbdConnection connection, IBlockDevice device, NbdRescueWatch watch) : IDisposable
 {
     /// <summary>Largest READ or WRITE served on the reader thread (nbdcopy uses 256 KiB, qemu up
     /// to 1 MiB); a longer one that turns out slow is covered by the rescuer like any other.</summary>
@@ -44,7 +45,8 @@ internal sealed class NbdRequestScheduler(NbdConnection connection, IBlockDevice
     private volatile bool _inlineDone;
     private string? _rescueEndReason;
     private readonly SemaphoreSlim _roleReturned = new(0);
-    private Timer? _rescueTimer;
+    // When the inline request running now is due for a rescue (Stopwatch ticks); 0: none running.
+    private long _rescueAt;
     // The rescuer: a thread of this connection, started at the first rescue and parked between
     // rescues (starting a thread per rescue cost more than the rescue).
     private readonly SemaphoreSlim _rescueWanted = new(0);
@@ -107,12 +109,13 @@ internal sealed class NbdRequestScheduler(NbdConnection connection, IBlockDevice
     {
         _inlineDone = false;
         Volatile.Write(ref _role, RoleFree);
-        _rescueTimer ??= new Timer(static s => ((NbdRequestScheduler)s!).Rescue(), this, Timeout.Infinite, Timeout.Infinite);
-        _rescueTimer.Change(rescueDelay, Timeout.InfiniteTimeSpan);
+        Volatile.Write(ref _rescueAt, Stopwatch.GetTimestamp() + rescueDelay.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond);
+        watch.Begin();
 
         request.Execute();
 
-        _rescueTimer.Change(Timeout.Infinite, Timeout.Infinite);
+        Volatile.Write(ref _rescueAt, 0);
+        watch.End();
         _inlineDone = true;
         if (Interlocked.CompareExchange(ref _role, RoleReader, RoleFree) == RoleFree) return null;
         // A rescuer is reading: it gives the role back after its current request (or the end).
@@ -120,9 +123,17 @@ internal sealed class NbdRequestScheduler(NbdConnection connection, IBlockDevice
         return _rescueEndReason;
     }
 
-    /// <summary>Timer callback: takes the reader role if the inline request is still running,
-    /// and wakes the rescuer. Not on the pool thread running this callback: a rescuer blocks in
-    /// recv until the client sends more, and a few of those would starve the pool.</summary>
+    /// <summary>Called by the server's <see cref="NbdRescueWatch"/>: rescues the inline request
+    /// running now if it is past its deadline.</summary>
+    public void RescueIfDue(long nowTicks)
+    {
+        long at = Volatile.Read(ref _rescueAt);
+        if (at != 0 && nowTicks >= at) Rescue();
+    }
+
+    /// <summary>Takes the reader role if the inline request is still running, and wakes the
+    /// rescuer. The rescuer is a thread of its own, never a pool thread: it blocks in recv until
+    /// the client sends more, and a few of those would starve the pool.</summary>
     private void Rescue()
     {
         if (_disposed || Interlocked.CompareExchange(ref _role, RoleRescuer, RoleFree) != RoleFree) return;
@@ -170,7 +181,6 @@ internal sealed class NbdRequestScheduler(NbdConnection connection, IBlockDevice
 
     public void Dispose()
     {
-        _rescueTimer?.Dispose();
         _disposed = true;
         _rescueWanted.Release(); // a parked rescuer ends
     }

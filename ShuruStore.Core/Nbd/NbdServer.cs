@@ -69,6 +69,9 @@ public sealed class NbdServer : IDisposable
 
     /// <summary>Claims pool threads for replies stalled on clients that do not read (null before Start).</summary>
     internal NbdPoolStallWatch? StallWatch => _stallWatch;
+    private NbdRescueWatch? _rescueWatch;
+    /// <summary>Rescues requests that run too long on a connection's reader thread (set while running).</summary>
+    internal NbdRescueWatch RescueWatch => _rescueWatch ?? throw new InvalidOperationException("the server is not running");
 
     /// <summary>The accepting and serving threads (null before Start).</summary>
     internal NbdWorkerPool? Workers => _workers;
@@ -131,6 +134,8 @@ public sealed class NbdServer : IDisposable
             _listener = listener;
             _workers = new NbdWorkerPool(listener, ServeClient);
             _stallWatch = new NbdPoolStallWatch(() => _connections.Values);
+            // The dictionary's own enumerator takes no lock (Values would take all of them, every tick).
+            _rescueWatch = new NbdRescueWatch(() => _connections.Select(static c => c.Value));
             _state = NbdServerState.Running;
             _workers.Start();
         }
@@ -185,6 +190,7 @@ public sealed class NbdServer : IDisposable
         if (t_serverThreadDepth == 0)
             foreach (var c in conns) c.WaitDrained(DrainBound);
         _stallWatch?.Dispose();
+        _rescueWatch?.Dispose();
         RemoveSocketFile();
         lock (_stateLock) _state = NbdServerState.Stopped;
         _stoppedEvent.Set();
