@@ -7,6 +7,8 @@ Phases, each with --threads requests in flight (default 32), each run --reps tim
   put-4m    PUT of 4 MiB objects           get-4m    GET of the same objects
   range-64k GET of a 64 KiB range of a 4 MiB object (random 64 KiB-aligned offset)
   range-1m  GET of a 1 MiB range of a 4 MiB object (random 1 MiB-aligned offset)
+  get-4m-files  GET of the 4 MiB objects, each kept as 64 files of 64 KiB in a new directory
+            (--files-dir): what a reader that keeps shuru's layout, a file per chunk, must do
   latency-64k  one GET of a 64 KiB object at a time (per-request latency, no queueing)
   latency-put-64k  one PUT of a 64 KiB object at a time
 Reports MiB/s, objects/s and per-request latency percentiles as JSON (stdout, and --out FILE).
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import time
@@ -84,6 +87,7 @@ def main():
     ap.add_argument("--latency-count", type=int, default=200)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--phases", help="comma-separated subset of the phases (put phases run when a get needs their objects)")
+    ap.add_argument("--files-dir", default="/var/tmp", help="where get-4m-files makes its directory (removed afterwards)")
     ap.add_argument("--out")
     args = ap.parse_args()
     if not args.endpoint:
@@ -109,6 +113,26 @@ def main():
         if len(body) != expect:
             raise RuntimeError(f"{key}: {len(body)} bytes, expected {expect}")
 
+    files_dirs = []
+
+    def get_files(key, directory, expect):
+        body = s3.get_object(Bucket=args.bucket, Key=key)["Body"].read()
+        if len(body) != expect:
+            raise RuntimeError(f"{key}: {len(body)} bytes, expected {expect}")
+        name = key.rsplit("/", 1)[-1]
+        for at in range(0, len(body), 64 * KIB):
+            fd = os.open(os.path.join(directory, f"{name}-{at // (64 * KIB):02d}"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                os.write(fd, body[at:at + 64 * KIB])
+            finally:
+                os.close(fd)
+
+    def new_files_dir():
+        d = os.path.join(args.files_dir, f"raw-rate-files-{uuid.uuid4().hex[:12]}")
+        os.mkdir(d)
+        files_dirs.append(d)
+        return d
+
     def get_range(key, offset, length):
         body = s3.get_object(Bucket=args.bucket, Key=key, Range=f"bytes={offset}-{offset + length - 1}")["Body"].read()
         if len(body) != length:
@@ -127,14 +151,18 @@ def main():
                      lambda i: get_range(large_keys[i % args.large_count], rng.randrange(64) * 64 * KIB, 64 * KIB)),
                     ("range-1m", args.range_count // 4, MIB,
                      lambda i: get_range(large_keys[i % args.large_count], rng.randrange(4) * MIB, MIB)),
+                    ("get-4m-files", args.large_count, 4 * MIB, None),
                 ]
                 wanted = set(args.phases.split(",")) if args.phases else None
                 if wanted:
                     if wanted & {"get-64k", "latency-64k"}: wanted.add("put-64k")
-                    if wanted & {"get-4m", "range-64k", "range-1m"}: wanted.add("put-4m")
+                    if wanted & {"get-4m", "range-64k", "range-1m", "get-4m-files"}: wanted.add("put-4m")
                 for name, count, size, fn in phases:
-                    if wanted and name not in wanted:
-                        continue
+                    if wanted and name not in wanted or not wanted and fn is None:
+                        continue  # the files phase runs only when asked for
+                    if fn is None:
+                        d = new_files_dir()
+                        fn = lambda i, d=d: get_files(large_keys[i], d, 4 * MIB)
                     seconds, lat = run_phase(pool, count, fn)
                     r = summarize(name, seconds, lat, size)
                     r["rep"] = rep + 1
@@ -169,6 +197,8 @@ def main():
                 results.append(r)
                 print(json.dumps(r), file=sys.stderr)
     finally:
+        for d in files_dirs:
+            shutil.rmtree(d, ignore_errors=True)
         keys = small_keys + large_keys
         for i in range(0, len(keys), 1000):
             s3.delete_objects(Bucket=args.bucket, Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]], "Quiet": True})
