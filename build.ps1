@@ -318,11 +318,24 @@ function Invoke-Package {
 function Invoke-Bench {
     Invoke-Deps
     Invoke-Build
-    Invoke-Native bash (Join-Path $Root 'bench/run-bench.sh') $Configuration
-    # The remote chunk tier against the object store's raw rates (Invoke-Deps started the cluster);
-    # a child pwsh, as for Pester: the binary module it imports can never be unloaded from this one.
-    $pwsh = Get-PwshCommand
-    Invoke-Native $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -File (Join-Path $Root 'bench/remote/tier.ps1')
+    # The peer bench's scratch files (about a hundred thousand chunk files) are deleted only after
+    # the tier's bench: on a journal-less ext4 (these VMs' root) files created in the minutes after
+    # many deletions cost several times more (docs/performance.md, step 22), and the tier's cold
+    # read creates 16,384 of them.
+    $benchWork = Join-Path '/var/tmp' ('shuru-bench.' + [guid]::NewGuid().ToString('N').Substring(0, 8))
+    $env:BENCH_WORKDIR = $benchWork
+    $env:BENCH_KEEP = '1'
+    try {
+        Invoke-Native bash (Join-Path $Root 'bench/run-bench.sh') $Configuration
+        # The remote chunk tier against the object store's raw rates (Invoke-Deps started the cluster);
+        # a child pwsh, as for Pester: the binary module it imports can never be unloaded from this one.
+        $pwsh = Get-PwshCommand
+        Invoke-Native $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -File (Join-Path $Root 'bench/remote/tier.ps1')
+    } finally {
+        Remove-Item Env:BENCH_WORKDIR, Env:BENCH_KEEP -ErrorAction SilentlyContinue
+        foreach ($dir in 'img', 'cas', 'sock') { Remove-Item -Recurse -Force (Join-Path $benchWork $dir) -ErrorAction SilentlyContinue }
+        Write-Host "peer bench results and logs: $(Join-Path $benchWork 'results')"
+    }
 }
 
 function Invoke-BenchScale {
