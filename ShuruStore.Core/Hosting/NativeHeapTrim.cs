@@ -52,15 +52,21 @@ internal sealed class NativeHeapTrim(TimeSpan interval, Func<bool> trim)
         }
     }
 
-    /// <summary>A served disk stops; the last one stops the trims.</summary>
+    /// <summary>A served disk stops; the last one stops the trims, and returns once a trim
+    /// already queued or running has ended: after it, none runs (a trim arriving late, after the
+    /// process has gone on to other work, would be a surprise).</summary>
     public void Stop()
     {
+        Timer? stopped;
         lock (_lock)
         {
             if (_users == 0 || --_users > 0) return;
-            _timer?.Dispose();
+            stopped = _timer;
             _timer = null;
         }
+        if (stopped is null) return;
+        using var done = new ManualResetEvent(false);
+        if (stopped.Dispose(done)) done.WaitOne();
     }
 
     private void Tick()
