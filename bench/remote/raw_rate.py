@@ -9,6 +9,10 @@ Phases, each with --threads requests in flight (default 32), each run --reps tim
   range-1m  GET of a 1 MiB range of a 4 MiB object (random 1 MiB-aligned offset)
   get-4m-files  GET of the 4 MiB objects, each kept as 64 files of 64 KiB in a new directory
             (--files-dir): what a reader that keeps shuru's layout, a file per chunk, must do
+  get-published  GET of every object of at least 1 MiB under --published PREFIX (a published
+            checkpoint's packs): the same objects a cold read fetches, in the same state. Objects
+            just written (the phases above) are served faster by this cluster than objects
+            written minutes before under other writes (docs/remote.md)
   latency-64k  one GET of a 64 KiB object at a time (per-request latency, no queueing)
   latency-put-64k  one PUT of a 64 KiB object at a time
 Reports MiB/s, objects/s and per-request latency percentiles as JSON (stdout, and --out FILE).
@@ -87,6 +91,7 @@ def main():
     ap.add_argument("--latency-count", type=int, default=200)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--phases", help="comma-separated subset of the phases (put phases run when a get needs their objects)")
+    ap.add_argument("--published", help="the prefix (in the bucket) of a published checkpoint, for get-published")
     ap.add_argument("--files-dir", default="/var/tmp", help="where get-4m-files makes its directory (removed afterwards)")
     ap.add_argument("--out")
     args = ap.parse_args()
@@ -114,6 +119,11 @@ def main():
             raise RuntimeError(f"{key}: {len(body)} bytes, expected {expect}")
 
     files_dirs = []
+    published = []  # (key, length) of the published checkpoint's packs
+    if args.published:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=args.bucket, Prefix=args.published.rstrip("/") + "/"):
+            published += [(o["Key"], o["Size"]) for o in page.get("Contents", []) if o["Size"] >= MIB]
+    published_bytes = sum(size for _, size in published)
 
     def get_files(key, directory, expect):
         body = s3.get_object(Bucket=args.bucket, Key=key)["Body"].read()
@@ -152,6 +162,7 @@ def main():
                     ("range-1m", args.range_count // 4, MIB,
                      lambda i: get_range(large_keys[i % args.large_count], rng.randrange(4) * MIB, MIB)),
                     ("get-4m-files", args.large_count, 4 * MIB, None),
+                    ("get-published", len(published), 0, lambda i: get(published[i][0], published[i][1])),
                 ]
                 wanted = set(args.phases.split(",")) if args.phases else None
                 if wanted:
@@ -160,6 +171,16 @@ def main():
                 for name, count, size, fn in phases:
                     if wanted and name not in wanted or not wanted and fn is None:
                         continue  # the files phase runs only when asked for
+                    if name == "get-published" and not published:
+                        continue
+                    if name == "get-published":
+                        # Objects of different sizes: the rate is of the bytes, not of a size each.
+                        seconds, lat = run_phase(pool, count, fn)
+                        r = summarize(name, seconds, lat, published_bytes / len(published))
+                        r["rep"] = rep + 1
+                        results.append(r)
+                        print(json.dumps(r), file=sys.stderr)
+                        continue
                     if fn is None:
                         d = new_files_dir()
                         fn = lambda i, d=d: get_files(large_keys[i], d, 4 * MIB)
