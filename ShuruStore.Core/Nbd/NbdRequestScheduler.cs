@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Buffers;
+using System.Diagnostics;
 using ShuruStore.Core.BlockDevices;
 using static ShuruStore.Core.Nbd.NbdProtocol;
 
@@ -17,9 +17,10 @@ namespace ShuruStore.Core.Nbd;
 /// the device has at hand (<see cref="IBlockDevice.TryReadNoWait"/>). Everything else goes to the pool.</para>
 /// <para>While a request runs inline nobody reads the socket. So that a slow device call (a read
 /// that misses the page cache, an fsync behind a FUA write) cannot hold up the requests sent
-/// behind it, the server's <see cref="NbdRescueWatch"/> hands the reader role to the connection's
-/// rescuer thread once the inline request has run for <see cref="RescueDelay"/>; the rescuer reads and dispatches requests to
-/// the pool until the inline one is done, then gives the role back and waits for the next time.
+/// behind it, the server's <see cref="NbdRescueWatch"/> hands the reader role to the
+/// connection's rescuer thread once the inline request has run for <see cref="RescueDelay"/>;
+/// the rescuer reads and dispatches requests to the pool until the inline one is done, then
+/// gives the role back and waits for the next time.
 /// A large read sent from files waits longer (<see cref="SendBoundRescueDelay"/>) before it is
 /// rescued: its time is the send itself, and replies leave one at a time, so requests read
 /// behind it could not be answered sooner; the rescue is then only there so that a client that

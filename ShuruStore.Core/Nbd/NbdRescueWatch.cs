@@ -56,7 +56,8 @@ internal sealed class NbdRescueWatch : IDisposable
         int idle = 0;
         while (!_stopping)
         {
-            if (Volatile.Read(ref _running) == 0 && ++idle >= IdleTicksBeforeParking)
+            if (Volatile.Read(ref _running) != 0) idle = 0;
+            else if (++idle >= IdleTicksBeforeParking)
             {
                 _parked = true;
                 Interlocked.MemoryBarrier();
@@ -66,7 +67,6 @@ internal sealed class NbdRescueWatch : IDisposable
                 idle = 0;
                 continue;
             }
-            if (Volatile.Read(ref _running) != 0) idle = 0;
             Thread.Sleep(Tick);
             if (Volatile.Read(ref _running) == 0) continue;
             long now = Stopwatch.GetTimestamp();

@@ -133,9 +133,8 @@ public sealed class NbdServer : IDisposable
             }
             _listener = listener;
             _workers = new NbdWorkerPool(listener, ServeClient);
-            _stallWatch = new NbdPoolStallWatch(() => _connections.Values);
-            // The dictionary's own enumerator takes no lock (Values would take all of them, every tick).
-            _rescueWatch = new NbdRescueWatch(() => _connections.Select(static c => c.Value));
+            _stallWatch = new NbdPoolStallWatch(LiveConnections);
+            _rescueWatch = new NbdRescueWatch(LiveConnections);
             _state = NbdServerState.Running;
             _workers.Start();
         }
@@ -246,6 +245,10 @@ public sealed class NbdServer : IDisposable
         }
         conn.Run(); // the connection announces itself (ConnectionOpened) and ends with ConnectionClosed
     }
+
+    /// <summary>The connections open now, for the watches that look at them every few
+    /// milliseconds: the dictionary's own enumerator takes no lock (Values takes all of them).</summary>
+    private IEnumerable<NbdConnection> LiveConnections() => _connections.Select(static c => c.Value);
 
     internal void OnConnectionClosed(NbdConnection conn, string reason)
     {

@@ -371,7 +371,7 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
             {
                 // The rest of the group, up to the first chunk another fetch brings or brought.
                 int groupEnd = _locations.GroupEnd(_locations.GroupOf(ordinal));
-                while (end < groupEnd && !_inFlight.ContainsKey(end) && (_state[end] & Cached) == 0) end++;
+                while (end < groupEnd && IsFree(end)) end++;
             }
             // The chunk itself is neither in flight nor stored (checked above): the fetch owns it.
             fetch = Register(ordinal, end, prefetch: false)!;
@@ -435,20 +435,22 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
     /// it owns; null when it would own none. Lock held.</summary>
     private Fetch? Register(int first, int end, bool prefetch)
     {
-        bool Free(int o) => !_inFlight.ContainsKey(o) && (_state[o] & Cached) == 0;
-        while (first < end && !Free(first)) first++;
-        while (end > first && !Free(end - 1)) end--;
+        while (first < end && !IsFree(first)) first++;
+        while (end > first && !IsFree(end - 1)) end--;
         if (first == end) return null;
         var fetch = new Fetch(first, end, _locations.OffsetAt(first), prefetch);
         for (int o = first; o < end; o++)
         {
-            if (!Free(o)) continue;
+            if (!IsFree(o)) continue;
             _inFlight[o] = fetch;
             _state[o] |= Seen;
             fetch.Own(o);
         }
         return fetch;
     }
+
+    /// <summary>Whether a chunk is neither being fetched nor stored already. Lock held.</summary>
+    private bool IsFree(int ordinal) => !_inFlight.ContainsKey(ordinal) && (_state[ordinal] & Cached) == 0;
 
     private void Start(Fetch fetch) => _ = RunAsync(fetch);
 
@@ -504,7 +506,7 @@ public sealed class RemoteChunkStore : ForwardingChunkStore
             lock (_lock)
             {
                 for (int o = fetch.First; o < end; o++)
-                    if (_inFlight.TryGetValue(o, out var f) && f == fetch) _inFlight.Remove(o);
+                    if (fetch.Owns(o)) _inFlight.Remove(o);
                 foreach (int o in stored) _state[o] |= Cached;
             }
             if (!keep) ArrayPool<byte>.Shared.Return(buffer);

@@ -50,14 +50,18 @@ try {
     $idx = Join-Path $work 'disk.idx'
     $null = Import-ShuruDisk -Path $base -CasPath $local -IndexPath $idx
 
+    # The medians of one run of raw_rate.py (one rep) with the given arguments.
+    function Get-RawMedians([string] $Name, [string[]] $Arguments) {
+        $out = Join-Path $work "raw-$Name.json"
+        Invoke-Native /usr/bin/python3 (Join-Path $PSScriptRoot 'raw_rate.py') @Arguments --reps 1 --out $out 2>$null | Out-Null
+        (Get-Content -Raw $out | ConvertFrom-Json).median
+    }
     # The files phase (a GET that keeps each 64 KiB as a file, as the cache must) runs only after
     # the tier's reads: it deletes its files at the end, and on a journal-less ext4 files created
     # right after many deletions cost far more (docs/performance.md, step 22).
     function Get-RawRates([string] $Name, [switch] $WithFiles) {
-        $out = Join-Path $work "raw-$Name.json"
         $phases = if ($WithFiles) { 'put-4m,get-4m,get-4m-files' } else { 'put-4m,get-4m' }
-        Invoke-Native /usr/bin/python3 (Join-Path $PSScriptRoot 'raw_rate.py') --phases $phases --large-count ($SizeMiB / 4) --reps 1 --files-dir $work --out $out 2>$null | Out-Null
-        $m = (Get-Content -Raw $out | ConvertFrom-Json).median
+        $m = Get-RawMedians $Name @('--phases', $phases, '--large-count', ($SizeMiB / 4), '--files-dir', $work)
         [pscustomobject]@{ Put = [double]$m.'put-4m'.mib_per_s; Get = [double]$m.'get-4m'.mib_per_s; GetFiles = [double]$m.'get-4m-files'.mib_per_s }
     }
     Write-Host 'raw rates (before)'
@@ -70,9 +74,7 @@ try {
     # boto3's GET of the published packs themselves (the same bytes in 4 MiB objects, written as
     # long before as the cold read finds them), before and after the cold read.
     function Get-PublishedRate([string] $Name) {
-        $out = Join-Path $work "published-$Name.json"
-        Invoke-Native /usr/bin/python3 (Join-Path $PSScriptRoot 'raw_rate.py') --phases get-published --published $prefix --reps 1 --out $out 2>$null | Out-Null
-        [double](Get-Content -Raw $out | ConvertFrom-Json).median.'get-published'.mib_per_s
+        [double](Get-RawMedians "published-$Name" @('--phases', 'get-published', '--published', $prefix)).'get-published'.mib_per_s
     }
     Write-Host 'raw GET of the published packs (before)'
     $packsBefore = Get-PublishedRate 'before'
