@@ -389,7 +389,7 @@ fresh_write_target() {   # key workload
     stop_group "${GROUP[$key]}"
     case "$kind" in
         shuru-cow)
-            [ -n "${COW_CAS:-}" ] && find "$COW_CAS" -type f -exec truncate -s 0 {} + 2>/dev/null
+            [ -n "${COW_CAS:-}" ] && [ -d "$COW_CAS" ] && find "$COW_CAS" -type f -exec truncate -s 0 {} + 2>/dev/null
             COW_CAS="$WORK/cas/w-$REP-$ROUND-$wl"
             start_shuru "$key" -RootfsPath "$IMG" -CasPath "$COW_CAS" ;;
         shuru-flat)
