@@ -27,6 +27,15 @@ def run(name, args):
     return r
 
 
+def invocation():
+    """How this run was started, for the figures' heading: build.ps1's defaults read differently
+    from a shortened run, and the heading must say which one the figures are."""
+    args = ' '.join(sys.argv[1:])
+    if not args:
+        return 'dotnet pwsh -NoProfile -File ./build.ps1 -Task Reliability'
+    return ('/usr/bin/python3 tests/reliability/run-long.py ' + args).rstrip()
+
+
 def crash_row(name, r):
     return ('| %s | `%s` | %d iterations, %d kills (%d during a checkpoint), %d writes (%d FUA) + %d zero-writes + %d trims answered, '
             '%d flushes, %d checkpoints saved, verified %d times (%d booted by the engine), %d interrupted checkpoint files found complete, '
@@ -86,7 +95,7 @@ def main():
         r['exit'] == 0 and r.get('ok') or r.get('skipped') for _, r in pl)
     when = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
     lines = [BEGIN, '',
-             'Last long run: %s, seed %s, `dotnet pwsh -NoProfile -File ./build.ps1 -Task Reliability` (%s).' % (when, s, 'all promises kept' if ok else 'FAILED'),
+             'Last long run: %s, seed %s, `%s` (%s).' % (when, s, invocation(), 'all promises kept' if ok else 'FAILED'),
              '',
              '| run | command | figures | data lost |', '|---|---|---|---|',
              ] + [crash_row(name, r) for name, r in (('crash', crash), ('crash, 2 MiB disk', small))] + [
